@@ -1,0 +1,1 @@
+"""crmsort: calibration package."""

@@ -1,0 +1,1 @@
+"""crmsort: robot package."""
