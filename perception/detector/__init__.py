@@ -1,0 +1,1 @@
+"""Object detection: the YOLO detector, its training, export and line inference."""

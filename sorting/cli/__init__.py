@@ -1,0 +1,1 @@
+"""The ``crmsort`` command line."""

@@ -1,0 +1,172 @@
+"""The line description: belt, feed, sensors and their belt positions, nodes, recording.
+
+A line file (``launch/line1.yaml``) is validated by the pydantic models below.
+An invalid file raises :class:`sorting.errors.ConfigError` whose message names
+the file and each bad YAML path, e.g.
+``launch/line1.yaml: sensors.camera.rate_hz: Input should be greater than 0``.
+
+Positions are in the belt frame (m): x along travel from the infeed end,
+y across the belt (0 on the centre line), heights above the belt surface.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sorting.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_LINE = REPO_ROOT / "launch" / "line1.yaml"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BeltConfig(_Model):
+    length_m: float = Field(6.0, gt=0, description="infeed to discharge")
+    width_m: float = Field(0.8, gt=0)
+    speed_mps: float = Field(0.5, gt=0, le=5.0)
+    speed_jitter: float = Field(0.01, ge=0, lt=0.5, description="relative slow speed wobble (1 sigma)")
+    ramp_s: float = Field(1.0, ge=0, description="start-up ramp from standstill to speed_mps")
+    encoder_ticks_per_m: float = Field(10000.0, gt=0)
+    encoder_rate_hz: float = Field(100.0, gt=0, le=2000)
+
+
+class FeedConfig(_Model):
+    objects_per_m: float = Field(2.5, gt=0, description="mean objects per metre of belt")
+    mix: dict[str, float] = Field(
+        default_factory=lambda: {"weee": 0.6, "scrap": 0.25, "slag": 0.15},
+        description="weights per stream or per class name",
+    )
+    min_gap_m: float = Field(0.02, ge=0)
+    overlap_probability: float = Field(0.05, ge=0, le=1)
+    edge_margin_m: float = Field(0.03, ge=0)
+
+    @model_validator(mode="after")
+    def _mix_positive(self) -> FeedConfig:
+        if not self.mix:
+            raise ValueError("mix: must name at least one stream or class")
+        for key, weight in self.mix.items():
+            if weight < 0:
+                raise ValueError(f"mix.{key}: weight must be >= 0")
+        if sum(self.mix.values()) <= 0:
+            raise ValueError("mix: weights must not all be 0")
+        return self
+
+
+class CameraConfig(_Model):
+    enabled: bool = True
+    x_m: float = Field(1.2, ge=0)
+    y_m: float = 0.0
+    height_m: float = Field(1.0, gt=0)
+    width_px: int = Field(640, gt=0, le=8192)
+    height_px: int = Field(480, gt=0, le=8192)
+    hfov_deg: float = Field(46.0, gt=1, lt=170)
+    rate_hz: float = Field(2.0, gt=0, le=200)
+    exposure_s: float = Field(0.002, gt=0, le=0.1)
+    frame_id: str = "camera_optical_frame"
+
+
+class DepthConfig(_Model):
+    enabled: bool = True
+    x_m: float = Field(2.0, ge=0)
+    y_m: float = 0.0
+    height_m: float = Field(0.9, gt=0)
+    width_px: int = Field(160, gt=0, le=4096)
+    height_px: int = Field(120, gt=0, le=4096)
+    hfov_deg: float = Field(52.0, gt=1, lt=170)
+    rate_hz: float = Field(4.0, gt=0, le=100)
+    frame_id: str = "depth_optical_frame"
+
+
+class SensorsConfig(_Model):
+    camera: CameraConfig = Field(default_factory=CameraConfig)
+    depth: DepthConfig = Field(default_factory=DepthConfig)
+
+
+class SimConfig(_Model):
+    ground_truth_rate_hz: float = Field(10.0, gt=0, le=1000)
+    status_rate_hz: float = Field(1.0, gt=0, le=100)
+
+
+class RecordConfig(_Model):
+    topics: list[str] | Literal["all"] = "all"
+    chunk_size_mib: float = Field(4.0, gt=0, le=1024)
+    compression: Literal["none", "zstd", "lz4"] = "none"
+
+
+class LineConfig(_Model):
+    """A whole line: what ``crmsort demo`` and ``crmsort run`` start."""
+
+    name: str = Field("line1", pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    seed: int = Field(42, ge=0)
+    belt: BeltConfig = Field(default_factory=BeltConfig)
+    feed: FeedConfig = Field(default_factory=FeedConfig)
+    sensors: SensorsConfig = Field(default_factory=SensorsConfig)
+    sim: SimConfig = Field(default_factory=SimConfig)
+    record: RecordConfig = Field(default_factory=RecordConfig)
+    nodes: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-node parameter overrides, by node name"
+    )
+
+    @property
+    def namespace(self) -> str:
+        return "/" + self.name
+
+    @model_validator(mode="after")
+    def _sensors_on_belt(self) -> LineConfig:
+        for sensor in ("camera", "depth"):
+            cfg = getattr(self.sensors, sensor)
+            if cfg.x_m > self.belt.length_m:
+                raise ValueError(
+                    f"sensors.{sensor}.x_m: {cfg.x_m} m is past the belt end ({self.belt.length_m} m)"
+                )
+            if abs(cfg.y_m) > self.belt.width_m / 2:
+                raise ValueError(f"sensors.{sensor}.y_m: {cfg.y_m} m is off the belt")
+        return self
+
+
+def _yaml_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<root>"
+
+
+def parse_line(data: Any, source: str = "<line>") -> LineConfig:
+    """Validate a parsed YAML document; raise ConfigError naming ``source`` and each bad path."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return LineConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            path = _yaml_path(tuple(err["loc"]))
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{path}: {msg}" if not msg.startswith(path) else msg)
+        raise ConfigError(f"{source}: invalid line description:\n  " + "\n  ".join(problems)) from None
+
+
+def load_line(path: str | Path | None = None) -> LineConfig:
+    """Load and validate a line YAML file (default: ``launch/line1.yaml``)."""
+    file = Path(path) if path is not None else DEFAULT_LINE
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read line description: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{file}: not valid YAML{where}: {exc}") from None
+    return parse_line(data if data is not None else {}, str(file))

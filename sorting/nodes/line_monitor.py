@@ -1,0 +1,103 @@
+"""Line monitor: belt state, sensor liveness and alarms for the operator, as ``LineStatus``.
+
+Subscribes to the belt encoder (``belt/joint_states``) and to each watched
+sensor topic; publishes ``status`` (crmsort_msgs/LineStatus) at ``rate_hz``.
+Alarms: ``BELT_STOPPED`` (encoder speed below ``min_speed_mps`` while
+running), ``ENCODER_SILENT`` and ``<TOPIC>_SILENT`` when a stream has been
+quiet for more than ``silence_periods`` of its expected period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sorting.errors import ConfigError
+from sorting.msgs import new
+from sorting.msgs.convert import header, stamp_ns
+from sorting.runtime.context import Node, NodeContext
+
+STATE_RUNNING = 2
+STATE_FAULT = 5
+
+
+@dataclass
+class _Watch:
+    topic: str
+    period_s: float
+    last_ns: int | None = None
+    count: int = 0
+
+
+class LineMonitorNode(Node):
+    """Publishes the line's state and alarms (see the module docstring)."""
+
+    def __init__(self, ctx: NodeContext) -> None:
+        super().__init__(ctx)
+        self.rate_hz = float(ctx.declare_parameter("rate_hz", 1.0).value)
+        self.min_speed = float(ctx.declare_parameter("min_speed_mps", 0.02).value)
+        self.silence_periods = float(ctx.declare_parameter("silence_periods", 3.0).value)
+        # parallel lists, so the parameters map onto ROS 2 parameter types
+        topics = list(ctx.declare_parameter("watch_topics", []).value or [])
+        types = list(ctx.declare_parameter("watch_types", []).value or [])
+        rates = list(ctx.declare_parameter("watch_rates_hz", []).value or [])
+        if not len(topics) == len(types) == len(rates):
+            raise ConfigError(
+                f"{ctx.get_name()}: watch_topics, watch_types and watch_rates_hz must have equal "
+                f"lengths, got {len(topics)}, {len(types)}, {len(rates)}")
+        self.watches: dict[str, _Watch] = {}
+        for topic, typename, rate in zip(topics, types, rates, strict=True):
+            w = _Watch(topic=topic, period_s=1.0 / float(rate))
+            self.watches[topic] = w
+            ctx.create_subscription(typename, topic, self._make_cb(w), 5)
+        self.encoder = _Watch(topic="belt/joint_states", period_s=0.1)
+        ctx.create_subscription("sensor_msgs/msg/JointState", "belt/joint_states", self._on_belt, 50)
+        self.pub = ctx.create_publisher("crmsort_msgs/msg/LineStatus", "status", 10)
+        ctx.create_timer(1.0 / self.rate_hz, self._publish)
+        self.position_m = 0.0
+        self.speed_mps = 0.0
+        self._prev: tuple[int, float] | None = None
+        self.start_ns = ctx.get_clock().now().nanoseconds
+        self.last_status: Any = None
+
+    def _make_cb(self, watch: _Watch) -> Any:
+        def cb(msg: Any) -> None:
+            watch.last_ns = self.ctx.get_clock().now().nanoseconds
+            watch.count += 1
+        return cb
+
+    def _on_belt(self, msg: Any) -> None:
+        t_ns = stamp_ns(msg.header.stamp)
+        pos = float(msg.position[0])
+        if self._prev is not None and t_ns > self._prev[0]:
+            # speed from encoder travel, not from the drive's claim
+            self.speed_mps = (pos - self._prev[1]) / ((t_ns - self._prev[0]) * 1e-9)
+        self._prev = (t_ns, pos)
+        self.position_m = pos
+        self.encoder.last_ns = self.ctx.get_clock().now().nanoseconds
+        self.encoder.count += 1
+
+    def alarms(self, now_ns: int) -> list[str]:
+        """Active alarm codes at ``now_ns``."""
+        out = []
+        for w in [self.encoder, *self.watches.values()]:
+            ref = w.last_ns if w.last_ns is not None else self.start_ns
+            if (now_ns - ref) * 1e-9 > self.silence_periods * w.period_s + 1.0 / self.rate_hz:
+                name = "ENCODER" if w is self.encoder else w.topic.strip("/").replace("/", "_").upper()
+                out.append(f"{name}_SILENT")
+        uptime = (now_ns - self.start_ns) * 1e-9
+        if self.encoder.count > 0 and uptime > 2.0 and abs(self.speed_mps) < self.min_speed:
+            out.append("BELT_STOPPED")
+        return out
+
+    def _publish(self) -> None:
+        now = self.ctx.get_clock().now().nanoseconds
+        alarms = self.alarms(now)
+        status = new(
+            "crmsort_msgs/msg/LineStatus", header=header(now, "belt"),
+            state=STATE_FAULT if alarms else STATE_RUNNING, belt_position_m=self.position_m,
+            belt_speed_mps=self.speed_mps, uptime_s=(now - self.start_ns) * 1e-9,
+            active_alarms=alarms,
+        )
+        self.last_status = status
+        self.pub.publish(status)

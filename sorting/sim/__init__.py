@@ -1,0 +1,1 @@
+"""The simulated line: belt, objects, sensors as the real drivers publish them."""

@@ -1,0 +1,148 @@
+"""The simulated line as one node: it owns the world and publishes what the real drivers would.
+
+Topics (relative to the line namespace):
+
+=============================  ==============================  ===========================
+topic                          type                            rate
+=============================  ==============================  ===========================
+``belt/joint_states``          sensor_msgs/JointState          ``belt.encoder_rate_hz``
+``camera/image_raw``           sensor_msgs/Image (rgb8)        ``sensors.camera.rate_hz``
+``camera/camera_info``         sensor_msgs/CameraInfo          with each image
+``depth/points``               sensor_msgs/PointCloud2         ``sensors.depth.rate_hz``
+``/tf_static``                 tf2_msgs/TFMessage              once, transient local
+``/sim/ground_truth``          crmsort_msgs/GroundTruthObjectArray  ``sim.ground_truth_rate_hz``
+=============================  ==============================  ===========================
+
+Only evaluation code may subscribe to ``/sim/ground_truth``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from calibration.camera import PinholeCamera
+from perception.catalog import load_catalog
+from perception.sensors.camera.sim import RgbCameraSim
+from perception.sensors.depth.sim import DepthSensorSim
+from sorting.config.line import LineConfig
+from sorting.msgs import convert
+from sorting.runtime.context import Node, NodeContext, QoSProfile
+from sorting.sim.spawner import ObjectSpawner
+from sorting.sim.world import BeltWorld, ObjectState
+
+GROUND_TRUTH_TOPIC = "/sim/ground_truth"
+SENSOR_QOS = QoSProfile(depth=5, reliable=False)
+LATCHED_QOS = QoSProfile(depth=1, reliable=True, transient_local=True)
+
+
+def _period_ns(rate_hz: float) -> int:
+    return round(1e9 / rate_hz)
+
+
+class SimLineNode(Node):
+    """Simulated belt, feed, RGB camera and 3D sensor of one line (see the module docstring)."""
+
+    def __init__(self, ctx: NodeContext, line: LineConfig) -> None:
+        super().__init__(ctx)
+        self.line = line
+        seeds = np.random.SeedSequence(line.seed).spawn(4)
+        rng_world, rng_spawn, rng_cam, rng_depth = (np.random.default_rng(s) for s in seeds)
+        self.catalog = load_catalog()
+        self.spawner = ObjectSpawner(self.catalog, rng_spawn, mix=dict(line.feed.mix))
+        self.world = BeltWorld(line.belt, line.feed, self.spawner.spawn, rng_world)
+        self.spawned_by_class: dict[str, int] = {}
+
+        cam = line.sensors.camera
+        self.camera = PinholeCamera.looking_down(
+            x_m=cam.x_m, y_m=cam.y_m, height_m=cam.height_m,
+            width_px=cam.width_px, height_px=cam.height_px, hfov_deg=cam.hfov_deg,
+        )
+        self.camera_sim = RgbCameraSim(self.camera, rng_cam)
+        dep = line.sensors.depth
+        self.depth_camera = PinholeCamera.looking_down(
+            x_m=dep.x_m, y_m=dep.y_m, height_m=dep.height_m,
+            width_px=dep.width_px, height_px=dep.height_px, hfov_deg=dep.hfov_deg,
+        )
+        self.depth_sim = DepthSensorSim(self.depth_camera, rng_depth)
+
+        self.pub_belt = ctx.create_publisher("sensor_msgs/msg/JointState", "belt/joint_states", 50)
+        self.pub_truth = ctx.create_publisher(
+            "crmsort_msgs/msg/GroundTruthObjectArray", GROUND_TRUTH_TOPIC, 10)
+        self.pub_tf = ctx.create_publisher("tf2_msgs/msg/TFMessage", "/tf_static", LATCHED_QOS)
+        self.pub_image = self.pub_info = self.pub_points = None
+        if cam.enabled:
+            self.pub_image = ctx.create_publisher("sensor_msgs/msg/Image", "camera/image_raw", SENSOR_QOS)
+            self.pub_info = ctx.create_publisher(
+                "sensor_msgs/msg/CameraInfo", "camera/camera_info", SENSOR_QOS)
+        if dep.enabled:
+            self.pub_points = ctx.create_publisher(
+                "sensor_msgs/msg/PointCloud2", "depth/points", SENSOR_QOS)
+
+        # creation order = firing order at equal times: the encoder first
+        ctx.create_timer(1.0 / line.belt.encoder_rate_hz, self._on_encoder)
+        ctx.create_timer(1.0 / line.sim.ground_truth_rate_hz, self._on_truth)
+        if cam.enabled:
+            ctx.create_timer(1.0 / cam.rate_hz, self._on_camera)
+        if dep.enabled:
+            ctx.create_timer(1.0 / dep.rate_hz, self._on_depth)
+        self._tf_sent = False
+        self._seen_ids: set[int] = set()
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _now_ns(self) -> int:
+        return self.ctx.get_clock().now().nanoseconds
+
+    def _sync(self) -> int:
+        t_ns = self._now_ns()
+        self.world.advance_to(t_ns * 1e-9)
+        for wobj in self.world.objects.values():
+            oid = wobj.obj.object_id
+            if oid not in self._seen_ids:
+                self._seen_ids.add(oid)
+                name = wobj.obj.class_name
+                self.spawned_by_class[name] = self.spawned_by_class.get(name, 0) + 1
+        return t_ns
+
+    def _send_tf(self, t_ns: int) -> None:
+        transforms: list[Any] = []
+        for cam, frame in ((self.camera, self.line.sensors.camera.frame_id),
+                           (self.depth_camera, self.line.sensors.depth.frame_id)):
+            tr = cam.T_belt_camera
+            transforms.append(convert.transform_msg(
+                t_ns, "belt", frame, tr.translation, tr.quaternion_xyzw()))
+        self.pub_tf.publish(convert.new_tf(transforms))
+        self._tf_sent = True
+
+    # -- timers -----------------------------------------------------------------------------
+    def _on_encoder(self) -> None:
+        t_ns = self._sync()
+        if not self._tf_sent:
+            self._send_tf(t_ns)
+        self.pub_belt.publish(convert.belt_joint_state(
+            t_ns, self.world.encoder_position_m, self.world.speed_mps))
+
+    def _on_truth(self) -> None:
+        t_ns = self._sync()
+        items = [(o, int(ObjectState.ON_BELT), "") for o in self.world.on_belt()]
+        for wobj in self.world.drain_changes():
+            items.append((wobj.obj, int(wobj.state), wobj.bin))
+        self.pub_truth.publish(convert.ground_truth_msg(items, t_ns, self.world.belt_position_m))
+
+    def _on_camera(self) -> None:
+        assert self.pub_image is not None and self.pub_info is not None
+        t_ns = self._sync()
+        cam = self.line.sensors.camera
+        rgb = self.camera_sim.render(
+            self.world.on_belt(), belt_position_m=self.world.belt_position_m,
+            belt_speed_mps=self.world.speed_mps, exposure_s=cam.exposure_s,
+        )
+        self.pub_image.publish(convert.image_msg(rgb, t_ns, cam.frame_id))
+        self.pub_info.publish(convert.camera_info_msg(self.camera, t_ns, cam.frame_id))
+
+    def _on_depth(self) -> None:
+        assert self.pub_points is not None
+        t_ns = self._sync()
+        points = self.depth_sim.render(self.world.on_belt(), belt_position_m=self.world.belt_position_m)
+        self.pub_points.publish(convert.pointcloud_msg(points, t_ns, self.line.sensors.depth.frame_id))

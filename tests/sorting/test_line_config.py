@@ -1,0 +1,54 @@
+"""Line descriptions: the shipped file validates; bad files name the YAML path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sorting.config import load_line, parse_line
+from sorting.config.line import DEFAULT_LINE
+from sorting.errors import ConfigError
+
+
+def test_default_line_loads() -> None:
+    line = load_line(DEFAULT_LINE)
+    assert line.name == "line1"
+    assert line.namespace == "/line1"
+    assert line.belt.speed_mps > 0
+    assert line.sensors.camera.x_m < line.belt.length_m
+
+
+@pytest.mark.parametrize(
+    ("doc", "path"),
+    [
+        ({"belt": {"speed_mps": -1}}, "belt.speed_mps"),
+        ({"sensors": {"camera": {"rate_hz": 0}}}, "sensors.camera.rate_hz"),
+        ({"sensors": {"depth": {"x_m": 99}}}, "sensors.depth.x_m"),
+        ({"feed": {"mix": {"weee": -1}}}, "mix.weee"),
+        ({"belt": {"sped_mps": 1}}, "belt.sped_mps"),
+        ({"name": "line 1"}, "name"),
+    ],
+)
+def test_invalid_field_is_named(doc: dict[str, object], path: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_line(doc, "bad.yaml")
+    assert "bad.yaml" in str(err.value)
+    assert path in str(err.value)
+
+
+def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
+    f = tmp_path / "broken.yaml"
+    f.write_text("belt:\n  speed_mps: [0.5\n")
+    with pytest.raises(ConfigError, match=r"broken.yaml: not valid YAML at line \d+"):
+        load_line(f)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nope.yaml"):
+        load_line(tmp_path / "nope.yaml")
+
+
+def test_top_level_must_be_mapping() -> None:
+    with pytest.raises(ConfigError, match="mapping"):
+        parse_line([1, 2], "list.yaml")
