@@ -25,3 +25,28 @@ class BagError(SortingError):
 
 class RuntimeGraphError(SortingError):
     """A node graph is inconsistent (type clash on a topic, duplicate node name, ...)."""
+
+
+class InvalidNameError(RuntimeGraphError):
+    """A node name, namespace or topic name breaks the ROS 2 naming rules."""
+
+
+class ParameterError(RuntimeGraphError):
+    """A node parameter is undeclared, declared twice, or overridden with a wrong type/name."""
+
+
+class CallbackError(SortingError):
+    """A node callback (subscription, timer, shutdown) or a tap raised; names node and topic.
+
+    The original exception is the ``__cause__``; ``node`` and ``topic`` say where it happened
+    (``topic`` is ``None`` for timers and shutdown).
+    """
+
+    def __init__(self, message: str, node: str, topic: str | None) -> None:
+        super().__init__(message)
+        self.node = node
+        self.topic = topic
+
+
+class ReplayError(SortingError):
+    """A message stream cannot be replayed (out of time order, undecodable message, bad remap)."""

@@ -124,5 +124,5 @@ def run_sim_line(
         fed_by_class=dict(built.sim.spawned_by_class),
         stream_of_class={c.name: c.stream for c in catalog.classes},
         last_status=built.monitor.last_status,
-        drops=executor.drop_counts() if hasattr(executor, "drop_counts") else {},
+        drops=executor.drop_counts(),
     )

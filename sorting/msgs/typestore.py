@@ -50,7 +50,7 @@ def typestore() -> Typestore:
 def msg_class(typename: str) -> type:
     """Return the message class of ``typename`` (``pkg/msg/Type``); raise UnknownTypeError."""
     try:
-        return typestore().types[typename]  # type: ignore[no-any-return]
+        return typestore().types[typename]
     except KeyError:
         raise UnknownTypeError(
             f"unknown message type {typename!r}: expected 'pkg/msg/Type' registered in the "
