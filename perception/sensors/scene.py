@@ -81,10 +81,14 @@ class SceneObject:
     cell_m: float = 0.002
 
     def __post_init__(self) -> None:
+        where = f"object {self.object_id} ({self.class_name})"
         if any(s <= 0 for s in self.size_m):
-            raise SensorError(f"object {self.object_id} ({self.class_name}): size_m must be > 0, got {self.size_m}")
+            raise SensorError(f"{where}: size_m must be > 0, got {self.size_m}")
         if self.shape == ShapeKind.LUMP and self.heightmap_m is None:
-            raise SensorError(f"object {self.object_id} ({self.class_name}): LUMP needs heightmap_m")
+            raise SensorError(f"{where}: LUMP needs heightmap_m")
+        if self.shape == ShapeKind.CYLINDER and abs(self.size_m[1] - self.size_m[2]) > 1e-9:
+            raise SensorError(
+                f"{where}: a lying cylinder has size_m = (length, d, d), got {self.size_m}")
         if self.density_kg_m3 <= 0:
             raise SensorError(f"object {self.object_id}: density_kg_m3 must be > 0")
 
@@ -121,7 +125,8 @@ class SceneObject:
         Returns an array of the broadcast shape of ``x`` and ``y``; NaN where the
         point is outside the object's footprint.
         """
-        u, v = self.to_object_frame(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+        u, v = self.to_object_frame(
+            np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
         length, width, height = self.size_m
         out = np.full(np.broadcast(u, v).shape, np.nan)
         if self.shape == ShapeKind.BOX:
@@ -154,7 +159,9 @@ class SceneObject:
         return out + self.z_m
 
 
-def scene_height(objects: list[SceneObject], x: FloatArray, y: FloatArray) -> tuple[FloatArray, NDArray[np.int64]]:
+def scene_height(
+    objects: list[SceneObject], x: FloatArray, y: FloatArray
+) -> tuple[FloatArray, NDArray[np.int64]]:
     """Height map of a scene and the index of the visible (topmost) object at each point.
 
     ``x`` and ``y`` are belt-frame coordinates of equal shape. Returns

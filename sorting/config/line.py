@@ -68,7 +68,7 @@ class CameraConfig(_Model):
     height_px: int = Field(480, gt=0, le=8192)
     hfov_deg: float = Field(46.0, gt=1, lt=170)
     rate_hz: float = Field(2.0, gt=0, le=200)
-    exposure_s: float = Field(0.002, gt=0, le=0.1)
+    exposure_s: float = Field(0.001, gt=0, le=0.1)
     frame_id: str = "camera_optical_frame"
 
 

@@ -111,7 +111,7 @@ class SimLineNode(Node):
                            (self.depth_camera, self.line.sensors.depth.frame_id)):
             tr = cam.T_belt_camera
             transforms.append(convert.transform_msg(
-                t_ns, "belt", frame, tr.translation, tr.quaternion_xyzw()))
+                t_ns, "belt", frame, tr.translation, tr.as_quaternion()))
         self.pub_tf.publish(convert.new_tf(transforms))
         self._tf_sent = True
 
@@ -144,5 +144,7 @@ class SimLineNode(Node):
     def _on_depth(self) -> None:
         assert self.pub_points is not None
         t_ns = self._sync()
-        points = self.depth_sim.render(self.world.on_belt(), belt_position_m=self.world.belt_position_m)
+        # organized cloud in the sensor's optical frame, NaN where there is no return
+        frame = self.depth_sim.render_frame(self.world.on_belt(), belt_position_m=self.world.belt_position_m)
+        points = frame.points_optical
         self.pub_points.publish(convert.pointcloud_msg(points, t_ns, self.line.sensors.depth.frame_id))
