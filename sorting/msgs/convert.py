@@ -65,8 +65,8 @@ def camera_info_msg(camera: PinholeCamera, t_ns: int, frame_id: str) -> Any:
     return new(
         "sensor_msgs/msg/CameraInfo", header=header(t_ns, frame_id),
         height=camera.height, width=camera.width, distortion_model="plumb_bob",
-        d=np.asarray(fields["d"], dtype=np.float64), k=np.asarray(fields["k"], dtype=np.float64),
-        r=np.asarray(fields["r"], dtype=np.float64), p=np.asarray(fields["p"], dtype=np.float64),
+        d=np.asarray(fields.d, dtype=np.float64), k=np.asarray(fields.k, dtype=np.float64),
+        r=np.asarray(fields.r, dtype=np.float64), p=np.asarray(fields.p, dtype=np.float64),
     )
 
 
