@@ -112,7 +112,6 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     info = bag_info(args.bag)
-    con = Console()
-    con.print(format_info(info))
+    print(format_info(info))
     return 1 if info.problems else 0
 
