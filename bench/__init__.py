@@ -1,1 +1,4 @@
-"""crmsort benchmarks: `python -m bench` (or `make bench`) prints a table; figures go to BENCHMARKS.md."""
+"""crmsort benchmarks.
+
+`python -m bench` (or `make bench`) prints a table; figures go to BENCHMARKS.md.
+"""

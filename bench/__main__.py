@@ -107,10 +107,14 @@ def main() -> int:
             counter[0] += 1
             out = work / f"rbw{counter[0]}"
             n = nbytes = 0
-            with Reader(bag) as reader, Writer(out, version=9,
-                                               storage_plugin=StoragePlugin.MCAP) as writer:
-                conns = {c.id: writer.add_connection(c.topic, c.msgtype, typestore=typestore())
-                         for c in reader.connections}
+            with (
+                Reader(bag) as reader,
+                Writer(out, version=9, storage_plugin=StoragePlugin.MCAP) as writer,
+            ):
+                conns = {
+                    c.id: writer.add_connection(c.topic, c.msgtype, typestore=typestore())
+                    for c in reader.connections
+                }
                 for conn, t, raw in reader.messages():
                     writer.write(conns[conn.id], t, raw)
                     n += 1
@@ -130,24 +134,34 @@ def main() -> int:
             timing = peer_read if fn is bare_read else _timed(fn, args.repeat)
             secs, n, _ = timing
             ratio = f"{peer[0] / secs:.2f}" if peer is not None else "—"
-            rows.append((name, f"{n / secs:,.0f}", f"{size / secs / 1e6:,.1f}", f"{secs:.2f}", ratio))
+            rows.append(
+                (name, f"{n / secs:,.0f}", f"{size / secs / 1e6:,.1f}", f"{secs:.2f}", ratio)
+            )
         rw = next(r for r in rows if r[0].startswith("bare rosbags read +"))
         rr = next(r for r in rows if r[0] == "crmsort replay + record")
-        rows.append(("record vs rosbags write: ratio", "", "", "",
-                     f"{float(rw[3]) / float(rr[3]):.2f}"))
+        rows.append(
+            ("record vs rosbags write: ratio", "", "", "", f"{float(rw[3]) / float(rr[3]):.2f}")
+        )
 
-        table = Table(title=f"crmsort bench — {args.duration:g} s demo bag, {size / 1e6:.0f} MB, "
-                            f"{rows[0][1]} msg/s bare read", title_justify="left")
+        table = Table(
+            title=f"crmsort bench — {args.duration:g} s demo bag, {size / 1e6:.0f} MB, "
+            f"{rows[0][1]} msg/s bare read",
+            title_justify="left",
+        )
         for col in ("what", "msg/s", "MB/s", "best s", "peer/ours"):
             table.add_column(col, justify="left" if col == "what" else "right")
         for r in rows:
             table.add_row(*r)
         con.print(table)
-        con.print(f"simulated line: {args.duration:g} s of belt in {sim_wall:.1f} s wall "
-                  f"(real-time factor {args.duration / sim_wall:.1f}×, recording included); "
-                  f"{sum(s.count for s in result.topics.values())} messages")
-        con.print(f"machine: {platform.processor() or platform.machine()}, "
-                  f"{platform.python_implementation()} {platform.python_version()}")
+        con.print(
+            f"simulated line: {args.duration:g} s of belt in {sim_wall:.1f} s wall "
+            f"(real-time factor {args.duration / sim_wall:.1f}×, recording included); "
+            f"{sum(s.count for s in result.topics.values())} messages"
+        )
+        con.print(
+            f"machine: {platform.processor() or platform.machine()}, "
+            f"{platform.python_implementation()} {platform.python_version()}"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -63,8 +63,10 @@ def build_sim_line(line: LineConfig, executor: InProcessExecutor) -> SimLine:
         watch_types.append("sensor_msgs/msg/PointCloud2")
         watch_rates.append(line.sensors.depth.rate_hz)
     params: dict[str, Any] = {
-        "rate_hz": line.sim.status_rate_hz, "watch_topics": watch_topics,
-        "watch_types": watch_types, "watch_rates_hz": watch_rates,
+        "rate_hz": line.sim.status_rate_hz,
+        "watch_topics": watch_topics,
+        "watch_types": watch_types,
+        "watch_rates_hz": watch_rates,
     }
     params.update(line.nodes.get("line_monitor", {}))
     monitor = executor.add_node(LineMonitorNode, "line_monitor", namespace=ns, parameters=params)
@@ -93,10 +95,14 @@ def run_sim_line(
     try:
         built = build_sim_line(line, executor)
         if bag_path is not None:
-            chosen = set(topics) if topics else (
-                None if line.record.topics == "all" else set(line.record.topics))
+            chosen = (
+                set(topics)
+                if topics
+                else (None if line.record.topics == "all" else set(line.record.topics))
+            )
             recorder = Recorder(
-                Path(bag_path), topics=chosen,
+                Path(bag_path),
+                topics=chosen,
                 chunk_size=int(line.record.chunk_size_mib * 1024 * 1024),
                 compression=None if line.record.compression == "none" else line.record.compression,
             )
@@ -120,7 +126,11 @@ def run_sim_line(
     stats = recorder.stats if recorder is not None else {}
     catalog = built.sim.catalog
     return RunResult(
-        line=line, sim_duration_s=duration_s, wall_s=wall, bag_path=bag_path, topics=stats,
+        line=line,
+        sim_duration_s=duration_s,
+        wall_s=wall,
+        bag_path=bag_path,
+        topics=stats,
         fed_by_class=dict(built.sim.spawned_by_class),
         stream_of_class={c.name: c.stream for c in catalog.classes},
         last_status=built.monitor.last_status,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sorting.bags import BagWriter
 from sorting.errors import UnknownTopicError
@@ -22,7 +22,12 @@ class TopicStats:
 
     @property
     def rate_hz(self) -> float:
-        if self.count < 2 or self.first_ns is None or self.last_ns is None or self.last_ns == self.first_ns:
+        if (
+            self.count < 2
+            or self.first_ns is None
+            or self.last_ns is None
+            or self.last_ns == self.first_ns
+        ):
             return 0.0
         return (self.count - 1) / ((self.last_ns - self.first_ns) * 1e-9)
 
@@ -39,7 +44,7 @@ class Recorder:
     path: Path
     topics: set[str] | None = None
     chunk_size: int = 4 * 1024 * 1024
-    compression: str | None = None
+    compression: Literal["zstd", "lz4"] | None = None
     stats: dict[str, TopicStats] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -53,7 +58,8 @@ class Recorder:
         unknown = sorted(self.topics - known)
         if unknown:
             raise UnknownTopicError(
-                f"cannot record {unknown}: no such topic on this line; topics are {sorted(known)}")
+                f"cannot record {unknown}: no such topic on this line; topics are {sorted(known)}"
+            )
 
     def __call__(self, topic: str, msg_type: str, t_ns: int, msg: Any) -> None:
         if self.topics is not None and topic not in self.topics:

@@ -29,7 +29,9 @@ def configure_ultralytics_offline(config_dir: Path | None = None) -> Path:
     Raises :class:`PerceptionError` if the shipped font is missing.
     """
     if not FONT.is_file():
-        raise PerceptionError(f"{FONT}: shipped font missing; Ultralytics would try to download one")
+        raise PerceptionError(
+            f"{FONT}: shipped font missing; Ultralytics would try to download one"
+        )
     env_dir = os.environ.get("YOLO_CONFIG_DIR")
     root = Path(config_dir) if config_dir else Path(env_dir) if env_dir else REPO_ROOT / ".yolo"
     font_dir = root / "Ultralytics"
@@ -48,4 +50,4 @@ def disable_settings_sync() -> None:
     """Turn off Ultralytics' settings sync (call after importing ultralytics)."""
     from ultralytics import settings
 
-    settings.update({"sync": False})
+    settings.update({"sync": False})  # type: ignore[no-untyped-call]

@@ -88,7 +88,8 @@ class SceneObject:
             raise SensorError(f"{where}: LUMP needs heightmap_m")
         if self.shape == ShapeKind.CYLINDER and abs(self.size_m[1] - self.size_m[2]) > 1e-9:
             raise SensorError(
-                f"{where}: a lying cylinder has size_m = (length, d, d), got {self.size_m}")
+                f"{where}: a lying cylinder has size_m = (length, d, d), got {self.size_m}"
+            )
         if self.density_kg_m3 <= 0:
             raise SensorError(f"object {self.object_id}: density_kg_m3 must be > 0")
 
@@ -126,7 +127,8 @@ class SceneObject:
         point is outside the object's footprint.
         """
         u, v = self.to_object_frame(
-            np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+            np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        )
         length, width, height = self.size_m
         out = np.full(np.broadcast(u, v).shape, np.nan)
         if self.shape == ShapeKind.BOX:

@@ -16,18 +16,25 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from sorting.cli.output import console, short_type
 from sorting.config.line import DEFAULT_LINE, LineConfig, load_line
 from sorting.line import RunResult, run_sim_line
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the simulated line, record a bag, print a summary")
-    p.add_argument("--duration", type=float, default=60.0, help="belt time to simulate in s (default 60)")
+    p.add_argument(
+        "--duration", type=float, default=60.0, help="belt time to simulate in s (default 60)"
+    )
     p.add_argument("--seed", type=int, default=None, help="override the line's seed")
     p.add_argument("--line", default=str(DEFAULT_LINE), help="line YAML (default: %(default)s)")
     p.add_argument("--out", default=None, help="run directory (default: runs/<timestamp>)")
-    p.add_argument("--speed", type=float, default=None,
-                   help="run at this multiple of real time (default: as fast as possible)")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="run at this multiple of real time (default: as fast as possible)",
+    )
     p.add_argument("--no-record", action="store_true", help="do not write a bag")
     p.set_defaults(func=run)
 
@@ -45,14 +52,27 @@ def run(args: argparse.Namespace) -> int:
     out = run_dir(args.out)
     out.mkdir(parents=True, exist_ok=True)
     bag = None if args.no_record else out / "bag"
-    con = Console()
-    con.print(f"[bold]crmsort demo[/]: line {line.name}, seed {line.seed}, "
-              f"{args.duration:g} s of belt time → {out}")
-    with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
-                  TimeRemainingColumn(), console=con, transient=True) as prog:
+    con = console()
+    con.print(
+        f"[bold]crmsort demo[/]: line {line.name}, seed {line.seed}, "
+        f"{args.duration:g} s of belt time → {out}"
+    )
+    with Progress(
+        TextColumn("simulating"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+        TimeRemainingColumn(),
+        console=con,
+        transient=True,
+    ) as prog:
         task = prog.add_task("sim", total=args.duration)
-        result = run_sim_line(line, args.duration, bag, speed=args.speed,
-                              progress=lambda t, _total: prog.update(task, completed=t))
+        result = run_sim_line(
+            line,
+            args.duration,
+            bag,
+            speed=args.speed,
+            progress=lambda t, _total: prog.update(task, completed=t),
+        )
     print_summary(con, result)
     (out / "line.yaml").write_text(_dump_line(line))
     (out / "summary.json").write_text(json.dumps(summary_dict(result), indent=2))
@@ -75,7 +95,12 @@ def summary_dict(r: RunResult) -> dict[str, Any]:
         "bag": str(r.bag_path) if r.bag_path else None,
         "fed_by_class": r.fed_by_class,
         "topics": {
-            t: {"type": s.msg_type, "count": s.count, "rate_hz": round(s.rate_hz, 3), "bytes": s.bytes}
+            t: {
+                "type": s.msg_type,
+                "count": s.count,
+                "rate_hz": round(s.rate_hz, 3),
+                "bytes": s.bytes,
+            }
             for t, s in sorted(r.topics.items())
         },
         "drops": r.drops,
@@ -94,23 +119,36 @@ def print_summary(con: Console, r: RunResult) -> None:
     con.print(feed)
 
     topics = Table(title="Topics recorded", title_justify="left")
-    for col, just in (("topic", "left"), ("type", "left"), ("messages", "right"),
-                      ("rate Hz", "right"), ("MB", "right")):
+    for col, just in (
+        ("topic", "left"),
+        ("type", "left"),
+        ("messages", "right"),
+        ("rate Hz", "right"),
+        ("MB", "right"),
+    ):
         topics.add_column(col, justify=just)  # type: ignore[arg-type]
     for t, s in sorted(r.topics.items()):
-        topics.add_row(t, s.msg_type, str(s.count), f"{s.rate_hz:.1f}", f"{s.bytes / 1e6:.1f}")
+        topics.add_row(
+            t, short_type(s.msg_type), str(s.count), f"{s.rate_hz:.1f}", f"{s.bytes / 1e6:.1f}"
+        )
     con.print(topics)
 
     total_mb = sum(s.bytes for s in r.topics.values()) / 1e6
-    con.print(f"simulated {r.sim_duration_s:g} s in {r.wall_s:.1f} s wall: "
-              f"real-time factor [bold]{r.real_time_factor:.1f}×[/]")
+    con.print(
+        f"simulated {r.sim_duration_s:g} s in {r.wall_s:.1f} s wall: "
+        f"real-time factor [bold]{r.real_time_factor:.1f}×[/]"
+    )
     if r.bag_path:
-        con.print(f"bag: {r.bag_path} ({total_mb:.1f} MB of messages) — "
-                  f"inspect with `crmsort bag info {r.bag_path}`")
+        con.print(
+            f"bag: {r.bag_path} ({total_mb:.1f} MB of messages) — "
+            f"inspect with `crmsort bag info {r.bag_path}`"
+        )
     dropped = {k: v for k, v in r.drops.items() if v}
     if dropped:
         con.print(f"[yellow]queue drops[/]: {dropped}")
     if r.last_status is not None:
         alarms = list(r.last_status.active_alarms)
-        con.print(f"line status: belt {r.last_status.belt_speed_mps:.3f} m/s, "
-                  f"alarms: {', '.join(alarms) if alarms else 'none'}")
+        con.print(
+            f"line status: belt {r.last_status.belt_speed_mps:.3f} m/s, "
+            f"alarms: {', '.join(alarms) if alarms else 'none'}"
+        )

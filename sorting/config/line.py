@@ -31,7 +31,9 @@ class BeltConfig(_Model):
     length_m: float = Field(6.0, gt=0, description="infeed to discharge")
     width_m: float = Field(0.8, gt=0)
     speed_mps: float = Field(0.5, gt=0, le=5.0)
-    speed_jitter: float = Field(0.01, ge=0, lt=0.5, description="relative slow speed wobble (1 sigma)")
+    speed_jitter: float = Field(
+        0.01, ge=0, lt=0.5, description="relative slow speed wobble (1 sigma)"
+    )
     ramp_s: float = Field(1.0, ge=0, description="start-up ramp from standstill to speed_mps")
     encoder_ticks_per_m: float = Field(10000.0, gt=0)
     encoder_rate_hz: float = Field(100.0, gt=0, le=2000)
@@ -124,7 +126,8 @@ class LineConfig(_Model):
             cfg = getattr(self.sensors, sensor)
             if cfg.x_m > self.belt.length_m:
                 raise ValueError(
-                    f"sensors.{sensor}.x_m: {cfg.x_m} m is past the belt end ({self.belt.length_m} m)"
+                    f"sensors.{sensor}.x_m: {cfg.x_m} m is past the belt end "
+                    f"({self.belt.length_m} m)"
                 )
             if abs(cfg.y_m) > self.belt.width_m / 2:
                 raise ValueError(f"sensors.{sensor}.y_m: {cfg.y_m} m is off the belt")
@@ -144,7 +147,9 @@ def _yaml_path(loc: tuple[int | str, ...]) -> str:
 def parse_line(data: Any, source: str = "<line>") -> LineConfig:
     """Validate a parsed YAML document; raise ConfigError naming ``source`` and each bad path."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+        raise ConfigError(
+            f"{source}: expected a mapping at the top level, got {type(data).__name__}"
+        )
     try:
         return LineConfig.model_validate(data)
     except ValidationError as exc:
@@ -153,7 +158,9 @@ def parse_line(data: Any, source: str = "<line>") -> LineConfig:
             path = _yaml_path(tuple(err["loc"]))
             msg = err["msg"].removeprefix("Value error, ")
             problems.append(f"{path}: {msg}" if not msg.startswith(path) else msg)
-        raise ConfigError(f"{source}: invalid line description:\n  " + "\n  ".join(problems)) from None
+        raise ConfigError(
+            f"{source}: invalid line description:\n  " + "\n  ".join(problems)
+        ) from None
 
 
 def load_line(path: str | Path | None = None) -> LineConfig:

@@ -7,7 +7,7 @@ nodes stay three lines long: convert in, call the library, convert out.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,12 +40,20 @@ def header(t_ns: int, frame_id: str) -> Any:
 def image_msg(rgb: NDArray[np.uint8], t_ns: int, frame_id: str) -> Any:
     """sensor_msgs/Image (``rgb8``) from an H×W×3 uint8 array (no copy when contiguous)."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise SortingError(f"image_msg: expected H×W×3 uint8, got shape {rgb.shape} dtype {rgb.dtype}")
+        raise SortingError(
+            f"image_msg: expected H×W×3 uint8, got shape {rgb.shape} dtype {rgb.dtype}"
+        )
     h, w, _ = rgb.shape
     data = np.ascontiguousarray(rgb).reshape(-1)
     return new(
-        "sensor_msgs/msg/Image", header=header(t_ns, frame_id), height=h, width=w,
-        encoding="rgb8", is_bigendian=0, step=w * 3, data=data,
+        "sensor_msgs/msg/Image",
+        header=header(t_ns, frame_id),
+        height=h,
+        width=w,
+        encoding="rgb8",
+        is_bigendian=0,
+        step=w * 3,
+        data=data,
     )
 
 
@@ -63,10 +71,15 @@ def camera_info_msg(camera: PinholeCamera, t_ns: int, frame_id: str) -> Any:
     """sensor_msgs/CameraInfo (plumb_bob) of a pinhole camera model."""
     fields = camera.to_camera_info_fields()
     return new(
-        "sensor_msgs/msg/CameraInfo", header=header(t_ns, frame_id),
-        height=camera.height, width=camera.width, distortion_model="plumb_bob",
-        d=np.asarray(fields.d, dtype=np.float64), k=np.asarray(fields.k, dtype=np.float64),
-        r=np.asarray(fields.r, dtype=np.float64), p=np.asarray(fields.p, dtype=np.float64),
+        "sensor_msgs/msg/CameraInfo",
+        header=header(t_ns, frame_id),
+        height=camera.height,
+        width=camera.width,
+        distortion_model="plumb_bob",
+        d=np.asarray(fields.d, dtype=np.float64),
+        k=np.asarray(fields.k, dtype=np.float64),
+        r=np.asarray(fields.r, dtype=np.float64),
+        p=np.asarray(fields.p, dtype=np.float64),
     )
 
 
@@ -82,8 +95,15 @@ def pointcloud_msg(points: NDArray[np.float32], t_ns: int, frame_id: str) -> Any
     ]
     data = np.ascontiguousarray(pts).reshape(-1).view(np.uint8)
     return new(
-        "sensor_msgs/msg/PointCloud2", header=header(t_ns, frame_id), height=height, width=width,
-        fields=fields, is_bigendian=False, point_step=12, row_step=12 * width, data=data,
+        "sensor_msgs/msg/PointCloud2",
+        header=header(t_ns, frame_id),
+        height=height,
+        width=width,
+        fields=fields,
+        is_bigendian=False,
+        point_step=12,
+        row_step=12 * width,
+        data=data,
         is_dense=bool(np.isfinite(pts).all()),
     )
 
@@ -92,7 +112,9 @@ def pointcloud_array(msg: Any) -> NDArray[np.float32]:
     """H×W×3 (organized) or N×3 float32 x, y, z of a PointCloud2 with float32 x/y/z fields."""
     offsets = {f.name: f.offset for f in msg.fields if f.datatype == FLOAT32}
     if not all(k in offsets for k in "xyz"):
-        raise SortingError(f"pointcloud_array: need float32 x, y, z fields, got {[f.name for f in msg.fields]}")
+        raise SortingError(
+            f"pointcloud_array: need float32 x, y, z fields, got {[f.name for f in msg.fields]}"
+        )
     raw = np.asarray(msg.data, dtype=np.uint8)
     n = msg.width * msg.height
     rec = raw.reshape(n, msg.point_step)
@@ -105,13 +127,19 @@ def pointcloud_array(msg: Any) -> NDArray[np.float32]:
 def belt_joint_state(t_ns: int, position_m: float, velocity_mps: float, joint: str = "belt") -> Any:
     """sensor_msgs/JointState of the belt: the belt is a prismatic joint (m, m/s)."""
     return new(
-        "sensor_msgs/msg/JointState", header=header(t_ns, "belt"), name=[joint],
-        position=np.array([position_m]), velocity=np.array([velocity_mps]), effort=np.zeros(0),
+        "sensor_msgs/msg/JointState",
+        header=header(t_ns, "belt"),
+        name=[joint],
+        position=np.array([position_m]),
+        velocity=np.array([velocity_mps]),
+        effort=np.zeros(0),
     )
 
 
 def _quat_yaw(yaw: float) -> Any:
-    return new("geometry_msgs/msg/Quaternion", x=0.0, y=0.0, z=math.sin(yaw / 2), w=math.cos(yaw / 2))
+    return new(
+        "geometry_msgs/msg/Quaternion", x=0.0, y=0.0, z=math.sin(yaw / 2), w=math.cos(yaw / 2)
+    )
 
 
 def ground_truth_msg(
@@ -126,27 +154,45 @@ def ground_truth_msg(
             position=new("geometry_msgs/msg/Point", x=obj.x_m, y=obj.y_m, z=obj.z_m),
             orientation=_quat_yaw(obj.yaw_rad),
         )
-        items.append(new(
-            "crmsort_msgs/msg/GroundTruthObject", id=obj.object_id, class_name=obj.class_name,
-            stream=obj.stream, material=obj.material, shape=int(obj.shape), state=state, pose=pose,
-            dimensions_m=new("geometry_msgs/msg/Vector3", x=obj.size_m[0], y=obj.size_m[1], z=obj.size_m[2]),
-            volume_m3=obj.volume_m3(), density_kg_m3=obj.density_kg_m3, mass_kg=obj.mass_kg(),
-            elements=elements, mass_fraction=np.array([obj.composition[e] for e in elements]),
-            bin=bin_name,
-        ))
+        items.append(
+            new(
+                "crmsort_msgs/msg/GroundTruthObject",
+                id=obj.object_id,
+                class_name=obj.class_name,
+                stream=obj.stream,
+                material=obj.material,
+                shape=int(obj.shape),
+                state=state,
+                pose=pose,
+                dimensions_m=new(
+                    "geometry_msgs/msg/Vector3", x=obj.size_m[0], y=obj.size_m[1], z=obj.size_m[2]
+                ),
+                volume_m3=obj.volume_m3(),
+                density_kg_m3=obj.density_kg_m3,
+                mass_kg=obj.mass_kg(),
+                elements=elements,
+                mass_fraction=np.array([obj.composition[e] for e in elements]),
+                bin=bin_name,
+            )
+        )
     return new(
-        "crmsort_msgs/msg/GroundTruthObjectArray", header=header(t_ns, "belt"),
-        belt_position_m=belt_position_m, objects=items,
+        "crmsort_msgs/msg/GroundTruthObjectArray",
+        header=header(t_ns, "belt"),
+        belt_position_m=belt_position_m,
+        objects=items,
     )
 
 
-def transform_msg(t_ns: int, parent: str, child: str, translation: Sequence[float],
-                  quat_xyzw: Sequence[float]) -> Any:
+def transform_msg(
+    t_ns: int, parent: str, child: str, translation: Iterable[float], quat_xyzw: Sequence[float]
+) -> Any:
     """geometry_msgs/TransformStamped ``parent`` → ``child``."""
     tx, ty, tz = (float(v) for v in translation)
     qx, qy, qz, qw = (float(v) for v in quat_xyzw)
     return new(
-        "geometry_msgs/msg/TransformStamped", header=header(t_ns, parent), child_frame_id=child,
+        "geometry_msgs/msg/TransformStamped",
+        header=header(t_ns, parent),
+        child_frame_id=child,
         transform=new(
             "geometry_msgs/msg/Transform",
             translation=new("geometry_msgs/msg/Vector3", x=tx, y=ty, z=tz),

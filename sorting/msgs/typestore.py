@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rosbags.typesys import Stores, get_typestore, get_types_from_msg
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 from sorting.errors import UnknownTypeError
@@ -31,8 +31,12 @@ def _msg_files(package: str) -> list[Path]:
     return sorted((MSG_ROOT / package / "msg").glob("*.msg"))
 
 
-CRMSORT_TYPES: tuple[str, ...] = tuple(f"crmsort_msgs/msg/{p.stem}" for p in _msg_files("crmsort_msgs"))
-VISION_TYPES: tuple[str, ...] = tuple(f"vision_msgs/msg/{p.stem}" for p in _msg_files("vision_msgs"))
+CRMSORT_TYPES: tuple[str, ...] = tuple(
+    f"crmsort_msgs/msg/{p.stem}" for p in _msg_files("crmsort_msgs")
+)
+VISION_TYPES: tuple[str, ...] = tuple(
+    f"vision_msgs/msg/{p.stem}" for p in _msg_files("vision_msgs")
+)
 
 
 @cache
@@ -85,9 +89,19 @@ def _default(store: Typestore, fieldtype: tuple[Any, ...]) -> Any:
 
 
 _NUMPY = {
-    "bool": np.bool_, "byte": np.uint8, "char": np.uint8, "int8": np.int8, "uint8": np.uint8,
-    "int16": np.int16, "uint16": np.uint16, "int32": np.int32, "uint32": np.uint32,
-    "int64": np.int64, "uint64": np.uint64, "float32": np.float32, "float64": np.float64,
+    "bool": np.bool_,
+    "byte": np.uint8,
+    "char": np.uint8,
+    "int8": np.int8,
+    "uint8": np.uint8,
+    "int16": np.int16,
+    "uint16": np.uint16,
+    "int32": np.int32,
+    "uint32": np.uint32,
+    "int64": np.int64,
+    "uint64": np.uint64,
+    "float32": np.float32,
+    "float64": np.float64,
 }
 
 
@@ -104,7 +118,8 @@ def new(typename: str, **fields: Any) -> Any:
     if unknown:
         raise UnknownTypeError(f"{typename} has no field(s) {sorted(unknown)}; fields are {names}")
     values = {
-        name: fields[name] if name in fields else _default(store, ftype) for name, ftype in fielddefs
+        name: fields[name] if name in fields else _default(store, ftype)
+        for name, ftype in fielddefs
     }
     return cls(**values)
 
@@ -122,7 +137,7 @@ def deserialize(data: bytes | memoryview, typename: str) -> Any:
 
 
 def message_definition(typename: str) -> str:
-    """Full ros2msg definition of ``typename`` with its dependencies, as rosbag2 stores it in MCAP."""
+    """Full ros2msg definition of ``typename`` and its dependencies, as rosbag2 stores in MCAP."""
     msg_class(typename)
     text, _md5 = typestore().generate_msgdef(typename, ros_version=2)
     return text

@@ -44,14 +44,17 @@ class LineMonitorNode(Node):
         if not len(topics) == len(types) == len(rates):
             raise ConfigError(
                 f"{ctx.get_name()}: watch_topics, watch_types and watch_rates_hz must have equal "
-                f"lengths, got {len(topics)}, {len(types)}, {len(rates)}")
+                f"lengths, got {len(topics)}, {len(types)}, {len(rates)}"
+            )
         self.watches: dict[str, _Watch] = {}
         for topic, typename, rate in zip(topics, types, rates, strict=True):
             w = _Watch(topic=topic, period_s=1.0 / float(rate))
             self.watches[topic] = w
             ctx.create_subscription(typename, topic, self._make_cb(w), 5)
         self.encoder = _Watch(topic="belt/joint_states", period_s=0.1)
-        ctx.create_subscription("sensor_msgs/msg/JointState", "belt/joint_states", self._on_belt, 50)
+        ctx.create_subscription(
+            "sensor_msgs/msg/JointState", "belt/joint_states", self._on_belt, 50
+        )
         self.pub = ctx.create_publisher("crmsort_msgs/msg/LineStatus", "status", 10)
         ctx.create_timer(1.0 / self.rate_hz, self._publish)
         self.position_m = 0.0
@@ -64,6 +67,7 @@ class LineMonitorNode(Node):
         def cb(msg: Any) -> None:
             watch.last_ns = self.ctx.get_clock().now().nanoseconds
             watch.count += 1
+
         return cb
 
     def _on_belt(self, msg: Any) -> None:
@@ -83,7 +87,9 @@ class LineMonitorNode(Node):
         for w in [self.encoder, *self.watches.values()]:
             ref = w.last_ns if w.last_ns is not None else self.start_ns
             if (now_ns - ref) * 1e-9 > self.silence_periods * w.period_s + 1.0 / self.rate_hz:
-                name = "ENCODER" if w is self.encoder else w.topic.strip("/").replace("/", "_").upper()
+                name = (
+                    "ENCODER" if w is self.encoder else w.topic.strip("/").replace("/", "_").upper()
+                )
                 out.append(f"{name}_SILENT")
         uptime = (now_ns - self.start_ns) * 1e-9
         if self.encoder.count > 0 and uptime > 2.0 and abs(self.speed_mps) < self.min_speed:
@@ -94,9 +100,12 @@ class LineMonitorNode(Node):
         now = self.ctx.get_clock().now().nanoseconds
         alarms = self.alarms(now)
         status = new(
-            "crmsort_msgs/msg/LineStatus", header=header(now, "belt"),
-            state=STATE_FAULT if alarms else STATE_RUNNING, belt_position_m=self.position_m,
-            belt_speed_mps=self.speed_mps, uptime_s=(now - self.start_ns) * 1e-9,
+            "crmsort_msgs/msg/LineStatus",
+            header=header(now, "belt"),
+            state=STATE_FAULT if alarms else STATE_RUNNING,
+            belt_position_m=self.position_m,
+            belt_speed_mps=self.speed_mps,
+            uptime_s=(now - self.start_ns) * 1e-9,
             active_alarms=alarms,
         )
         self.last_status = status

@@ -56,29 +56,42 @@ class SimLineNode(Node):
 
         cam = line.sensors.camera
         self.camera = PinholeCamera.looking_down(
-            x_m=cam.x_m, y_m=cam.y_m, height_m=cam.height_m,
-            width_px=cam.width_px, height_px=cam.height_px, hfov_deg=cam.hfov_deg,
+            x_m=cam.x_m,
+            y_m=cam.y_m,
+            height_m=cam.height_m,
+            width_px=cam.width_px,
+            height_px=cam.height_px,
+            hfov_deg=cam.hfov_deg,
         )
         self.camera_sim = RgbCameraSim(self.camera, rng_cam)
         dep = line.sensors.depth
         self.depth_camera = PinholeCamera.looking_down(
-            x_m=dep.x_m, y_m=dep.y_m, height_m=dep.height_m,
-            width_px=dep.width_px, height_px=dep.height_px, hfov_deg=dep.hfov_deg,
+            x_m=dep.x_m,
+            y_m=dep.y_m,
+            height_m=dep.height_m,
+            width_px=dep.width_px,
+            height_px=dep.height_px,
+            hfov_deg=dep.hfov_deg,
         )
         self.depth_sim = DepthSensorSim(self.depth_camera, rng_depth)
 
         self.pub_belt = ctx.create_publisher("sensor_msgs/msg/JointState", "belt/joint_states", 50)
         self.pub_truth = ctx.create_publisher(
-            "crmsort_msgs/msg/GroundTruthObjectArray", GROUND_TRUTH_TOPIC, 10)
+            "crmsort_msgs/msg/GroundTruthObjectArray", GROUND_TRUTH_TOPIC, 10
+        )
         self.pub_tf = ctx.create_publisher("tf2_msgs/msg/TFMessage", "/tf_static", LATCHED_QOS)
         self.pub_image = self.pub_info = self.pub_points = None
         if cam.enabled:
-            self.pub_image = ctx.create_publisher("sensor_msgs/msg/Image", "camera/image_raw", SENSOR_QOS)
+            self.pub_image = ctx.create_publisher(
+                "sensor_msgs/msg/Image", "camera/image_raw", SENSOR_QOS
+            )
             self.pub_info = ctx.create_publisher(
-                "sensor_msgs/msg/CameraInfo", "camera/camera_info", SENSOR_QOS)
+                "sensor_msgs/msg/CameraInfo", "camera/camera_info", SENSOR_QOS
+            )
         if dep.enabled:
             self.pub_points = ctx.create_publisher(
-                "sensor_msgs/msg/PointCloud2", "depth/points", SENSOR_QOS)
+                "sensor_msgs/msg/PointCloud2", "depth/points", SENSOR_QOS
+            )
 
         # creation order = firing order at equal times: the encoder first
         ctx.create_timer(1.0 / line.belt.encoder_rate_hz, self._on_encoder)
@@ -107,11 +120,14 @@ class SimLineNode(Node):
 
     def _send_tf(self, t_ns: int) -> None:
         transforms: list[Any] = []
-        for cam, frame in ((self.camera, self.line.sensors.camera.frame_id),
-                           (self.depth_camera, self.line.sensors.depth.frame_id)):
+        for cam, frame in (
+            (self.camera, self.line.sensors.camera.frame_id),
+            (self.depth_camera, self.line.sensors.depth.frame_id),
+        ):
             tr = cam.T_belt_camera
-            transforms.append(convert.transform_msg(
-                t_ns, "belt", frame, tr.translation, tr.as_quaternion()))
+            transforms.append(
+                convert.transform_msg(t_ns, "belt", frame, tr.translation, tr.as_quaternion())
+            )
         self.pub_tf.publish(convert.new_tf(transforms))
         self._tf_sent = True
 
@@ -120,8 +136,9 @@ class SimLineNode(Node):
         t_ns = self._sync()
         if not self._tf_sent:
             self._send_tf(t_ns)
-        self.pub_belt.publish(convert.belt_joint_state(
-            t_ns, self.world.encoder_position_m, self.world.speed_mps))
+        self.pub_belt.publish(
+            convert.belt_joint_state(t_ns, self.world.encoder_position_m, self.world.speed_mps)
+        )
 
     def _on_truth(self) -> None:
         t_ns = self._sync()
@@ -135,8 +152,10 @@ class SimLineNode(Node):
         t_ns = self._sync()
         cam = self.line.sensors.camera
         rgb = self.camera_sim.render(
-            self.world.on_belt(), belt_position_m=self.world.belt_position_m,
-            belt_speed_mps=self.world.speed_mps, exposure_s=cam.exposure_s,
+            self.world.on_belt(),
+            belt_position_m=self.world.belt_position_m,
+            belt_speed_mps=self.world.speed_mps,
+            exposure_s=cam.exposure_s,
         )
         self.pub_image.publish(convert.image_msg(rgb, t_ns, cam.frame_id))
         self.pub_info.publish(convert.camera_info_msg(self.camera, t_ns, cam.frame_id))
@@ -145,6 +164,10 @@ class SimLineNode(Node):
         assert self.pub_points is not None
         t_ns = self._sync()
         # organized cloud in the sensor's optical frame, NaN where there is no return
-        frame = self.depth_sim.render_frame(self.world.on_belt(), belt_position_m=self.world.belt_position_m)
+        frame = self.depth_sim.render_frame(
+            self.world.on_belt(), belt_position_m=self.world.belt_position_m
+        )
         points = frame.points_optical
-        self.pub_points.publish(convert.pointcloud_msg(points, t_ns, self.line.sensors.depth.frame_id))
+        self.pub_points.publish(
+            convert.pointcloud_msg(points, t_ns, self.line.sensors.depth.frame_id)
+        )

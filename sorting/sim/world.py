@@ -53,8 +53,9 @@ class BeltWorld:
     ``rng`` drives arrivals, placement and the drive wobble. Same seed, same world.
     """
 
-    def __init__(self, belt: BeltConfig, feed: FeedConfig, spawn: SpawnFn,
-                 rng: np.random.Generator) -> None:
+    def __init__(
+        self, belt: BeltConfig, feed: FeedConfig, spawn: SpawnFn, rng: np.random.Generator
+    ) -> None:
         self.belt = belt
         self.feed = feed
         self._spawn = spawn
@@ -76,7 +77,9 @@ class BeltWorld:
     def speed_at(self, t_s: float) -> float:
         """Belt speed (m/s) at time ``t_s``: ramp × (1 + jitter × wobble)."""
         ramp = 1.0 if self.belt.ramp_s <= 0 else min(1.0, max(0.0, t_s / self.belt.ramp_s))
-        wobble = sum(math.sin(2 * math.pi * f * t_s + ph) for f, ph in self._wobble) * math.sqrt(2 / 3)
+        wobble = sum(math.sin(2 * math.pi * f * t_s + ph) for f, ph in self._wobble) * math.sqrt(
+            2 / 3
+        )
         return self.belt.speed_mps * ramp * (1.0 + self.belt.speed_jitter * wobble)
 
     @property
@@ -156,8 +159,10 @@ class BeltWorld:
             y = 0.0
             for _ in range(20):
                 y = float(self._rng.uniform(-half_w + reach, half_w - reach))
-                if all(math.hypot(o.x_m - x_m, o.y_m - y) > o.footprint_radius_m() + reach
-                       for o in neighbours):
+                if all(
+                    math.hypot(o.x_m - x_m, o.y_m - y) > o.footprint_radius_m() + reach
+                    for o in neighbours
+                ):
                     break
         obj = dataclasses.replace(obj, x_m=x_m, y_m=y)
         # rest on whatever lies under the footprint (objects do not tilt in this model)
@@ -177,8 +182,11 @@ class BeltWorld:
                     wobj.state = ObjectState.EXITED
                     self.changed.append(oid)
         # forget objects long gone so memory stays flat on long runs
-        stale = [oid for oid, w in self.objects.items()
-                 if w.state != ObjectState.ON_BELT and oid not in self.changed]
+        stale = [
+            oid
+            for oid, w in self.objects.items()
+            if w.state != ObjectState.ON_BELT and oid not in self.changed
+        ]
         for oid in stale:
             del self.objects[oid]
 

@@ -35,7 +35,9 @@ SCRIPT = textwrap.dedent(
 def test_ultralytics_runs_without_network(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path / "yolo")],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "OK 1" in proc.stdout

@@ -64,7 +64,7 @@ def test_demo_bag_has_every_sensor_topic(demo_bags: tuple[Path, Path]) -> None:
     }
     for topic, rate in expect.items():
         # timers fire at t = period, 2*period, ... up to DURATION_S inclusive
-        assert counts[topic] == int(round(rate * DURATION_S)), topic
+        assert counts[topic] == round(rate * DURATION_S), topic
     assert counts["/tf_static"] == 1
     assert not info.problems
 
@@ -126,7 +126,9 @@ def test_independent_reader_sees_identical_fields(demo_bags: tuple[Path, Path]) 
 
     proc = subprocess.run(
         [sys.executable, "-c", INDEPENDENT, str(demo_bags[0])],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     theirs = [tuple(line.split()) for line in proc.stdout.splitlines()]
@@ -193,7 +195,9 @@ def test_demo_cli_prints_summary(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert (out / "bag" / "metadata.yaml").is_file()
 
 
-def test_record_unknown_topic_is_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_record_unknown_topic_is_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rc = main(["record", "-o", str(tmp_path / "x"), "--duration", "1", "--topics", "/line1/nope"])
     assert rc == 2
     err = capsys.readouterr().err

@@ -45,7 +45,7 @@ def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="nope.yaml"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml"):
         load_line(tmp_path / "nope.yaml")
 
 

@@ -11,14 +11,25 @@ from sorting.sim.world import BeltWorld, ObjectState
 
 def _box(oid: int, x: float, y: float) -> SceneObject:
     return SceneObject(
-        object_id=oid, class_name="box", stream="weee", shape=ShapeKind.BOX,
-        size_m=(0.1, 0.05, 0.02), x_m=x, y_m=y, yaw_rad=0.0, material="abs",
-        density_kg_m3=1000.0, composition={}, appearance=Appearance(base_rgb=(0.5, 0.5, 0.5)),
+        object_id=oid,
+        class_name="box",
+        stream="weee",
+        shape=ShapeKind.BOX,
+        size_m=(0.1, 0.05, 0.02),
+        x_m=x,
+        y_m=y,
+        yaw_rad=0.0,
+        material="abs",
+        density_kg_m3=1000.0,
+        composition={},
+        appearance=Appearance(base_rgb=(0.5, 0.5, 0.5)),
     )
 
 
 def _world(seed: int = 1, **belt: float) -> BeltWorld:
-    return BeltWorld(BeltConfig(**belt), FeedConfig(objects_per_m=3.0), _box, np.random.default_rng(seed))
+    return BeltWorld(
+        BeltConfig(**belt), FeedConfig(objects_per_m=3.0), _box, np.random.default_rng(seed)
+    )
 
 
 def test_objects_move_with_encoder_within_1mm() -> None:
