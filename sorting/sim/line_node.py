@@ -24,6 +24,7 @@ import numpy as np
 
 from calibration.camera import PinholeCamera
 from perception.catalog import load_catalog
+from perception.sensors.camera.lighting import Lighting
 from perception.sensors.camera.sim import RgbCameraSim
 from perception.sensors.depth.sim import DepthSensorSim
 from sorting.config.line import LineConfig
@@ -47,8 +48,13 @@ class SimLineNode(Node):
     def __init__(self, ctx: NodeContext, line: LineConfig) -> None:
         super().__init__(ctx)
         self.line = line
-        seeds = np.random.SeedSequence(line.seed).spawn(4)
-        rng_world, rng_spawn, rng_cam, rng_depth = (np.random.default_rng(s) for s in seeds)
+        seeds = np.random.SeedSequence(line.seed).spawn(5)
+        rng_world, rng_spawn, rng_cam, rng_depth, rng_light = (
+            np.random.default_rng(s) for s in seeds
+        )
+        # plant lighting drifts slowly (daylight through skylights, lamp ageing): two slow
+        # sinusoids on the direct and ambient light, phases from the seed
+        self._light_phase = rng_light.uniform(0, 2 * np.pi, size=2)
         self.catalog = load_catalog()
         self.spawner = ObjectSpawner(self.catalog, rng_spawn, mix=dict(line.feed.mix))
         self.world = BeltWorld(line.belt, line.feed, self.spawner.spawn, rng_world)
@@ -131,6 +137,16 @@ class SimLineNode(Node):
         self.pub_tf.publish(convert.new_tf(transforms))
         self._tf_sent = True
 
+    def _lighting(self, t_s: float) -> Lighting:
+        base = Lighting()
+        a, b = self._light_phase
+        return Lighting(
+            direction=base.direction,
+            intensity=base.intensity * (1 + 0.06 * np.sin(2 * np.pi * t_s / 41.0 + a)),
+            ambient=base.ambient * (1 + 0.10 * np.sin(2 * np.pi * t_s / 67.0 + b)),
+            colour_temperature_k=base.colour_temperature_k,
+        )
+
     # -- timers -----------------------------------------------------------------------------
     def _on_encoder(self) -> None:
         t_ns = self._sync()
@@ -153,6 +169,7 @@ class SimLineNode(Node):
         cam = self.line.sensors.camera
         rgb = self.camera_sim.render(
             self.world.on_belt(),
+            lighting=self._lighting(t_ns * 1e-9),
             belt_position_m=self.world.belt_position_m,
             belt_speed_mps=self.world.speed_mps,
             exposure_s=cam.exposure_s,

@@ -202,3 +202,21 @@ def test_record_unknown_topic_is_clear_error(
     assert rc == 2
     err = capsys.readouterr().err
     assert "/line1/nope" in err and "no such topic" in err
+
+
+def test_bag_info_cli_reports_truncated_bag(
+    demo_bags: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    broken = tmp_path / "bag"
+    shutil.copytree(demo_bags[0], broken)
+    mcap = next(broken.glob("*.mcap"))
+    data = mcap.read_bytes()
+    mcap.write_bytes(data[: len(data) * 2 // 3])  # as if the recorder was killed
+    assert main(["bag", "info", str(broken)]) == 1
+    out = capsys.readouterr().out
+    assert "truncated at byte" in out
+    assert "/line1/camera/image_raw" in out
+    readable = list(read_messages(broken, strict=False))
+    assert 0 < len(readable) < len(list(read_messages(demo_bags[0])))
