@@ -31,6 +31,13 @@ def _speed(text: str) -> float | None:
     return value
 
 
+def register(sub: Any) -> None:
+    """``crmsort record``, ``crmsort replay``, ``crmsort bag info``."""
+    add_record_parser(sub)
+    add_replay_parser(sub)
+    add_bag_parser(sub)
+
+
 def add_record_parser(sub: Any) -> None:
     p = sub.add_parser("record", help="run a line and record its topics to a rosbag2 (MCAP) bag")
     p.add_argument("-o", "--output", required=True, help="bag directory to create (must not exist)")

@@ -21,7 +21,7 @@ from sorting.config.line import DEFAULT_LINE, LineConfig, load_line
 from sorting.line import RunResult, run_sim_line
 
 
-def add_parser(sub: Any) -> None:
+def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the simulated line, record a bag, print a summary")
     p.add_argument(
         "--duration", type=float, default=60.0, help="belt time to simulate in s (default 60)"

@@ -9,7 +9,7 @@ from sorting.cli.output import console
 from sorting.config.line import DEFAULT_LINE, load_line
 
 
-def add_parser(sub: Any) -> None:
+def register(sub: Any) -> None:
     p = sub.add_parser("line", help="line descriptions (YAML under launch/)")
     lsub = p.add_subparsers(dest="line_command", metavar="ACTION", required=True)
     c = lsub.add_parser("check", help="validate a line YAML and print its layout")

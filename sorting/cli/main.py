@@ -1,22 +1,27 @@
 """``crmsort`` — entry point and sub-command table.
 
-Each sub-command lives in its own module and exposes ``add_parser(subparsers)``
-which registers its arguments and a ``func(args) -> int``. Errors of the
-project's packages are printed as one clear line and exit with status 2.
+Each group of sub-commands lives in its own module ``sorting/cli/<name>_cmd.py``
+exposing ``register(subparsers)``, which adds its parsers and sets
+``func(args) -> int`` on each; modules are found by name, in sorted order, so
+a new command is a new file. Errors of the project's packages are printed as
+one clear line and exit with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
+import pkgutil
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from types import ModuleType
 
+import sorting.cli as cli_pkg
 from calibration.errors import CalibrationError
 from perception.errors import PerceptionError
-from sorting.cli import bag_cmd, demo_cmd, line_cmd
 from sorting.errors import SortingError
 
 
@@ -28,12 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo_cmd.add_parser(sub)
-    bag_cmd.add_record_parser(sub)
-    bag_cmd.add_replay_parser(sub)
-    bag_cmd.add_bag_parser(sub)
-    line_cmd.add_parser(sub)
+    for module in command_modules():
+        module.register(sub)
     return parser
+
+
+def command_modules() -> list[ModuleType]:
+    """The ``sorting.cli.*_cmd`` modules, demo first, then by name."""
+    names = sorted(
+        m.name for m in pkgutil.iter_modules(cli_pkg.__path__) if m.name.endswith("_cmd")
+    )
+    names.sort(key=lambda n: (n != "demo_cmd", n))
+    return [importlib.import_module(f"sorting.cli.{n}") for n in names]
 
 
 def _terminate(signum: int, _frame: object) -> None:
