@@ -96,6 +96,60 @@ class SimConfig(_Model):
     status_rate_hz: float = Field(1.0, gt=0, le=100)
 
 
+# Indicative values of the contained element (EUR per kg of element), set by the operator;
+# rounded 2025-26 market levels, only used to rank objects and report value captured.
+DEFAULT_PRICES = {
+    "Au": 70000.0, "Pd": 30000.0, "Pt": 30000.0, "Ag": 900.0, "Ge": 1500.0, "Ga": 300.0,
+    "In": 350.0, "Ta": 250.0, "Tb": 1000.0, "Dy": 300.0, "Nd": 80.0, "Pr": 80.0, "Co": 30.0,
+    "Li": 60.0, "W": 40.0, "Sb": 40.0, "Sn": 28.0, "V": 25.0, "Ni": 15.0, "Cu": 8.5, "Cr": 9.0,
+    "Al": 2.3, "Zn": 2.6, "Mn": 2.0, "Fe": 0.3,
+}
+
+
+class SortingConfig(_Model):
+    """Sort policy: which classes go to which bin, what is worth a pick, element prices."""
+
+    bins: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "battery": ["li_ion_cylindrical_cell", "li_ion_pouch_pack"],
+            "pcb": ["pcb_high_grade", "pcb_low_grade", "mobile_phone", "tablet"],
+            "magnet": ["hdd_vcm_magnet_assembly", "hard_disk_drive"],
+            "capacitor": ["tantalum_capacitor"],
+            "nonferrous": ["copper_scrap", "brass_fitting", "aluminium_scrap"],
+            "slag": ["ld_slag_lump"],
+        },
+        description="bin name -> detector class names it takes",
+    )
+    priority_classes: list[str] = Field(
+        default_factory=lambda: ["li_ion_cylindrical_cell", "li_ion_pouch_pack"],
+        description="picked whenever reachable, whatever their value (fire risk)",
+    )
+    min_value_eur: float = Field(0.02, ge=0, description="objects worth less are let pass")
+    prices_eur_per_kg: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    publish_rate_hz: float = Field(10.0, gt=0, le=100)
+    track_gate_m: float = Field(0.08, gt=0, le=1.0)
+
+    @model_validator(mode="after")
+    def _one_bin_per_class(self) -> SortingConfig:
+        seen: dict[str, str] = {}
+        for bin_name, classes in self.bins.items():
+            for c in classes:
+                if c in seen:
+                    raise ValueError(f"bins.{bin_name}: class {c!r} is already in bin {seen[c]!r}")
+                seen[c] = bin_name
+        for e, price in self.prices_eur_per_kg.items():
+            if price < 0:
+                raise ValueError(f"prices_eur_per_kg.{e}: must be >= 0")
+        return self
+
+    def bin_for(self, class_name: str) -> str:
+        """The bin a class goes to, or "" (let it pass)."""
+        for bin_name, classes in self.bins.items():
+            if class_name in classes:
+                return bin_name
+        return ""
+
+
 class RecordConfig(_Model):
     topics: list[str] | Literal["all"] = "all"
     chunk_size_mib: float = Field(4.0, gt=0, le=1024)
@@ -111,6 +165,7 @@ class LineConfig(_Model):
     feed: FeedConfig = Field(default_factory=FeedConfig)
     sensors: SensorsConfig = Field(default_factory=SensorsConfig)
     sim: SimConfig = Field(default_factory=SimConfig)
+    sorting: SortingConfig = Field(default_factory=SortingConfig)
     record: RecordConfig = Field(default_factory=RecordConfig)
     nodes: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-node parameter overrides, by node name"

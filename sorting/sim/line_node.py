@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from calibration.camera import PinholeCamera
 from perception.catalog import load_catalog
 from perception.sensors.camera.lighting import Lighting
 from perception.sensors.camera.sim import RgbCameraSim
 from perception.sensors.depth.sim import DepthSensorSim
+from sorting.config.cameras import depth_camera, rgb_camera
 from sorting.config.line import LineConfig
 from sorting.msgs import convert
 from sorting.runtime.context import Node, NodeContext, QoSProfile
@@ -61,24 +61,10 @@ class SimLineNode(Node):
         self.spawned_by_class: dict[str, int] = {}
 
         cam = line.sensors.camera
-        self.camera = PinholeCamera.looking_down(
-            x_m=cam.x_m,
-            y_m=cam.y_m,
-            height_m=cam.height_m,
-            width_px=cam.width_px,
-            height_px=cam.height_px,
-            hfov_deg=cam.hfov_deg,
-        )
+        self.camera = rgb_camera(line)
         self.camera_sim = RgbCameraSim(self.camera, rng_cam)
         dep = line.sensors.depth
-        self.depth_camera = PinholeCamera.looking_down(
-            x_m=dep.x_m,
-            y_m=dep.y_m,
-            height_m=dep.height_m,
-            width_px=dep.width_px,
-            height_px=dep.height_px,
-            hfov_deg=dep.hfov_deg,
-        )
+        self.depth_camera = depth_camera(line)
         self.depth_sim = DepthSensorSim(self.depth_camera, rng_depth)
 
         self.pub_belt = ctx.create_publisher("sensor_msgs/msg/JointState", "belt/joint_states", 50)

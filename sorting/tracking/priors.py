@@ -1,0 +1,66 @@
+"""Class priors from the catalog: what we expect of an object when we only know its class.
+
+The priors are moments of the catalog's own per-class distributions (sizes,
+densities, compositions), estimated by drawing ``n`` objects per class from
+the spawner with a fixed seed — the same distributions the simulator uses,
+which is exactly what a class prior is. Nothing here sees a particular
+object's truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from perception.catalog import Catalog, load_catalog
+from sorting.sim.spawner import ObjectSpawner
+
+
+@dataclass(frozen=True)
+class ClassPrior:
+    """Moments of one class: volume (m³), density (kg/m³), mass (kg), composition (fractions)."""
+
+    class_name: str
+    volume_m3: float
+    volume_sd_m3: float
+    density_kg_m3: float
+    density_sd_kg_m3: float
+    mass_kg: float
+    mass_sd_kg: float
+    composition: dict[str, float]
+    composition_sd: dict[str, float]
+
+
+@cache
+def class_priors(n: int = 300, seed: int = 20261127) -> dict[str, ClassPrior]:
+    """Priors for every detector class of the default catalog (cached)."""
+    return priors_for(load_catalog(), n=n, seed=seed)
+
+
+def priors_for(catalog: Catalog, n: int = 300, seed: int = 20261127) -> dict[str, ClassPrior]:
+    """Priors for every detector class of ``catalog`` from ``n`` seeded draws per class."""
+    spawner = ObjectSpawner(catalog, np.random.default_rng(seed))
+    out: dict[str, ClassPrior] = {}
+    for spec in catalog.classes:
+        objs = [spawner.spawn(i, 0.0, 0.0, class_name=spec.name) for i in range(n)]
+        vol = np.array([o.volume_m3() for o in objs])
+        rho = np.array([o.density_kg_m3 for o in objs])
+        mass = vol * rho
+        elements = sorted({e for o in objs for e in o.composition})
+        comp = np.array([[o.composition.get(e, 0.0) for e in elements] for o in objs])
+        out[spec.name] = ClassPrior(
+            class_name=spec.name,
+            volume_m3=float(vol.mean()),
+            volume_sd_m3=float(vol.std(ddof=1)),
+            density_kg_m3=float(rho.mean()),
+            density_sd_kg_m3=float(rho.std(ddof=1)),
+            mass_kg=float(mass.mean()),
+            mass_sd_kg=float(mass.std(ddof=1)),
+            composition={e: float(v) for e, v in zip(elements, comp.mean(axis=0), strict=True)},
+            composition_sd={
+                e: float(v) for e, v in zip(elements, comp.std(axis=0, ddof=1), strict=True)
+            },
+        )
+    return out

@@ -1,0 +1,240 @@
+"""Multi-sensor tracker in belt-surface coordinates.
+
+Objects lie still on the belt, so a track's belt-surface position ``(s, y)``
+is constant up to measurement noise; what moves is the encoder. Each sensor
+batch (one camera frame, one 3D frame) is associated to the live tracks by a
+gated assignment (Hungarian, cost = normalized distance); single spot
+measurements (XRF) go to the track whose footprint covers the spot most.
+
+Lifecycle: a track is born from an unmatched camera detection or 3D blob,
+is updated by every sensor downstream, survives missed detections, and ends
+when it leaves the belt end (``exited``) or is picked (``picked``). A 3D
+blob that covers the centres of several tracks (touching objects merged)
+updates none of them and is counted as ``merged``; two detections matching
+one object are resolved by the assignment (one wins, the other is dropped
+if it lies inside the winner's footprint — a split).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from sorting.tracking.measurements import (
+    ClassMeasurement,
+    MaterialMeasurement,
+    VolumeMeasurement,
+    XrfMeasurement,
+)
+
+
+class TrackState(IntEnum):
+    """Matches ``crmsort_msgs/SortObject.STATE_*``."""
+
+    TRACKING = 0
+    SCHEDULED = 1
+    PICKED = 2
+    MISSED = 3
+    EXITED = 4
+
+
+@dataclass
+class Track:
+    """Everything the line has seen of one object."""
+
+    track_id: int
+    s_m: float
+    y_m: float
+    length_m: float
+    width_m: float
+    born_ns: int
+    state: TrackState = TrackState.TRACKING
+    bin: str = ""
+    n_pos: float = 1.0
+    class_votes: dict[str, float] = field(default_factory=dict)
+    volumes: list[VolumeMeasurement] = field(default_factory=list)
+    xrf: list[tuple[XrfMeasurement, float]] = field(default_factory=list)  # (spot, coverage)
+    material_votes: dict[str, float] = field(default_factory=dict)
+    sensors: set[str] = field(default_factory=set)
+    last_seen_ns: int = 0
+    detections: int = 0
+
+    def x_at(self, encoder_m: float) -> float:
+        """Belt-frame x of the track when the encoder reads ``encoder_m``."""
+        return self.s_m + encoder_m
+
+    def _move(self, s: float, y: float, weight: float) -> None:
+        total = self.n_pos + weight
+        self.s_m = (self.s_m * self.n_pos + s * weight) / total
+        self.y_m = (self.y_m * self.n_pos + y * weight) / total
+        self.n_pos = min(total, 20.0)  # keep some memory, do not freeze
+
+
+@dataclass
+class TrackerConfig:
+    gate_m: float = 0.08            # max centre distance for an association
+    birth_score: float = 0.35       # min detection score to start a track
+    belt_length_m: float = 6.0
+    xrf_min_coverage: float = 0.2   # spot share on the object to count a measurement
+
+
+@dataclass
+class TrackerStats:
+    births: int = 0
+    merged_blobs: int = 0
+    split_detections: int = 0
+    unassociated_xrf: int = 0
+
+
+class Tracker:
+    """Associates measurements to tracks and ends tracks that leave or get picked."""
+
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config or TrackerConfig()
+        self.tracks: dict[int, Track] = {}
+        self.finished: list[Track] = []
+        self.stats = TrackerStats()
+        self._next_id = 1
+
+    # -- association ---------------------------------------------------------------------------
+    def _live(self) -> list[Track]:
+        return [t for t in self.tracks.values() if t.state in (TrackState.TRACKING,
+                                                               TrackState.SCHEDULED)]
+
+    def _assign(self, points: Sequence[tuple[float, float]], live: list[Track]
+                ) -> dict[int, int]:
+        """Measurement index → index into ``live`` (gated Hungarian)."""
+        if not points or not live:
+            return {}
+        m = np.array(points)
+        t = np.array([(tr.s_m, tr.y_m) for tr in live])
+        d = np.hypot(m[:, None, 0] - t[None, :, 0], m[:, None, 1] - t[None, :, 1])
+        big = 1e6
+        cost = np.where(d <= self.config.gate_m, d, big)
+        rows, cols = linear_sum_assignment(cost)
+        return {int(r): int(c) for r, c in zip(rows, cols, strict=True) if cost[r, c] < big}
+
+    def _new_track(self, t_ns: int, s: float, y: float, length: float, width: float) -> Track:
+        tr = Track(self._next_id, s, y, length, width, born_ns=t_ns, last_seen_ns=t_ns)
+        self._next_id += 1
+        self.tracks[tr.track_id] = tr
+        self.stats.births += 1
+        return tr
+
+    def _inside(self, tr: Track, s: float, y: float, margin: float = 0.0) -> bool:
+        return abs(s - tr.s_m) <= tr.length_m / 2 + margin and abs(y - tr.y_m) <= (
+            tr.width_m / 2 + margin)
+
+    def add_detections(self, dets: Sequence[ClassMeasurement]) -> None:
+        """One camera frame's detections."""
+        live = self._live()
+        match = self._assign([(d.s_m, d.y_m) for d in dets], live)
+        for i, det in enumerate(dets):
+            if i in match:
+                tr = live[match[i]]
+                tr._move(det.s_m, det.y_m, det.score)
+                tr.length_m = 0.7 * tr.length_m + 0.3 * det.length_m
+                tr.width_m = 0.7 * tr.width_m + 0.3 * det.width_m
+            else:
+                owner = next((t for t in live if self._inside(t, det.s_m, det.y_m)), None)
+                if owner is not None:
+                    # a second box on an object already matched this frame: a split
+                    self.stats.split_detections += 1
+                    continue
+                if det.score < self.config.birth_score:
+                    continue
+                tr = self._new_track(det.t_ns, det.s_m, det.y_m, det.length_m, det.width_m)
+                live.append(tr)
+            tr.class_votes[det.class_name] = tr.class_votes.get(det.class_name, 0.0) + det.score
+            tr.sensors.add("camera")
+            tr.detections += 1
+            tr.last_seen_ns = max(tr.last_seen_ns, det.t_ns)
+
+    def add_volumes(self, blobs: Sequence[VolumeMeasurement]) -> None:
+        """One 3D frame's blobs."""
+        live = self._live()
+        match = self._assign([(b.s_m, b.y_m) for b in blobs], live)
+        for i, blob in enumerate(blobs):
+            covered = [t for t in live if abs(t.s_m - blob.s_m) <= blob.length_m / 2
+                       and abs(t.y_m - blob.y_m) <= blob.width_m / 2]
+            if len(covered) > 1:
+                # touching objects segmented as one blob: its volume belongs to nobody alone
+                self.stats.merged_blobs += 1
+                continue
+            if i in match:
+                tr = live[match[i]]
+                tr._move(blob.s_m, blob.y_m, 1.0)
+            else:
+                tr = self._new_track(blob.t_ns, blob.s_m, blob.y_m, blob.length_m, blob.width_m)
+                live.append(tr)
+            tr.volumes.append(blob)
+            tr.sensors.add("depth")
+            tr.last_seen_ns = max(tr.last_seen_ns, blob.t_ns)
+
+    def add_xrf(self, spot: XrfMeasurement) -> Track | None:
+        """One XRF spot: goes to the track whose footprint it covers most."""
+        best: tuple[float, Track] | None = None
+        for tr in self._live():
+            cov = spot_coverage(spot.s_m - tr.s_m, spot.y_m - tr.y_m, spot.radius_m,
+                                tr.length_m, tr.width_m)
+            if cov > 0 and (best is None or cov > best[0]):
+                best = (cov, tr)
+        if best is None or best[0] < self.config.xrf_min_coverage:
+            self.stats.unassociated_xrf += 1
+            return None
+        cov, tr = best
+        tr.xrf.append((spot, cov))
+        tr.sensors.add("xrf")
+        tr.last_seen_ns = max(tr.last_seen_ns, spot.t_ns)
+        return tr
+
+    def add_materials(self, meas: Sequence[MaterialMeasurement]) -> None:
+        live = self._live()
+        match = self._assign([(m.s_m, m.y_m) for m in meas], live)
+        for i, m in enumerate(meas):
+            if i not in match:
+                continue
+            tr = live[match[i]]
+            for mat, w in m.votes.items():
+                tr.material_votes[mat] = tr.material_votes.get(mat, 0.0) + w
+            tr.sensors.add("hsi")
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def mark_picked(self, track_id: int, bin_name: str) -> Track | None:
+        tr = self.tracks.pop(track_id, None)
+        if tr is None:
+            return None
+        tr.state = TrackState.PICKED
+        tr.bin = bin_name
+        self.finished.append(tr)
+        return tr
+
+    def retire(self, encoder_m: float) -> list[Track]:
+        """End the tracks that have left the belt end; return them."""
+        gone = []
+        for tid, tr in list(self.tracks.items()):
+            if tr.x_at(encoder_m) - tr.length_m / 2 > self.config.belt_length_m:
+                tr.state = TrackState.EXITED
+                del self.tracks[tid]
+                self.finished.append(tr)
+                gone.append(tr)
+        return gone
+
+
+def spot_coverage(ds: float, dy: float, r: float, length: float, width: float) -> float:
+    """Share of a circular spot (radius r, centre offset (ds, dy) from a rectangle's centre)
+    that falls on the axis-aligned rectangle ``length`` × ``width`` (numerical, 0–1)."""
+    if r <= 0:
+        return 1.0 if abs(ds) <= length / 2 and abs(dy) <= width / 2 else 0.0
+    n = 15
+    g = (np.arange(n) + 0.5) / n * 2 - 1
+    u, v = np.meshgrid(g, g)
+    inside = u * u + v * v <= 1
+    px, py = ds + r * u[inside], dy + r * v[inside]
+    on = (np.abs(px) <= length / 2) & (np.abs(py) <= width / 2)
+    return float(on.mean())
+
