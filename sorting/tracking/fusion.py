@@ -86,10 +86,10 @@ def _xrf_composition(track: Track) -> tuple[dict[str, float], dict[str, float], 
     coverage = []
     for spot, cov in track.xrf:
         coverage.append(cov)
-        for e, f in spot.fractions.items():
-            u = max(spot.uncertainties.get(e, 0.0), 1e-6)
-            w = cov / (u * u)
-            num[e] = num.get(e, 0.0) + w * f
+        for e, fe in spot.fractions.items():
+            ue = max(spot.uncertainties.get(e, 0.0), 1e-6)
+            w = cov / (ue * ue)
+            num[e] = num.get(e, 0.0) + w * fe
             den[e] = den.get(e, 0.0) + w
     f = {e: num[e] / den[e] for e in num}
     # combined u of a weighted mean with weights cov/u²: sqrt(Σ cov² / u² ) / Σ(cov/u²)

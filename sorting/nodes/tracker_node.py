@@ -1,0 +1,214 @@
+"""Tracker node: fuses detections, volumes, XRF and materials into ``sorting/objects``.
+
+Subscribes (relative to the line namespace): ``belt/joint_states``,
+``camera/detections`` (vision_msgs/Detection2DArray), ``depth/volumes``
+(crmsort_msgs/ObjectVolumeArray), ``xrf/result`` (crmsort_msgs/XrfResult) and
+``robot/<arm>/pick_result`` for each arm. Publishes ``sorting/objects``
+(crmsort_msgs/SortObjectArray) at ``sorting.publish_rate_hz``. Objects that
+leave the belt or are picked are booked into the grade ledger
+(:mod:`sorting.accounting`).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from sorting.accounting import RESIDUE, GradeLedger
+from sorting.config.cameras import rgb_camera
+from sorting.config.line import LineConfig
+from sorting.msgs import new
+from sorting.msgs.convert import header, stamp_ns
+from sorting.runtime.context import Node, NodeContext
+from sorting.tracking.fusion import ObjectEstimate, estimate
+from sorting.tracking.measurements import ClassMeasurement, VolumeMeasurement, XrfMeasurement
+from sorting.tracking.priors import class_priors
+from sorting.tracking.tracker import Track, Tracker, TrackerConfig, TrackState
+
+PICKED = 0  # crmsort_msgs/PickResult.OUTCOME_PICKED
+
+
+class EncoderHistory:
+    """Recent (t, belt position) readings; position at any stamp by interpolation."""
+
+    def __init__(self, maxlen: int = 4000) -> None:
+        self.t: deque[int] = deque(maxlen=maxlen)
+        self.p: deque[float] = deque(maxlen=maxlen)
+        self.v = 0.0
+
+    def add(self, t_ns: int, pos: float, vel: float) -> None:
+        if self.t and t_ns <= self.t[-1]:
+            return
+        self.t.append(t_ns)
+        self.p.append(pos)
+        self.v = vel
+
+    def at(self, t_ns: int) -> float | None:
+        if not self.t:
+            return None
+        if t_ns >= self.t[-1]:
+            return self.p[-1] + self.v * (t_ns - self.t[-1]) * 1e-9
+        i = bisect.bisect_left(self.t, t_ns)
+        if i == 0:
+            return self.p[0]
+        t0, t1 = self.t[i - 1], self.t[i]
+        p0, p1 = self.p[i - 1], self.p[i]
+        return p0 + (p1 - p0) * (t_ns - t0) / (t1 - t0)
+
+    @property
+    def latest(self) -> float:
+        return self.p[-1] if self.p else 0.0
+
+
+class TrackerNode(Node):
+    """Belt tracker, fusion and grade accounting of one line (see the module docstring)."""
+
+    def __init__(self, ctx: NodeContext, line: LineConfig, arms: Sequence[str] = ()) -> None:
+        super().__init__(ctx)
+        self.line = line
+        self.policy = line.sorting
+        self.camera = rgb_camera(line)
+        self.tracker = Tracker(TrackerConfig(gate_m=self.policy.track_gate_m,
+                                             belt_length_m=line.belt.length_m))
+        self.priors = class_priors()
+        self.ledger = GradeLedger()
+        self.encoder = EncoderHistory()
+        self.estimates: dict[int, ObjectEstimate] = {}
+        self.finished: list[tuple[Track, ObjectEstimate]] = []
+        self.xrf_x_m = getattr(getattr(line.sensors, "xrf", None), "x_m", None)
+        ctx.create_subscription("sensor_msgs/msg/JointState", "belt/joint_states", self._on_belt,
+                                100)
+        ctx.create_subscription("vision_msgs/msg/Detection2DArray", "camera/detections",
+                                self._on_detections, 10)
+        ctx.create_subscription("crmsort_msgs/msg/ObjectVolumeArray", "depth/volumes",
+                                self._on_volumes, 10)
+        ctx.create_subscription("crmsort_msgs/msg/XrfResult", "xrf/result", self._on_xrf, 10)
+        for arm in arms:
+            ctx.create_subscription("crmsort_msgs/msg/PickResult", f"robot/{arm}/pick_result",
+                                    self._on_pick_result, 10)
+        self.pub = ctx.create_publisher("crmsort_msgs/msg/SortObjectArray", "sorting/objects", 10)
+        ctx.create_timer(1.0 / self.policy.publish_rate_hz, self._publish)
+
+    # -- inputs ------------------------------------------------------------------------------
+    def _on_belt(self, msg: Any) -> None:
+        self.encoder.add(stamp_ns(msg.header.stamp), float(msg.position[0]),
+                         float(msg.velocity[0]) if len(msg.velocity) else 0.0)
+
+    def _on_detections(self, msg: Any) -> None:
+        t_ns = stamp_ns(msg.header.stamp)
+        p = self.encoder.at(t_ns)
+        if p is None or not msg.detections:
+            return
+        uv = []
+        for d in msg.detections:
+            cx, cy = d.bbox.center.position.x, d.bbox.center.position.y
+            hw, hh = d.bbox.size_x / 2, d.bbox.size_y / 2
+            uv += [(cx, cy), (cx - hw, cy - hh), (cx + hw, cy + hh)]
+        pts = self._image_to_belt(np.array(uv, dtype=np.float64))
+        dets = []
+        for k, d in enumerate(msg.detections):
+            c, a, b = pts[3 * k], pts[3 * k + 1], pts[3 * k + 2]
+            if not np.all(np.isfinite([c, a, b])) or not d.results:
+                continue
+            hyp = max(d.results, key=lambda r: r.hypothesis.score).hypothesis
+            dets.append(ClassMeasurement(
+                t_ns=t_ns, s_m=float(c[0]) - p, y_m=float(c[1]),
+                length_m=abs(float(b[0] - a[0])), width_m=abs(float(b[1] - a[1])),
+                class_name=str(hyp.class_id), score=float(hyp.score),
+            ))
+        self.tracker.add_detections(dets)
+
+    def _image_to_belt(self, uv: np.ndarray) -> np.ndarray:
+        from calibration.camera import ray_plane_z
+
+        return ray_plane_z(self.camera.pixel_rays(uv), 0.0)
+
+    def _on_volumes(self, msg: Any) -> None:
+        t_ns = stamp_ns(msg.header.stamp)
+        p = self.encoder.at(t_ns)
+        if p is None:
+            return
+        blobs = [
+            VolumeMeasurement(
+                t_ns=t_ns, s_m=float(v.belt_x_m) - p, y_m=float(v.y_m),
+                length_m=float(v.box_size_m.x), width_m=float(v.box_size_m.y),
+                volume_m3=float(v.volume_m3), volume_u_m3=float(v.volume_u_m3),
+                height_m=float(v.height_m), grasp_s_m=float(v.grasp_point.x) - p,
+                grasp_y_m=float(v.grasp_point.y), grasp_z_m=float(v.grasp_point.z),
+            )
+            for v in msg.volumes
+        ]
+        self.tracker.add_volumes(blobs)
+
+    def _on_xrf(self, msg: Any) -> None:
+        if self.xrf_x_m is None:
+            return
+        t_ns = stamp_ns(msg.header.stamp)
+        elements = list(msg.elements)
+        lod = list(getattr(msg, "lod", []))
+        spot = XrfMeasurement(
+            t_ns=t_ns, s_m=float(self.xrf_x_m) - float(msg.belt_position_m),
+            y_m=float(msg.spot_y_m), radius_m=float(msg.spot_radius_m),
+            fractions={e: float(f) for e, f in zip(elements, msg.mass_fraction, strict=True)},
+            uncertainties={e: float(u) for e, u in zip(elements, msg.mass_fraction_u,
+                                                       strict=True)},
+            lod={e: float(x) for e, x in zip(elements, lod, strict=False)},
+        )
+        self.tracker.add_xrf(spot)
+
+    def _on_pick_result(self, msg: Any) -> None:
+        if int(msg.outcome) != PICKED:
+            return
+        tr = self.tracker.mark_picked(int(msg.object_id), str(msg.target_bin))
+        if tr is not None:
+            self._book(tr, str(msg.target_bin))
+
+    # -- outputs -----------------------------------------------------------------------------
+    def _book(self, tr: Track, destination: str) -> None:
+        est = estimate(tr, self.priors, self.policy.prices_eur_per_kg)
+        self.ledger.book(est, destination)
+        self.finished.append((tr, est))
+        self.estimates.pop(tr.track_id, None)
+
+    def target_bin(self, est: ObjectEstimate) -> str:
+        if est.class_name in self.policy.priority_classes:
+            return self.policy.bin_for(est.class_name)
+        if est.value_eur < self.policy.min_value_eur:
+            return ""
+        return self.policy.bin_for(est.class_name)
+
+    def _publish(self) -> None:
+        now = self.ctx.get_clock().now().nanoseconds
+        p = self.encoder.at(now)
+        if p is None:
+            return
+        for tr in self.tracker.retire(p):
+            self._book(tr, RESIDUE)
+        objects = []
+        for tr in self.tracker.tracks.values():
+            est = estimate(tr, self.priors, self.policy.prices_eur_per_kg)
+            self.estimates[tr.track_id] = est
+            objects.append(self._to_msg(tr, est, p))
+        self.pub.publish(new("crmsort_msgs/msg/SortObjectArray", header=header(now, "belt"),
+                             belt_position_m=p, objects=objects))
+
+    def _to_msg(self, tr: Track, est: ObjectEstimate, p: float) -> Any:
+        return new(
+            "crmsort_msgs/msg/SortObject", id=tr.track_id,
+            state=int(tr.state if tr.state != TrackState.TRACKING else 0),
+            class_name=est.class_name, class_confidence=est.class_confidence,
+            material=est.material, material_confidence=est.material_confidence,
+            belt_x_m=tr.x_at(p), y_m=tr.y_m, volume_m3=est.volume_m3,
+            volume_u_m3=est.volume_u_m3, mass_kg=est.mass_kg, mass_u_kg=est.mass_u_kg,
+            composition_source=1 if est.composition_source == "xrf" else 0,
+            elements=list(est.elements),
+            mass_fraction=np.array(est.fractions, dtype=np.float32),
+            mass_fraction_u=np.array(est.fractions_u, dtype=np.float32),
+            element_mass_kg=np.array(est.element_mass_kg, dtype=np.float32),
+            element_mass_u_kg=np.array(est.element_mass_u_kg, dtype=np.float32),
+            value_eur=est.value_eur, value_u_eur=est.value_u_eur, target_bin=self.target_bin(est),
+        )

@@ -1,0 +1,121 @@
+"""Tracker, fusion and grade accounting on synthetic measurement streams with known truth."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sorting.accounting import FEED, RESIDUE, GradeLedger
+from sorting.tracking.fusion import estimate
+from sorting.tracking.measurements import ClassMeasurement, VolumeMeasurement, XrfMeasurement
+from sorting.tracking.priors import ClassPrior
+from sorting.tracking.tracker import Tracker, TrackerConfig, spot_coverage
+
+PRIOR = ClassPrior(
+    class_name="widget", volume_m3=1e-4, volume_sd_m3=2e-5, density_kg_m3=2000.0,
+    density_sd_kg_m3=200.0, mass_kg=0.2, mass_sd_kg=0.05,
+    composition={"Co": 0.05, "Cu": 0.10}, composition_sd={"Co": 0.01, "Cu": 0.02},
+)
+
+
+def _stream(rng: np.random.Generator, n: int = 40) -> list[tuple[float, float]]:
+    """Object positions on the belt surface, at least 12 cm apart."""
+    pts: list[tuple[float, float]] = []
+    while len(pts) < n:
+        s, y = float(rng.uniform(-10, 0)), float(rng.uniform(-0.35, 0.35))
+        if all(math.hypot(s - a, y - b) > 0.12 for a, b in pts):
+            pts.append((s, y))
+    return pts
+
+
+def test_each_object_keeps_one_identity_through_noisy_missed_detections() -> None:
+    rng = np.random.default_rng(1)
+    truth = _stream(rng)
+    tr = Tracker(TrackerConfig(gate_m=0.06))
+    for frame in range(3):
+        dets = [
+            ClassMeasurement(frame, s + rng.normal(0, 0.01), y + rng.normal(0, 0.01), 0.08, 0.05,
+                             "widget", 0.9)
+            for s, y in truth
+            if rng.random() > 0.15 or frame == 0  # 15 % missed detections after the first
+        ]
+        tr.add_detections(dets)
+    blobs = [VolumeMeasurement(10, s + rng.normal(0, 0.005), y, 0.08, 0.05, 1e-4, 1e-6, 0.02)
+             for s, y in truth]
+    tr.add_volumes(blobs)
+    assert len(tr.tracks) == len(truth)  # no duplicates, no losses
+    for t in tr.tracks.values():
+        d = min(math.hypot(t.s_m - s, t.y_m - y) for s, y in truth)
+        assert d < 0.02  # averaged position within 2 sigma of one 1 cm measurement
+        assert t.sensors == {"camera", "depth"}
+
+
+def test_merged_blob_updates_nobody_and_is_counted() -> None:
+    tr = Tracker()
+    tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.05, 0.05, "a", 0.9),
+                       ClassMeasurement(0, 0.06, 0.0, 0.05, 0.05, "b", 0.9)])
+    tr.add_volumes([VolumeMeasurement(1, 0.03, 0.0, 0.12, 0.06, 2e-4, 1e-6, 0.02)])
+    assert tr.stats.merged_blobs == 1
+    assert all(not t.volumes for t in tr.tracks.values())
+
+
+def test_split_detection_does_not_make_a_second_track() -> None:
+    tr = Tracker(TrackerConfig(gate_m=0.03))
+    tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.30, 0.20, "laptop", 0.9)])
+    tr.add_detections([ClassMeasurement(1, 0.0, 0.0, 0.30, 0.20, "laptop", 0.9),
+                       ClassMeasurement(1, 0.10, 0.05, 0.1, 0.1, "keyboard", 0.5)])
+    assert len(tr.tracks) == 1
+    assert tr.stats.split_detections == 1
+
+
+@pytest.mark.parametrize(("ds", "expected"), [(0.0, 1.0), (0.05, 0.5), (0.2, 0.0)])
+def test_spot_coverage(ds: float, expected: float) -> None:
+    # a 1 cm spot on a 10 cm square: fully on, centred on the edge (half), off
+    assert spot_coverage(ds, 0.0, 0.01, 0.10, 0.10) == pytest.approx(expected, abs=0.05)
+
+
+def _track_with(xrf: list[tuple[float, float]] | None = None) -> Tracker:
+    tr = Tracker()
+    tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.10, 0.10, "widget", 0.9)])
+    tr.add_volumes([VolumeMeasurement(1, 0.0, 0.0, 0.10, 0.10, 1.2e-4, 0.6e-5, 0.012)])
+    for co, u in xrf or []:
+        tr.add_xrf(XrfMeasurement(2, 0.0, 0.0, 0.01, {"Co": co}, {"Co": u}))
+    return tr
+
+
+def test_fusion_mass_and_uncertainty_from_volume_and_density_prior() -> None:
+    tr = _track_with()
+    est = estimate(next(iter(tr.tracks.values())), {"widget": PRIOR}, {"Co": 30.0})
+    assert est.mass_kg == pytest.approx(1.2e-4 * 2000)
+    # (u_m/m)^2 = (0.6e-5/1.2e-4)^2 + (200/2000)^2
+    assert est.mass_u_kg / est.mass_kg == pytest.approx(math.hypot(0.05, 0.1))
+    assert est.composition_source == "prior"
+    co, co_u = est.element("Co")
+    assert co == pytest.approx(0.24 * 0.05)
+    assert co_u == pytest.approx(math.hypot(0.05 * est.mass_u_kg, 0.24 * 0.01))
+    assert est.value_eur == pytest.approx(30.0 * co)
+
+
+def test_fusion_uses_xrf_when_the_spot_covers_the_object() -> None:
+    tr = _track_with([(0.08, 0.004), (0.09, 0.004)])
+    est = estimate(next(iter(tr.tracks.values())), {"widget": PRIOR}, {})
+    i = est.elements.index("Co")
+    assert est.composition_source == "xrf"
+    assert est.fractions[i] == pytest.approx(0.085)  # equal weights, full coverage
+    assert est.fractions_u[i] == pytest.approx(0.004 / math.sqrt(2))
+    assert est.element("Cu")[0] == pytest.approx(est.mass_kg * 0.10)  # prior where XRF is silent
+
+
+def test_ledger_grade_recovery_closure() -> None:
+    tr = _track_with()
+    est = estimate(next(iter(tr.tracks.values())), {"widget": PRIOR}, {})
+    led = GradeLedger()
+    led.book(est, "pcb")
+    led.book(est, "pcb")
+    led.book(est, RESIDUE)
+    assert led.recovery("pcb", "Co") == pytest.approx(2 / 3)
+    assert led.grade("pcb", "Co") == pytest.approx(0.05)
+    assert led.closure_error("Co") == pytest.approx(0.0, abs=1e-12)
+    assert led.element_kg(FEED, "Co")[0] == pytest.approx(3 * est.element("Co")[0])
