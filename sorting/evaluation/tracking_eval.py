@@ -1,0 +1,113 @@
+"""Score a recorded run's tracks and estimates against ``/sim/ground_truth``.
+
+Matching: at every ``sorting/objects`` message, each reported object is
+matched to the nearest true object on the belt at the same stamp (belt-frame
+x, y) within ``gate_m``. From the match sequence:
+
+- identity: a true object keeps one identity when every match it got was to
+  one track id and that track matched no other object (fraction over the
+  objects seen at least ``min_matches`` times);
+- estimates: each track's last report against its object's truth — relative
+  volume and mass error, and whether ``|est − true| ≤ 1.96 u`` per element
+  (the 95 % interval covers the truth);
+- stream totals per element: Σ estimated vs Σ true over matched objects.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sorting.bags import read_decoded
+
+
+@dataclass
+class TrackingReport:
+    objects_seen: int = 0
+    identity_kept: int = 0
+    tracks: int = 0
+    volume_rel_err: list[float] = field(default_factory=list)
+    mass_rel_err: list[float] = field(default_factory=list)
+    by_shape_volume: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
+    interval_hits: int = 0
+    interval_total: int = 0
+    element_est: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    element_true: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    class_correct: int = 0
+
+    @property
+    def identity_rate(self) -> float:
+        return self.identity_kept / self.objects_seen if self.objects_seen else 0.0
+
+    @property
+    def interval_coverage(self) -> float:
+        return self.interval_hits / self.interval_total if self.interval_total else 0.0
+
+    @property
+    def class_accuracy(self) -> float:
+        n = len(self.mass_rel_err)
+        return self.class_correct / n if n else 0.0
+
+
+def evaluate_tracking(bag: Path, namespace: str = "/line1", gate_m: float = 0.06,
+                      min_matches: int = 3) -> TrackingReport:
+    """Read ``bag`` once and score tracking and fusion (see the module docstring)."""
+    truth_at: dict[int, list[Any]] = {}
+    reports: list[tuple[int, list[Any]]] = []
+    topics = ["/sim/ground_truth", f"{namespace}/sorting/objects"]
+    for topic, _type, t_ns, msg in read_decoded(bag, topics=topics):
+        if topic == "/sim/ground_truth":
+            truth_at[t_ns] = [o for o in msg.objects if o.state == 0]
+        else:
+            reports.append((t_ns, list(msg.objects)))
+    matches: dict[int, Counter[int]] = defaultdict(Counter)  # truth id -> track ids
+    track_truths: dict[int, Counter[int]] = defaultdict(Counter)
+    last: dict[int, tuple[Any, Any]] = {}  # track id -> (report, truth)
+    for t_ns, objs in reports:
+        truths = truth_at.get(t_ns)
+        if not truths or not objs:
+            continue
+        tx = np.array([[o.pose.position.x, o.pose.position.y] for o in truths])
+        for o in objs:
+            d = np.hypot(tx[:, 0] - o.belt_x_m, tx[:, 1] - o.y_m)
+            k = int(np.argmin(d))
+            if d[k] > gate_m:
+                continue
+            tr = truths[k]
+            matches[tr.id][o.id] += 1
+            track_truths[o.id][tr.id] += 1
+            last[o.id] = (o, tr)
+    rep = TrackingReport(tracks=len(track_truths))
+    for tracks in matches.values():
+        if sum(tracks.values()) < min_matches:
+            continue
+        rep.objects_seen += 1
+        if len(tracks) == 1:
+            (track_id,) = tracks
+            if len(track_truths[track_id]) == 1:
+                rep.identity_kept += 1
+    for o, tr in last.values():
+        if tr.volume_m3 > 0 and o.volume_m3 > 0:
+            err = (o.volume_m3 - tr.volume_m3) / tr.volume_m3
+            rep.volume_rel_err.append(err)
+            rep.by_shape_volume[int(tr.shape)].append(err)
+        if tr.mass_kg > 0:
+            rep.mass_rel_err.append((o.mass_kg - tr.mass_kg) / tr.mass_kg)
+            rep.class_correct += int(o.class_name == tr.class_name)
+        true_e = dict(zip(tr.elements, tr.mass_fraction, strict=True))
+        for e, m, u in zip(o.elements, o.element_mass_kg, o.element_mass_u_kg, strict=True):
+            truth_kg = true_e.get(e, 0.0) * tr.mass_kg
+            rep.interval_total += 1
+            rep.interval_hits += int(abs(m - truth_kg) <= 1.96 * u + 1e-12)
+            rep.element_est[e] += float(m)
+            rep.element_true[e] += truth_kg
+    return rep
+
+
+def median_abs(values: list[float]) -> float:
+    return float(np.median(np.abs(values))) if values else math.nan
