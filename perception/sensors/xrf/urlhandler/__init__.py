@@ -1,0 +1,1 @@
+"""pyserial URL handler package (``serial.protocol_handler_packages`` entry)."""
