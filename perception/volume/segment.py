@@ -1,0 +1,154 @@
+"""Object segmentation on a height map, splitting objects that touch.
+
+1. Foreground: cells higher than ``min_height_m`` above the belt.
+2. Boundaries: cells where the height steps by more than ``step_m`` within
+   their 3 x 3 neighbourhood (the wall between two touching objects of
+   different height, or the valley between two domes), plus, when given, an
+   edge mask from the RGB image resampled to the grid.
+3. Seeds: connected components of foreground minus boundaries (object tops),
+   eroded by one cell; seeds below ``min_seed_cells`` are dropped. Seeds that
+   touch each other at the same height (two flat tops side by side) are split
+   further where the distance transform has separate peaks (a neck).
+4. Watershed from the seeds over the height-gradient image, limited to the
+   foreground: each foreground cell joins the seed it reaches first.
+5. Objects under ``min_area_m2`` are discarded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+IntArray = NDArray[np.int32]
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    """Thresholds of :func:`segment_heightmap` (m, m^2, cells)."""
+
+    min_height_m: float = 0.003
+    step_m: float = 0.008
+    min_area_m2: float = 1e-4
+    min_seed_cells: int = 2
+    neck_ratio: float = 0.6
+
+
+def segment_heightmap(
+    height: FloatArray,
+    cell_m: float,
+    config: SegmentConfig | None = None,
+    *,
+    edge_mask: BoolArray | None = None,
+) -> IntArray:
+    """Label image (rows, cols) int32: 0 belt, 1..K objects (see the module docstring).
+
+    ``height`` in m above the belt; ``edge_mask`` optional bool array of the same
+    shape (True on image edges from another sensor, e.g. the RGB camera).
+    """
+    cfg = config or SegmentConfig()
+    h = np.asarray(height, dtype=np.float32)
+    fg = h > cfg.min_height_m
+    if not fg.any():
+        return np.zeros(h.shape, dtype=np.int32)
+    kernel = np.ones((3, 3), np.uint8)
+    grad = cv2.dilate(h, kernel) - cv2.erode(h, kernel)
+    boundary = grad > cfg.step_m
+    # the outline of every object is a step too; a tall object's whole top must not vanish,
+    # so the step test is relative to the cell's own height as well
+    boundary &= grad > 0.5 * h
+    if edge_mask is not None:
+        boundary |= np.asarray(edge_mask, dtype=bool)
+    core = (fg & ~boundary).astype(np.uint8)
+    if cfg.min_seed_cells > 1:
+        core = np.asarray(cv2.erode(core, np.ones((2, 2), np.uint8)), dtype=np.uint8)
+    n_seed, seeds0 = cv2.connectedComponents(core, connectivity=4)
+    seeds = _split_necks(np.asarray(seeds0, dtype=np.int32), n_seed, cfg)
+    counts = np.bincount(seeds.ravel())
+    small = counts < cfg.min_seed_cells
+    small[0] = False
+    seeds[small[seeds]] = 0
+    labels = _watershed(seeds, grad, fg)
+    labels = _relabel(labels, cfg.min_area_m2 / cell_m**2)
+    return labels
+
+
+def _split_necks(seeds: IntArray, n_seed: int, cfg: SegmentConfig) -> IntArray:
+    """Split a seed whose distance transform has two peaks joined by a narrow neck."""
+    out = seeds.astype(np.int32)
+    if n_seed <= 1:
+        return out
+    mask = (seeds > 0).astype(np.uint8)
+    dist = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+    peak = dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8))
+    next_label = n_seed
+    for lab in range(1, n_seed):
+        region = seeds == lab
+        dmax = float(dist[region].max())
+        if dmax < 3.0:
+            continue
+        # keep the interior whose distance exceeds neck_ratio * max; if it falls apart, split
+        inner = (region & (dist > cfg.neck_ratio * dmax)).astype(np.uint8)
+        n_in, lab_in = cv2.connectedComponents(inner, connectivity=8)
+        if n_in <= 2:
+            continue
+        peaks_per = [bool((peak & (lab_in == k)).any()) for k in range(1, n_in)]
+        if sum(peaks_per) < 2:
+            continue
+        sub = _watershed(lab_in.astype(np.int32), -dist.astype(np.float32), region)
+        for k in range(2, n_in):
+            out[sub == k] = next_label
+            next_label += 1
+    return out
+
+
+def _watershed(seeds: IntArray, cost: NDArray[np.float32], mask: BoolArray) -> IntArray:
+    """Grow ``seeds`` over ``mask`` in order of increasing ``cost`` (OpenCV watershed).
+
+    Outside ``mask`` the cost is the maximum, so a flood crosses the belt only after
+    every object has claimed its own outline; a ``mask`` component without a seed
+    becomes an object of its own.
+    """
+    c = np.asarray(cost, dtype=np.float32)
+    lo, hi = float(c[mask].min()), float(c[mask].max())
+    scale = 254.0 / (hi - lo) if hi > lo else 0.0
+    img8 = np.where(mask, np.clip((c - lo) * scale, 0, 254), 255).astype(np.uint8)
+    markers = np.where(mask, seeds, 0).astype(np.int32)
+    n_comp, comp = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    seeded = np.zeros(n_comp, dtype=bool)
+    seeded[comp[markers > 0]] = True
+    next_label = int(markers.max()) + 1
+    for k in np.nonzero(~seeded[1:])[0] + 1:
+        markers[comp == k] = next_label
+        next_label += 1
+    if markers.max() == 0:
+        return markers
+    seed_comp = np.zeros(int(markers.max()) + 1, dtype=np.int32)
+    seed_comp[markers[markers > 0]] = comp[markers > 0]
+    cv2.watershed(cv2.merge([img8, img8, img8]), markers)
+    labels = np.where(mask & (markers > 0), markers, 0).astype(np.int32)
+    # a label belongs to the mask component of its seed; cells claimed across the belt and
+    # the watershed lines (-1) go to a neighbouring label of their own component
+    wrong = (labels > 0) & (seed_comp[labels] != comp)
+    labels[wrong] = 0
+    for _ in range(8):
+        todo = mask & (labels == 0)
+        if not todo.any():
+            break
+        grown = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int32)
+        ok = todo & (grown > 0) & (seed_comp[grown] == comp)
+        labels[ok] = grown[ok]
+    return labels
+
+
+def _relabel(labels: IntArray, min_cells: float) -> IntArray:
+    counts = np.bincount(labels.ravel())
+    keep = counts >= min_cells
+    keep[0] = False
+    new_id = np.zeros(len(counts), dtype=np.int32)
+    new_id[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    return new_id[labels]
