@@ -16,6 +16,8 @@ from typing import Any
 
 from sorting.config.line import LineConfig
 from sorting.nodes.line_monitor import LineMonitorNode
+from sorting.nodes.tracker_node import TrackerNode
+from sorting.nodes.volume_node import VolumeNode
 from sorting.record import Recorder, TopicStats
 from sorting.runtime import InProcessExecutor, SimClock, WallClock
 from sorting.sim.line_node import SimLineNode
@@ -47,10 +49,15 @@ class SimLine:
     executor: InProcessExecutor
     sim: SimLineNode
     monitor: LineMonitorNode
+    tracker: TrackerNode | None = None
+    volume: VolumeNode | None = None
 
 
-def build_sim_line(line: LineConfig, executor: InProcessExecutor) -> SimLine:
-    """Add the simulated line and the line monitor to ``executor``."""
+def build_sim_line(
+    line: LineConfig, executor: InProcessExecutor, *, perception: bool = True
+) -> SimLine:
+    """Add the simulated line, the line monitor and (``perception``) the line's processing
+    nodes — 3D volumes, tracker/fusion — to ``executor``."""
     ns = line.namespace
     sim = executor.add_node(lambda ctx: SimLineNode(ctx, line), "sim_line", namespace=ns)
     watch_topics, watch_types, watch_rates = [], [], []
@@ -70,7 +77,19 @@ def build_sim_line(line: LineConfig, executor: InProcessExecutor) -> SimLine:
     }
     params.update(line.nodes.get("line_monitor", {}))
     monitor = executor.add_node(LineMonitorNode, "line_monitor", namespace=ns, parameters=params)
-    return SimLine(executor=executor, sim=sim, monitor=monitor)
+    built = SimLine(executor=executor, sim=sim, monitor=monitor)
+    if not perception:
+        return built
+    if line.sensors.depth.enabled:
+        d = line.sensors.depth
+        vparams: dict[str, Any] = {
+            "frame_id": d.frame_id, "width_px": d.width_px, "height_px": d.height_px,
+            "hfov_deg": d.hfov_deg, "x_m": d.x_m, "y_m": d.y_m, "height_m": d.height_m,
+        }
+        vparams.update(line.nodes.get("volume", {}))
+        built.volume = executor.add_node(VolumeNode, "volume", namespace=ns, parameters=vparams)
+    built.tracker = executor.add_node(lambda ctx: TrackerNode(ctx, line), "tracker", namespace=ns)
+    return built
 
 
 def run_sim_line(

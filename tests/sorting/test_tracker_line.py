@@ -77,7 +77,7 @@ class OracleDetector(Node):
 def test_tracker_keeps_identities_on_the_simulated_line(tmp_path: Path) -> None:
     line = load_line()
     ex = InProcessExecutor(SimClock())
-    build_sim_line(line, ex)
+    build_sim_line(line, ex, perception=False)
     ex.add_node(lambda ctx: OracleDetector(ctx, rgb_camera(line)), "oracle", namespace="/line1")
     tracker = ex.add_node(lambda ctx: TrackerNode(ctx, line), "tracker", namespace="/line1")
     rec = Recorder(tmp_path / "bag", topics={"/sim/ground_truth", "/line1/sorting/objects"})
