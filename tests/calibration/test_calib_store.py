@@ -1,0 +1,81 @@
+"""Calibration store: round trip, versions, stale/poor flags, bad files."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calibration.procedure_errors import StoreError
+from calibration.records import camera_from_store, rigid_entry, static_transforms
+from calibration.rigid import fit_rigid
+from calibration.store import (
+    CalibrationEntry,
+    CalibrationStore,
+    Quality,
+    load_store,
+    save_store,
+    store_path_for_line,
+)
+from calibration.transforms import RigidTransform
+
+T = RigidTransform.from_rpy(0.1, 0.0, 1.2, (3.0, -0.6, 0.05))
+
+
+def _fit() -> CalibrationEntry:
+    rng = np.random.default_rng(0)
+    p = rng.uniform(-0.3, 0.3, (8, 3))
+    fit = fit_rigid(p, T.apply(p) + rng.normal(0, 1e-4, (8, 3)))
+    return rigid_entry(fit, "test", "belt", "arm1_base_link")
+
+
+def test_round_trip_and_versions(tmp_path: Path) -> None:
+    store = CalibrationStore(line="line1")
+    assert store.put("arm1.base", _fit()).version == 1
+    assert store.put("arm1.base", _fit()).version == 2
+    path = save_store(store, tmp_path / "line1.calibration.yaml")
+    back = load_store(path)
+    assert back.calibrations["arm1.base"].version == 2
+    (parent, child, tr), = static_transforms(back)
+    assert (parent, child) == ("belt", "arm1_base_link")
+    assert tr.allclose(T, atol=1e-3)
+    assert store_path_for_line("launch/line1.yaml") == Path("launch/line1.calibration.yaml")
+
+
+def test_flags_stale_poor_missing() -> None:
+    old = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    store = CalibrationStore(line="line1")
+    store.put("arm1.base", _fit().model_copy(update={"date": old}))
+    store.put(
+        "camera.extrinsics",
+        CalibrationEntry(kind="extrinsics", date=dt.datetime.now(dt.UTC), method="m",
+                         quality=Quality(metric="rms_px", value=3.0, limit=1.0)),
+    )
+    flags = {(f.name, f.problem) for f in store.flags(required=("camera.intrinsics",))}
+    assert flags == {
+        ("arm1.base", "stale"),
+        ("camera.extrinsics", "poor"),
+        ("camera.intrinsics", "missing"),
+    }
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot read"):
+        load_store(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("line: line1\ncalibrations:\n  x:\n    kind: wrong\n")
+    with pytest.raises(StoreError, match=r"calibrations\.x\.kind"):
+        load_store(bad)
+    with pytest.raises(StoreError, match=r"no entry 'camera\.intrinsics'"):
+        camera_from_store(CalibrationStore(line="line1"))
+
+
+def test_shipped_store_is_valid() -> None:
+    store = load_store(Path(__file__).parents[2] / "launch" / "line1.calibration.yaml")
+    cam = camera_from_store(store)
+    # the sim line's camera: 640 x 480, 1 m above the belt at x = 1.2 m
+    assert (cam.width, cam.height) == (640, 480)
+    assert np.allclose(cam.position_belt, [1.2, 0.0, 1.0], atol=5e-3)
+    assert all(e.quality.ok for e in store.calibrations.values())
