@@ -7,8 +7,15 @@ nodes call the same functions, so they agree unless a calibration says otherwise
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 from calibration.camera import PinholeCamera
-from sorting.config.line import LineConfig
+from calibration.records import camera_from_store
+from calibration.store import load_store
+from sorting.config.line import REPO_ROOT, LineConfig
+
+log = logging.getLogger(__name__)
 
 
 def rgb_camera(line: LineConfig) -> PinholeCamera:
@@ -27,3 +34,32 @@ def depth_camera(line: LineConfig) -> PinholeCamera:
         x_m=d.x_m, y_m=d.y_m, height_m=d.height_m,
         width_px=d.width_px, height_px=d.height_px, hfov_deg=d.hfov_deg,
     )
+
+
+def calibration_path(line: LineConfig) -> Path:
+    """Where the line's calibration store lives: ``launch/<line>.calibration.yaml``."""
+    return REPO_ROOT / "launch" / f"{line.name}.calibration.yaml"
+
+
+def measured_rgb_camera(line: LineConfig) -> PinholeCamera:
+    """The RGB camera as the line's calibration store measured it.
+
+    Falls back to the nominal model of the line YAML (with a warning) when
+    there is no store, no camera entry, or the stored image size disagrees
+    with the YAML (the camera was changed after calibrating).
+    """
+    path = calibration_path(line)
+    nominal = rgb_camera(line)
+    if not path.is_file():
+        log.warning("%s: no calibration store; using the nominal camera of the line YAML", path)
+        return nominal
+    store = load_store(path)
+    if "camera.intrinsics" not in store.calibrations:
+        log.warning("%s: no camera.intrinsics; using the nominal camera", path)
+        return nominal
+    cam = camera_from_store(store, "camera")
+    if (cam.width, cam.height) != (nominal.width, nominal.height):
+        log.warning("%s: calibrated for %dx%d but the line says %dx%d; using the nominal camera",
+                    path, cam.width, cam.height, nominal.width, nominal.height)
+        return nominal
+    return cam

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from sorting.accounting import RESIDUE, GradeLedger
-from sorting.config.cameras import rgb_camera
+from sorting.config.cameras import measured_rgb_camera
 from sorting.config.line import LineConfig
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
@@ -71,7 +71,7 @@ class TrackerNode(Node):
         super().__init__(ctx)
         self.line = line
         self.policy = line.sorting
-        self.camera = rgb_camera(line)
+        self.camera = measured_rgb_camera(line)  # as calibrated, never the simulator's truth
         self.tracker = Tracker(TrackerConfig(gate_m=self.policy.track_gate_m,
                                              belt_length_m=line.belt.length_m))
         self.priors = class_priors()

@@ -26,7 +26,7 @@ from perception.catalog import load_catalog
 from perception.sensors.camera.lighting import Lighting
 from perception.sensors.camera.sim import RgbCameraSim
 from perception.sensors.depth.sim import DepthSensorSim
-from sorting.config.cameras import depth_camera, rgb_camera
+from sorting.config.cameras import depth_camera, measured_rgb_camera, rgb_camera
 from sorting.config.line import LineConfig
 from sorting.msgs import convert
 from sorting.runtime.context import Node, NodeContext, QoSProfile
@@ -61,7 +61,9 @@ class SimLineNode(Node):
         self.spawned_by_class: dict[str, int] = {}
 
         cam = line.sensors.camera
-        self.camera = rgb_camera(line)
+        self.camera = rgb_camera(line)  # truth: what the simulator renders with
+        # what the driver reports (CameraInfo) is the line's calibration, as on a real line
+        self.camera_reported = measured_rgb_camera(line)
         self.camera_sim = RgbCameraSim(self.camera, rng_cam)
         dep = line.sensors.depth
         self.depth_camera = depth_camera(line)
@@ -113,7 +115,7 @@ class SimLineNode(Node):
     def _send_tf(self, t_ns: int) -> None:
         transforms: list[Any] = []
         for cam, frame in (
-            (self.camera, self.line.sensors.camera.frame_id),
+            (self.camera_reported, self.line.sensors.camera.frame_id),
             (self.depth_camera, self.line.sensors.depth.frame_id),
         ):
             tr = cam.T_belt_camera
@@ -161,7 +163,7 @@ class SimLineNode(Node):
             exposure_s=cam.exposure_s,
         )
         self.pub_image.publish(convert.image_msg(rgb, t_ns, cam.frame_id))
-        self.pub_info.publish(convert.camera_info_msg(self.camera, t_ns, cam.frame_id))
+        self.pub_info.publish(convert.camera_info_msg(self.camera_reported, t_ns, cam.frame_id))
 
     def _on_depth(self) -> None:
         assert self.pub_points is not None
