@@ -1,0 +1,1 @@
+"""Rotary delta (parallel) picker: kinematics."""

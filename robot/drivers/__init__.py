@@ -1,0 +1,1 @@
+"""Arm drivers behind one interface: simulated, serial G-code, joint-trajectory output."""

@@ -1,0 +1,1 @@
+"""pyserial URL handlers (``serial.protocol_handler_packages``): ``gcodesim://``."""

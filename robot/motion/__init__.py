@@ -1,0 +1,1 @@
+"""Motion: jerk-limited timing, conveyor interception, sampled trajectories."""
