@@ -1,0 +1,1 @@
+"""Hyperspectral material models: spectral library, trainable classifier, SAM baseline."""

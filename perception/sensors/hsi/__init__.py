@@ -1,0 +1,1 @@
+"""Hyperspectral line-scan camera: band models, reflectance calibration, line sources, simulator."""
