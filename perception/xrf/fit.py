@@ -1,0 +1,348 @@
+"""Spectrum fit: line-group templates from xraylib line energies and FP line ratios, fitted with
+non-negative weighted linear least squares over a SNIP background, with an optional nonlinear
+refinement of gain, offset and electronic noise (variable projection: the areas are re-solved
+linearly inside each step).
+
+Model in the fit region (channels with E in [min_kev, max_kev]):
+y ≈ b_SNIP + Σ_g a_g T_g + Σ_s a_s R_s + a_p P, a ≥ 0, weights 1/max(y, 1) (Poisson), where T_g is
+the unit-area template of line group g ("Fe K", "Pb L": Σ_l r_l [(1−f_esc) G(E_l) + f_esc
+G(E_l − 1.740)], with r_l the line's share of the group's FP intensity in the current matrix
+estimate), R_s Rayleigh and Compton (three Doppler widths) templates of the anode lines, and P the
+pile-up template (self-convolution of the net spectrum). Areas are detected photons (counts) of
+the group, escape included; their standard uncertainties come from the weighted normal matrix;
+the 3σ detection limit of an area is 3·u.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.linalg import cho_factor, cho_solve
+from scipy.optimize import least_squares, nnls
+from scipy.sparse import csr_matrix
+
+from perception.xrf.detector import (
+    SI_KA_KEV,
+    channel_edges,
+    efficiency,
+    escape_fraction,
+    gaussian_matrix,
+    sigma_kev,
+)
+from perception.xrf.errors import FitError
+from perception.xrf.fp import FPModel, fp_model
+from perception.xrf.lines import DEFAULT_ANALYTES
+from perception.xrf.setup import XrfSetup
+from perception.xrf.snip import snip_background
+from perception.xrf.spectrum import Spectrum
+
+_F = NDArray[np.float64]
+TAIL_GROUPS = 3
+COMPTON_FWHM_KEV = (0.3, 0.6, 1.0)  # Doppler FWHM of the Compton templates at 20 keV
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Fit options: analytes, region (keV; default from the set-up), SNIP width (keV),
+    refinement policy (``auto``: when reduced χ² > ``refine_chi2``), pile-up template."""
+
+    elements: tuple[str, ...] = DEFAULT_ANALYTES
+    min_kev: float | None = None
+    max_kev: float | None = None
+    snip_width_kev: float = 0.45
+    refine: Literal["auto", "always", "never"] = "auto"
+    refine_chi2: float = 5.0
+    pileup: bool = True
+    tails: bool = True
+    min_group_fraction: float = 0.2
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Areas (counts) ± u and 3σ detection-limit areas per group, background and model
+    [channels], reduced χ², the calibration and noise used, and whether they were refined."""
+
+    groups: tuple[str, ...]
+    areas: _F
+    areas_u: _F
+    lod_areas: _F
+    background: _F
+    model: _F
+    chi2_reduced: float
+    gain_kev_per_channel: float
+    offset_kev: float
+    noise_fwhm_kev: float
+    refined: bool
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def area(self, group: str) -> tuple[float, float]:
+        """(area, u) of a group such as ``"Fe K"``; ``FitError`` if it was not fitted."""
+        try:
+            i = self.groups.index(group)
+        except ValueError as exc:
+            raise FitError(f"group {group!r} not in the fit ({len(self.groups)} groups)") from exc
+        return float(self.areas[i]), float(self.areas_u[i])
+
+
+class LineFitter:
+    """Fitter for one set-up; ``matrix_symbols`` are extra (invisible) elements that may appear
+    in the composition estimates passed to :meth:`fit`."""
+
+    def __init__(self, setup: XrfSetup, config: FitConfig | None = None,
+                 matrix_symbols: tuple[str, ...] = ()) -> None:
+        self.setup = setup
+        self.config = config or FitConfig()
+        syms = list(self.config.elements) + [s for s in matrix_symbols
+                                             if s not in self.config.elements]
+        self.model: FPModel = fp_model(setup, syms)
+        self.min_kev = self.config.min_kev or setup.fit_min_kev
+        self.max_kev = min(self.config.max_kev or setup.fit_max_kev, setup.tube.voltage_kv)
+        m = self.model
+        self.analyte_idx = np.array([m.index[s] for s in self.config.elements])
+        ana_lines = np.isin(m.line_elem, self.analyte_idx)
+        in_view = ((m.line_e > self.min_kev - 0.3) & (m.line_e < self.max_kev + 0.3)) | (
+            (m.line_e - SI_KA_KEV > self.min_kev) & (m.line_e - SI_KA_KEV < self.max_kev))
+        self.sel = np.flatnonzero(ana_lines & in_view)
+        self._set_lines(self.sel)
+        # drop groups whose nominal intensity lies mostly outside the region
+        r = self.ratios(None)
+        inside = (m.line_e[self.sel] >= self.min_kev) & (m.line_e[self.sel] <= self.max_kev)
+        frac = np.bincount(self.line_group, weights=r * inside, minlength=len(self.group_names))
+        keep_group = frac >= self.config.min_group_fraction
+        self._set_lines(self.sel[keep_group[self.line_group]])
+        tube = m.tube
+        self.tube_e = tube.energies_kev[tube.is_line]
+        self.tube_n = tube.photons[tube.is_line] * efficiency(setup.detector, setup.geometry,
+                                                             self.tube_e)
+        theta = setup.geometry.scatter_angle_rad
+        self._lm_key: tuple[float, float, int, float] | None = None
+        self._lm: _F | None = None
+        self._sm_key: tuple[float, float, int, float] | None = None
+        self._sm: tuple[list[str], _F] | None = None
+        onehot = np.zeros((self.sel.size, len(self.group_names)))
+        onehot[np.arange(self.sel.size), self.line_group] = 1.0
+        self.onehot = csr_matrix(onehot)
+        self.tube_ec = self.tube_e / (1.0 + self.tube_e / 510.999 * (1.0 - np.cos(theta)))
+
+    def _set_lines(self, sel: NDArray[np.intp]) -> None:
+        m = self.model
+        self.sel = sel
+        self.f_esc = escape_fraction(m.line_e[sel])
+        gid = [m.lines[i].group_id for i in sel]
+        self.group_names = tuple(dict.fromkeys(gid))
+        self.line_group = np.array([self.group_names.index(g) for g in gid], dtype=np.intp)
+
+    def ratios(self, composition: Mapping[str, float] | None) -> _F:
+        """Share r_l of each selected line in its group for a composition estimate (every analyte
+        given at least 1e-4 so absent elements still have a template)."""
+        m = self.model
+        w = m.vector(composition) if composition else np.zeros(len(m.symbols))
+        floor = 1e-4 if composition else 0.01  # no estimate yet: an analyte-average matrix
+        w[self.analyte_idx] = np.maximum(w[self.analyte_idx], floor)
+        r = m.line_rates(w, secondary=False).primary[self.sel]
+        tot = np.bincount(self.line_group, weights=r, minlength=len(self.group_names))
+        return np.asarray(r / np.maximum(tot[self.line_group], 1e-300), dtype=np.float64)
+
+    def _line_matrix(self, edges: _F, noise: float) -> _F:
+        key = (edges[0], edges[-1], edges.size, noise)
+        if self._lm_key == key and self._lm is not None:
+            return self._lm
+        self._lm_key, self._lm = key, self._line_matrix_uncached(edges, noise)
+        return self._lm
+
+    def _line_matrix_uncached(self, edges: _F, noise: float) -> _F:
+        det = self.setup.detector
+        e = self.model.line_e[self.sel]
+        main = gaussian_matrix(edges, e, sigma_kev(e, noise, det.fano))
+        esc = gaussian_matrix(edges, e - SI_KA_KEV, sigma_kev(e - SI_KA_KEV, noise, det.fano))
+        return np.asarray(main * (1.0 - self.f_esc) + esc * self.f_esc, dtype=np.float64)
+
+    def _scatter_matrix(self, edges: _F, noise: float) -> tuple[list[str], _F]:
+        key = (edges[0], edges[-1], edges.size, noise)
+        if self._sm_key == key and self._sm is not None:
+            return self._sm
+        self._sm_key, self._sm = key, self._scatter_matrix_uncached(edges, noise)
+        return self._sm
+
+    def _scatter_matrix_uncached(self, edges: _F, noise: float) -> tuple[list[str], _F]:
+        fano = self.setup.detector.fano
+        names: list[str] = []
+        cols: list[_F] = []
+        for label, sel in (("K", self.tube_e > 10.0), ("L", self.tube_e <= 10.0)):
+            if not sel.any():
+                continue
+            e, n = self.tube_e[sel], self.tube_n[sel]
+            for kind, centres, widths in (("Rayleigh", e, (0.0,)),
+                                          ("Compton", self.tube_ec[sel], COMPTON_FWHM_KEV)):
+                if kind == "Compton" and label == "L":
+                    continue
+                for fw in widths:
+                    extra = fw / 2.3548 * (centres / 20.0) ** 2
+                    sig = np.sqrt(sigma_kev(centres, noise, fano) ** 2 + extra**2)
+                    f = escape_fraction(centres)
+                    col = (gaussian_matrix(edges, centres, sig) @ (n * (1 - f))
+                           + gaussian_matrix(edges, centres - SI_KA_KEV, sig) @ (n * f))
+                    if col.sum() > 0:
+                        names.append(f"{kind} {label}" + (f" {fw:g}" if kind == "Compton" else ""))
+                        cols.append(col / col.sum())
+        return names, np.array(cols).T if cols else np.zeros((edges.size - 1, 0))
+
+    def fit(self, spectrum: Spectrum, composition: Mapping[str, float] | None = None) -> FitResult:
+        """Fit ``spectrum``; ``composition`` (mass fractions, may be partial) sets the line ratios.
+        Raises ``FitError`` if the fit region holds no channels or no lines."""
+        cfg = self.config
+        y = spectrum.counts
+        gain, offset = spectrum.gain_kev_per_channel, spectrum.offset_kev
+        noise = self.setup.detector.noise_fwhm_ev * 1e-3
+        e = spectrum.energies_kev()
+        region = np.flatnonzero((e >= self.min_kev) & (e <= self.max_kev))
+        if region.size < 16 or not self.group_names:
+            raise FitError(f"{spectrum.source}: fit region {self.min_kev}–{self.max_kev} keV holds "
+                           f"{region.size} channels and {len(self.group_names)} line groups")
+        width = max(3, round(cfg.snip_width_kev / gain))
+        bg = snip_background(y, width)
+        yr, br = y[region], bg[region]
+        wts = 1.0 / np.sqrt(np.maximum(yr, 1.0))
+        ratios = self.ratios(composition)
+        pile: _F | None = None
+
+        def design(g: float, o: float, nz: float, groups: NDArray[np.intp] | None = None
+                   ) -> tuple[list[str], _F]:
+            edges = channel_edges(spectrum.channels, g, o)[region[0]: region[-1] + 2]
+            lm = self._line_matrix(edges, nz) * ratios
+            gm = np.asarray((self.onehot.T @ lm.T).T)
+            names = list(self.group_names)
+            if groups is not None:
+                gm = gm[:, groups]
+                names = [names[i] for i in groups]
+            sn, sm = self._scatter_matrix(edges, nz)
+            cols = [gm, sm]
+            names += sn
+            if pile is not None and pile.sum() > 0:
+                cols.append(pile[:, None])
+                names.append("pile-up")
+            return names, np.hstack(cols)
+
+        names, a = design(gain, offset, noise)
+        x, chi2 = self._solve(a, yr - br, wts)
+        if cfg.pileup:
+            # the sum spectrum is the self-convolution of the noise-free fitted net spectrum
+            net = np.zeros(spectrum.channels)
+            net[region] = a @ x
+            pile = self._pileup_column(net, gain, offset)[region]
+            names, a = design(gain, offset, noise)
+            x, chi2 = self._solve(a, yr - br, wts)
+        if cfg.tails:
+            strong = self._strong_groups(x[: len(self.group_names)])
+            design = self._with_tails(design, strong, spectrum.channels, region, ratios)
+            names, a = design(gain, offset, noise)
+            x, chi2 = self._solve(a, yr - br, wts)
+        refined = False
+        if cfg.refine == "always" or (cfg.refine == "auto" and chi2 > cfg.refine_chi2):
+            ng = len(self.group_names)
+            active = np.flatnonzero(x[:ng] > 0)
+
+            def resid(p: _F) -> _F:
+                _, ap = design(p[0] * gain, offset + p[1] * gain, p[2] * noise, active)
+                xp, _ = nnls(ap * wts[:, None], (yr - br) * wts, maxiter=50 * ap.shape[1])
+                return np.asarray(((yr - br) - ap @ xp) * wts, dtype=np.float64)
+
+            sol = least_squares(resid, np.array([1.0, 0.0, 1.0]), diff_step=1e-4,
+                                bounds=([0.98, -5.0, 0.5], [1.02, 5.0, 2.0]), max_nfev=40)
+            gain, offset, noise = sol.x[0] * gain, offset + sol.x[1] * gain, sol.x[2] * noise
+            names, a = design(gain, offset, noise)
+            x, chi2 = self._solve(a, yr - br, wts)
+            refined = True
+        ng = len(self.group_names)
+        u = self._uncertainty(a, wts)
+        model = bg.copy()
+        model[region] += a @ x
+        extra = {n: float(v) for n, v in zip(names[ng:], x[ng:], strict=True)}
+        return FitResult(self.group_names, x[:ng], u[:ng], 3.0 * u[:ng], bg, model, chi2,
+                         float(gain), float(offset), float(noise), refined, extra)
+
+    def _strong_groups(self, areas: _F) -> list[int]:
+        tot = areas.sum()
+        order = np.argsort(-areas)[:TAIL_GROUPS]
+        return [int(i) for i in order if tot > 0 and areas[i] > 0.01 * tot]
+
+    def _with_tails(self, design: Callable[..., tuple[list[str], _F]], strong: list[int],
+                    channels: int, region: NDArray[np.intp], ratios: _F
+                    ) -> Callable[..., tuple[list[str], _F]]:
+        """Wrap ``design`` to append a low-energy tail and a flat-shelf column per strong
+        group (incomplete charge collection; free non-negative amplitudes)."""
+        fano = self.setup.detector.fano
+        e_all = self.model.line_e[self.sel]
+
+        def wrapped(g: float, o: float, nz: float, groups: NDArray[np.intp] | None = None
+                    ) -> tuple[list[str], _F]:
+            names, a = design(g, o, nz, groups)
+            edges = channel_edges(channels, g, o)[region[0]: region[-1] + 2]
+            c = 0.5 * (edges[:-1] + edges[1:])[:, None]
+            width = np.diff(edges)[:, None]
+            cols, extra = [], []
+            for j in strong:
+                li = np.flatnonzero(self.line_group == j)
+                e = e_all[li][None, :]
+                beta = 2.0 * sigma_kev(e_all[li], nz, fano)[None, :] + 0.02
+                below = c < e
+                tail = np.where(below, np.exp(np.minimum((c - e) / beta, 0.0)) / beta, 0.0)
+                shelf = np.where(below & (c > 0), 1.0 / e, 0.0)
+                cols += [(tail * width) @ ratios[li], (shelf * width) @ ratios[li]]
+                extra += [f"tail {self.group_names[j]}", f"shelf {self.group_names[j]}"]
+            if not cols:
+                return names, a
+            return names + extra, np.hstack([a, np.array(cols).T])
+
+        return wrapped
+
+    @staticmethod
+    def _solve(a: _F, b: _F, wts: _F) -> tuple[_F, float]:
+        aw = a * wts[:, None]
+        bw = b * wts
+        scale = np.sqrt((aw**2).sum(axis=0))
+        scale[scale == 0] = 1.0
+        xs, rnorm = nnls(aw / scale, bw, maxiter=50 * a.shape[1])
+        x = xs / scale
+        dof = max(1, b.size - int((x > 0).sum()))
+        return x, float(rnorm**2 / dof)
+
+    @staticmethod
+    def _uncertainty(a: _F, wts: _F) -> _F:
+        aw = a * wts[:, None]
+        scale = np.sqrt((aw**2).sum(axis=0))
+        scale[scale == 0] = 1.0
+        m = (aw / scale).T @ (aw / scale)
+        m[np.diag_indices_from(m)] += 1e-9
+        try:
+            cov = cho_solve(cho_factor(m), np.eye(m.shape[0]))
+        except np.linalg.LinAlgError:
+            cov = np.linalg.pinv(m, rcond=1e-10, hermitian=True)
+        return np.asarray(np.sqrt(np.clip(np.diag(cov), 0.0, None)) / scale, dtype=np.float64)
+
+    @staticmethod
+    def _pileup_column(net: _F, gain: float, offset: float) -> _F:
+        shape = np.clip(net, 0.0, None)
+        tot = shape.sum()
+        if tot <= 0:
+            return np.zeros_like(net)
+        shape = shape / tot
+        conv = np.convolve(shape, shape)
+        idx = np.arange(net.size) - round(offset / gain)
+        out = np.zeros_like(net)
+        ok = (idx >= 0) & (idx < conv.size)
+        out[ok] = conv[idx[ok]]
+        return out
+
+
+def fit_spectrum(spectrum: Spectrum, setup: XrfSetup, config: FitConfig | None = None,
+                 composition: Mapping[str, float] | None = None) -> FitResult:
+    """One-call fit with a fresh :class:`LineFitter` (the FP tables are cached per set-up)."""
+    return LineFitter(setup, config, tuple(composition or ())).fit(spectrum, composition)
+
+
+__all__ = ["FitConfig", "FitResult", "LineFitter", "fit_spectrum"]
