@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from sorting.config.line import LineConfig
+from sorting.nodes.hsi_node import HsiClassifierNode
 from sorting.nodes.line_monitor import LineMonitorNode
 from sorting.nodes.tracker_node import TrackerNode
 from sorting.nodes.volume_node import VolumeNode
+from sorting.nodes.xrf_node import XrfAcquisitionNode, XrfQuantNode
 from sorting.record import Recorder, TopicStats
 from sorting.runtime import InProcessExecutor, SimClock, WallClock
 from sorting.sim.line_node import SimLineNode
@@ -51,6 +53,8 @@ class SimLine:
     monitor: LineMonitorNode
     tracker: TrackerNode | None = None
     volume: VolumeNode | None = None
+    xrf: XrfAcquisitionNode | None = None
+    xrf_quant: XrfQuantNode | None = None
 
 
 def build_sim_line(
@@ -88,7 +92,18 @@ def build_sim_line(
         }
         vparams.update(line.nodes.get("volume", {}))
         built.volume = executor.add_node(VolumeNode, "volume", namespace=ns, parameters=vparams)
+    if line.sensors.hsi.enabled:
+        hparams: dict[str, Any] = {"frame_id": "belt"}
+        if line.sensors.hsi.model:
+            hparams["model"] = line.sensors.hsi.model
+        hparams.update(line.nodes.get("hsi", {}))
+        executor.add_node(HsiClassifierNode, "hsi", namespace=ns, parameters=hparams)
     built.tracker = executor.add_node(lambda ctx: TrackerNode(ctx, line), "tracker", namespace=ns)
+    if line.sensors.xrf.enabled:
+        built.xrf = executor.add_node(lambda ctx: XrfAcquisitionNode(ctx, line), "xrf_driver",
+                                      namespace=ns)
+        built.xrf_quant = executor.add_node(lambda ctx: XrfQuantNode(ctx, line), "xrf_quant",
+                                            namespace=ns)
     return built
 
 

@@ -86,9 +86,37 @@ class DepthConfig(_Model):
     frame_id: str = "depth_optical_frame"
 
 
+class HsiConfig(_Model):
+    """NIR line-scan camera (FX17-like, 224 bands 900-1700 nm) across the belt."""
+
+    enabled: bool = True
+    x_m: float = Field(1.6, ge=0)
+    width_px: int = Field(48, gt=0, le=4096, description="spatial pixels across the belt")
+    model: str = Field("", description="classifier (path without suffix); '' = shipped model")
+    frame_id: str = "hsi_optical_frame"
+
+
+class XrfConfig(_Model):
+    """Inline XRF head on a traverse across the belt, aimed at tracked objects."""
+
+    enabled: bool = True
+    x_m: float = Field(2.6, ge=0)
+    port: str = Field("dp5sim://line1-xrf", description="pyserial URL or device of the DP5")
+    channels: Literal[256, 512, 1024, 2048, 4096, 8192] = 2048
+    live_time_s: float = Field(0.3, gt=0, le=60)
+    spot_radius_m: float = Field(0.012, gt=0, le=0.1)
+    setup: str = Field("", description="XRF set-up YAML; '' = datasets/xrf/setup_default.yaml")
+    balance: str | None = Field(
+        "CH2O", description="light-element balance for quantification (None = normalise)")
+    timeout_s: float = Field(0.5, gt=0)
+    retries: int = Field(3, ge=0)
+
+
 class SensorsConfig(_Model):
     camera: CameraConfig = Field(default_factory=CameraConfig)
     depth: DepthConfig = Field(default_factory=DepthConfig)
+    hsi: HsiConfig = Field(default_factory=HsiConfig)
+    xrf: XrfConfig = Field(default_factory=XrfConfig)
 
 
 class SimConfig(_Model):
@@ -177,14 +205,14 @@ class LineConfig(_Model):
 
     @model_validator(mode="after")
     def _sensors_on_belt(self) -> LineConfig:
-        for sensor in ("camera", "depth"):
+        for sensor in ("camera", "depth", "hsi", "xrf"):
             cfg = getattr(self.sensors, sensor)
             if cfg.x_m > self.belt.length_m:
                 raise ValueError(
                     f"sensors.{sensor}.x_m: {cfg.x_m} m is past the belt end "
                     f"({self.belt.length_m} m)"
                 )
-            if abs(cfg.y_m) > self.belt.width_m / 2:
+            if abs(getattr(cfg, "y_m", 0.0)) > self.belt.width_m / 2:
                 raise ValueError(f"sensors.{sensor}.y_m: {cfg.y_m} m is off the belt")
         return self
 

@@ -25,11 +25,17 @@ from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
 from sorting.runtime.context import Node, NodeContext
 from sorting.tracking.fusion import ObjectEstimate, estimate
-from sorting.tracking.measurements import ClassMeasurement, VolumeMeasurement, XrfMeasurement
+from sorting.tracking.measurements import (
+    ClassMeasurement,
+    MaterialMeasurement,
+    VolumeMeasurement,
+    XrfMeasurement,
+)
 from sorting.tracking.priors import class_priors
 from sorting.tracking.tracker import Track, Tracker, TrackerConfig, TrackState
 
 PICKED = 0  # crmsort_msgs/PickResult.OUTCOME_PICKED
+METAL_LABEL = 253  # crmsort_msgs/MaterialMap.METAL
 
 
 class EncoderHistory:
@@ -79,7 +85,7 @@ class TrackerNode(Node):
         self.encoder = EncoderHistory()
         self.estimates: dict[int, ObjectEstimate] = {}
         self.finished: list[tuple[Track, ObjectEstimate]] = []
-        self.xrf_x_m = getattr(getattr(line.sensors, "xrf", None), "x_m", None)
+        self.xrf_x_m = line.sensors.xrf.x_m
         ctx.create_subscription("sensor_msgs/msg/JointState", "belt/joint_states", self._on_belt,
                                 100)
         ctx.create_subscription("vision_msgs/msg/Detection2DArray", "camera/detections",
@@ -87,6 +93,9 @@ class TrackerNode(Node):
         ctx.create_subscription("crmsort_msgs/msg/ObjectVolumeArray", "depth/volumes",
                                 self._on_volumes, 10)
         ctx.create_subscription("crmsort_msgs/msg/XrfResult", "xrf/result", self._on_xrf, 10)
+        self.hsi_x_m = line.sensors.hsi.x_m
+        ctx.create_subscription("crmsort_msgs/msg/MaterialMap", "hsi/material_map",
+                                self._on_material_map, 10)
         for arm in arms:
             ctx.create_subscription("crmsort_msgs/msg/PickResult", f"robot/{arm}/pick_result",
                                     self._on_pick_result, 10)
@@ -159,6 +168,42 @@ class TrackerNode(Node):
             lod={e: float(x) for e, x in zip(elements, lod, strict=False)},
         )
         self.tracker.add_xrf(spot)
+
+    def _on_material_map(self, msg: Any) -> None:
+        """Votes of the map cells under each live track's footprint (belt and unknown cells
+        do not vote; metal cells vote "metal")."""
+        rows, cols = int(msg.rows), int(msg.cols)
+        if rows == 0 or cols == 0:
+            return
+        labels = np.asarray(msg.material, dtype=np.uint8).reshape(rows, cols)
+        conf = np.asarray(msg.confidence, dtype=np.float32).reshape(rows, cols)
+        res = float(msg.resolution_m)
+        # row r was seen at encoder p_r = belt_position_m + r*res, at belt x = hsi_x
+        s_rows = self.hsi_x_m - (float(msg.belt_position_m) + res * np.arange(rows))
+        y_cols = float(msg.origin_y_m) + res * np.arange(cols)
+        names = list(msg.material_names)
+        meas = []
+        for tr in self.tracker._live():
+            rs = np.abs(s_rows - tr.s_m) <= tr.length_m / 2
+            cs = np.abs(y_cols - tr.y_m) <= tr.width_m / 2
+            if not rs.any() or not cs.any():
+                continue
+            lab = labels[np.ix_(rs, cs)].ravel()
+            cf = conf[np.ix_(rs, cs)].ravel()
+            votes: dict[str, float] = {}
+            for lab_i, c in zip(lab.tolist(), cf.tolist(), strict=True):
+                if lab_i == METAL_LABEL:
+                    name = "metal"
+                elif lab_i < len(names):
+                    name = names[lab_i]
+                else:
+                    continue  # belt or unknown
+                votes[name] = votes.get(name, 0.0) + c
+            if votes:
+                meas.append(MaterialMeasurement(
+                    t_ns=stamp_ns(msg.header.stamp), s_m=tr.s_m, y_m=tr.y_m,
+                    length_m=tr.length_m, width_m=tr.width_m, votes=votes))
+        self.tracker.add_materials(meas)
 
     def _on_pick_result(self, msg: Any) -> None:
         if int(msg.outcome) != PICKED:

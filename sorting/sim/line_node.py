@@ -18,6 +18,7 @@ Only evaluation code may subscribe to ``/sim/ground_truth``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,12 +27,16 @@ from perception.catalog import load_catalog
 from perception.sensors.camera.lighting import Lighting
 from perception.sensors.camera.sim import RgbCameraSim
 from perception.sensors.depth.sim import DepthSensorSim
+from perception.sensors.xrf.url_handler import register_source
+from perception.xrf import load_setup
 from sorting.config.cameras import depth_camera, measured_rgb_camera, rgb_camera
 from sorting.config.line import LineConfig
 from sorting.msgs import convert
 from sorting.runtime.context import Node, NodeContext, QoSProfile
+from sorting.sim.hsi_sensor import HsiSensorSim
 from sorting.sim.spawner import ObjectSpawner
 from sorting.sim.world import BeltWorld, ObjectState
+from sorting.sim.xrf_sensor import XrfSpotSim
 
 GROUND_TRUTH_TOPIC = "/sim/ground_truth"
 SENSOR_QOS = QoSProfile(depth=5, reliable=False)
@@ -48,8 +53,8 @@ class SimLineNode(Node):
     def __init__(self, ctx: NodeContext, line: LineConfig) -> None:
         super().__init__(ctx)
         self.line = line
-        seeds = np.random.SeedSequence(line.seed).spawn(5)
-        rng_world, rng_spawn, rng_cam, rng_depth, rng_light = (
+        seeds = np.random.SeedSequence(line.seed).spawn(6)
+        rng_world, rng_spawn, rng_cam, rng_depth, rng_light, rng_xrf = (
             np.random.default_rng(s) for s in seeds
         )
         # plant lighting drifts slowly (daylight through skylights, lamp ageing): two slow
@@ -94,6 +99,26 @@ class SimLineNode(Node):
             ctx.create_timer(1.0 / cam.rate_hz, self._on_camera)
         if dep.enabled:
             ctx.create_timer(1.0 / dep.rate_hz, self._on_depth)
+        hsi = line.sensors.hsi
+        self.hsi_sim: HsiSensorSim | None = None
+        if hsi.enabled:
+            self.hsi_sim = HsiSensorSim(x_m=hsi.x_m, width_m=line.belt.width_m,
+                                        width_px=hsi.width_px, seed=line.seed + 4)
+            self.pub_hsi = ctx.create_publisher(
+                "crmsort_msgs/msg/HyperspectralLine", "hsi/line", 50)
+            # one line per pixel pitch of belt travel at nominal speed (square pixels)
+            pitch = line.belt.width_m / hsi.width_px
+            ctx.create_timer(pitch / line.belt.speed_mps, self._on_hsi)
+        xrf = line.sensors.xrf
+        self.xrf_spot: XrfSpotSim | None = None
+        if xrf.enabled:
+            # the spectrometer's "hardware": the DP5 emulator counts what lies under the spot
+            self.xrf_spot = XrfSpotSim(
+                x_m=xrf.x_m, spot_radius_m=xrf.spot_radius_m, objects=self.world.on_belt,
+                setup=load_setup(Path(xrf.setup) if xrf.setup else None), rng=rng_xrf)
+            if xrf.port.startswith("dp5sim://"):
+                register_source(xrf.port.removeprefix("dp5sim://").split("?")[0], self.xrf_spot)
+            ctx.create_subscription("std_msgs/msg/Float64", "xrf/aim", self._on_xrf_aim, 10)
         self._tf_sent = False
         self._seen_ids: set[int] = set()
 
@@ -164,6 +189,20 @@ class SimLineNode(Node):
         )
         self.pub_image.publish(convert.image_msg(rgb, t_ns, cam.frame_id))
         self.pub_info.publish(convert.camera_info_msg(self.camera_reported, t_ns, cam.frame_id))
+
+    def _on_hsi(self) -> None:
+        assert self.hsi_sim is not None
+        t_ns = self._sync()
+        self.pub_hsi.publish(self.hsi_sim.line_msg(
+            self.world.on_belt(), self.world.encoder_position_m, t_ns,
+            frame_id=self.line.sensors.hsi.frame_id))
+
+    def _on_xrf_aim(self, msg: Any) -> None:
+        assert self.xrf_spot is not None
+        self._sync()
+        # the traverse is fast next to the belt: modelled as reaching its target at once
+        self.xrf_spot.aim(float(np.clip(msg.data, -self.line.belt.width_m / 2,
+                                        self.line.belt.width_m / 2)))
 
     def _on_depth(self) -> None:
         assert self.pub_points is not None
