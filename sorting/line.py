@@ -40,6 +40,7 @@ class RunResult:
     stream_of_class: dict[str, str]
     last_status: Any = None
     drops: dict[str, int] = field(default_factory=dict)
+    built: SimLine | None = None
 
     @property
     def real_time_factor(self) -> float:
@@ -169,4 +170,5 @@ def run_sim_line(
         stream_of_class={c.name: c.stream for c in catalog.classes},
         last_status=built.monitor.last_status,
         drops=executor.drop_counts(),
+        built=built,
     )

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from sorting.cli.demo_report import print_stages
 from sorting.cli.output import console, short_type
 from sorting.config.line import DEFAULT_LINE, LineConfig, load_line
 from sorting.line import RunResult, run_sim_line
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             progress=lambda t, _total: prog.update(task, completed=t),
         )
     print_summary(con, result)
+    print_stages(con, result)
     (out / "line.yaml").write_text(_dump_line(line))
     (out / "summary.json").write_text(json.dumps(summary_dict(result), indent=2))
     return 0

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from perception.catalog import load_catalog
 from sorting.accounting import RESIDUE, GradeLedger
 from sorting.config.cameras import measured_rgb_camera
 from sorting.config.line import LineConfig
@@ -81,6 +82,15 @@ class TrackerNode(Node):
         self.tracker = Tracker(TrackerConfig(gate_m=self.policy.track_gate_m,
                                              belt_length_m=line.belt.length_m))
         self.priors = class_priors()
+        catalog = load_catalog()
+        # material density (uniform over the catalog range: mean, range/sqrt(12)) for objects
+        # whose class is unknown; "metal" (HSI cannot tell metals apart) spans Al to Cu
+        self.material_density = {
+            m.id: ((m.density_kg_m3.min + m.density_kg_m3.max) / 2,
+                   (m.density_kg_m3.max - m.density_kg_m3.min) / 12**0.5)
+            for m in catalog.materials.values()
+        }
+        self.material_density["metal"] = (5700.0, 3200.0 / 12**0.5)
         self.ledger = GradeLedger()
         self.encoder = EncoderHistory()
         self.estimates: dict[int, ObjectEstimate] = {}
@@ -214,7 +224,7 @@ class TrackerNode(Node):
 
     # -- outputs -----------------------------------------------------------------------------
     def _book(self, tr: Track, destination: str) -> None:
-        est = estimate(tr, self.priors, self.policy.prices_eur_per_kg)
+        est = estimate(tr, self.priors, self.policy.prices_eur_per_kg, self.material_density)
         self.ledger.book(est, destination)
         self.finished.append((tr, est))
         self.estimates.pop(tr.track_id, None)
@@ -235,7 +245,7 @@ class TrackerNode(Node):
             self._book(tr, RESIDUE)
         objects = []
         for tr in self.tracker.tracks.values():
-            est = estimate(tr, self.priors, self.policy.prices_eur_per_kg)
+            est = estimate(tr, self.priors, self.policy.prices_eur_per_kg, self.material_density)
             self.estimates[tr.track_id] = est
             objects.append(self._to_msg(tr, est, p))
         self.pub.publish(new("crmsort_msgs/msg/SortObjectArray", header=header(now, "belt"),

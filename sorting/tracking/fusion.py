@@ -106,14 +106,21 @@ def estimate(
     track: Track,
     priors: Mapping[str, ClassPrior],
     prices_eur_per_kg: Mapping[str, float],
+    material_density: Mapping[str, tuple[float, float]] | None = None,
 ) -> ObjectEstimate:
-    """Fuse everything known about ``track`` (see the module docstring for the formulas)."""
+    """Fuse everything known about ``track`` (see the module docstring for the formulas).
+
+    ``material_density`` (material id → (mean, u) kg/m³) is the fallback density when
+    the class is unknown but the spectral classifier named the material.
+    """
     class_name, class_conf = _vote(track.class_votes)
     material, material_conf = _vote(track.material_votes)
     prior = priors.get(class_name)
     volume, volume_u = _volume(track, prior)
     rho = prior.density_kg_m3 if prior else 0.0
     rho_u = prior.density_sd_kg_m3 if prior else 0.0
+    if prior is None and material_density and material in material_density:
+        rho, rho_u = material_density[material]
     mass = volume * rho
     rel = math.hypot(volume_u / volume if volume > 0 else 0.0, rho_u / rho if rho > 0 else 0.0)
     mass_u = mass * rel

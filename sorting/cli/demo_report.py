@@ -1,0 +1,112 @@
+"""The stage sections of the ``crmsort demo`` summary: perception, per-object CRM content, grades.
+
+Each section prints only when its stage ran; all figures come from the line's
+own nodes (their estimates), never from the simulator's truth.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.console import Console
+from rich.table import Table
+
+from perception.catalog import crm_flags
+from sorting.accounting import FEED, RESIDUE
+from sorting.line import RunResult
+
+
+def _grams(kg: float) -> str:
+    g = kg * 1000
+    return f"{g:,.0f}" if g >= 100 else f"{g:.2f}" if g >= 0.01 else f"{g:.1e}"
+
+
+def print_perception(con: Console, r: RunResult) -> None:
+    b = r.built
+    if b is None or b.tracker is None:
+        return
+    finished = b.tracker.finished
+    t = Table(title="Perception: objects the line characterised (its own estimates)",
+              title_justify="left")
+    for col in ("stage", "what it reported"):
+        t.add_column(col)
+    dets = getattr(b, "detector", None)
+    if dets is not None and getattr(dets, "per_class", None):
+        top = ", ".join(f"{k} {v}" for k, v in Counter(dets.per_class).most_common(8))
+        t.add_row("detector", f"{sum(dets.per_class.values())} detections: {top}")
+    if b.volume is not None:
+        t.add_row("3D volume", f"{sum(1 for tr, _ in finished if tr.volumes)} objects with a "
+                               f"measured volume of {len(finished)} tracked")
+    mats = Counter(est.material for _tr, est in finished if est.material != "unknown")
+    if mats:
+        t.add_row("hyperspectral", ", ".join(f"{k} {v}" for k, v in mats.most_common(8)))
+    if b.xrf is not None and b.xrf_quant is not None:
+        seen = Counter(e for res in b.xrf_quant.results for e in res.elements)
+        common = ", ".join(f"{e} {n}" for e, n in seen.most_common(10))
+        t.add_row("XRF", f"{b.xrf.acquisitions} spectra over the DP5 link "
+                         f"({b.xrf.failures} failed); elements detected: {common}")
+    t.add_row("tracker", f"{len(finished)} objects left the sensing zone "
+                         f"({b.tracker.tracker.stats.births} tracks started)")
+    con.print(t)
+
+
+def print_objects(con: Console, r: RunResult, limit: int = 12) -> None:
+    b = r.built
+    if b is None or b.tracker is None or not b.tracker.finished:
+        return
+    t = Table(title=f"Per-object CRM content (first {limit} objects off the belt; ± = 1 u)",
+              title_justify="left")
+    for col, just in (("id", "right"), ("class", "left"), ("material", "left"),
+                      ("mass g", "right"), ("top CRM content, g", "left"), ("value €", "right"),
+                      ("source", "left"), ("sensors", "left"), ("to", "left")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for tr, est in b.tracker.finished[:limit]:
+        crm = [(e, m, u) for e, m, u in zip(est.elements, est.element_mass_kg,
+                                             est.element_mass_u_kg, strict=True)
+               if "critical" in crm_flags(e) and m > 0]
+        crm.sort(key=lambda x: -x[1] * r.line.sorting.prices_eur_per_kg.get(x[0], 1.0))
+        text = ", ".join(f"{e} {_grams(m)}±{_grams(u)}" for e, m, u in crm[:3])
+        t.add_row(str(tr.track_id), est.class_name, est.material,
+                  f"{est.mass_kg * 1000:,.0f}±{est.mass_u_kg * 1000:,.0f}", text,
+                  f"{est.value_eur:.2f}", est.composition_source, "+".join(est.sensors),
+                  tr.bin or RESIDUE)
+    con.print(t)
+
+
+def print_grades(con: Console, r: RunResult) -> None:
+    b = r.built
+    if b is None or b.tracker is None:
+        return
+    led = b.tracker.ledger
+    if FEED not in led.accounts:
+        return
+    bins = [d for d in led.destinations if d != RESIDUE]
+    t = Table(title="CRM mass balance (grams, the line's estimates): fed, picked, lost",
+              title_justify="left")
+    t.add_column("element")
+    t.add_column("flags")
+    for col in ("fed", "picked", "lost", *(f"{b_} grade" for b_ in bins),
+                *(f"{b_} recovery" for b_ in bins), "closure"):
+        t.add_column(col, justify="right")
+    for e in led.elements():
+        flags = crm_flags(e)
+        if "critical" not in flags:
+            continue
+        fed = led.element_kg(FEED, e)[0]
+        if fed <= 0:
+            continue
+        picked = sum(led.element_kg(d, e)[0] for d in bins)
+        lost = led.element_kg(RESIDUE, e)[0]
+        t.add_row(e, "/".join(sorted(f[0].upper() for f in flags)), _grams(fed), _grams(picked),
+                  _grams(lost), *(f"{led.grade(d, e):.2%}" for d in bins),
+                  *(f"{led.recovery(d, e):.1%}" for d in bins), f"{led.closure_error(e):.1e}")
+    con.print(t)
+
+
+def print_stages(con: Console, r: RunResult) -> None:
+    """All stage sections, in data-path order."""
+    print_perception(con, r)
+    print_objects(con, r)
+    print_grades(con, r)
+
+

@@ -1,0 +1,108 @@
+"""``crmsort train | export | eval`` — train, export and evaluate the object detector.
+
+Examples::
+
+    crmsort train --data runs/detector/data/synth/data.yaml --model yolo11n.yaml \
+        --epochs 12 --imgsz 320
+    crmsort export --weights runs/detector/train/yolo11n/weights/best.pt --imgsz 480 640 \
+        --out datasets/models/detector/crmsort_yolo11n.onnx
+    crmsort eval --model datasets/models/detector/crmsort_yolo11n.onnx --data DIR/data.yaml
+    crmsort eval --model datasets/models/detector/crmsort_yolo11n.onnx --bag BAG
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+from typing import Any
+
+from sorting.cli.output import console
+
+
+def register(sub: Any) -> None:
+    t = sub.add_parser("train", help="train the YOLO detector offline from a model YAML")
+    t.add_argument("--data", required=True, help="dataset data.yaml (crmsort dataset synth)")
+    t.add_argument("--model", default="yolo11n.yaml", help="model YAML (default: %(default)s)")
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--imgsz", type=int, default=320, help="training image size, px")
+    t.add_argument("--batch", type=int, default=16)
+    t.add_argument("--workers", type=int, default=2)
+    t.add_argument("--device", default="cpu", help="cpu, or a CUDA device index such as 0")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--project", default="runs/detector/train", help="runs folder")
+    t.add_argument("--name", default="yolo11n", help="run name (folder under --project)")
+    t.add_argument("--close-mosaic", type=int, default=3, help="last epochs without mosaic")
+    t.set_defaults(func=_train)
+
+    e = sub.add_parser("export", help="export trained weights to ONNX (with metadata JSON)")
+    e.add_argument("--weights", required=True, help="best.pt of a training run")
+    e.add_argument("--imgsz", type=int, nargs="+", default=[480, 640],
+                   help="network input: one size (square) or H W (default: %(default)s)")
+    e.add_argument("--out", required=True, help="ONNX file to write")
+    e.set_defaults(func=_export)
+
+    v = sub.add_parser("eval", help="evaluate a detector on a dataset or a simulated bag")
+    v.add_argument("--model", required=True, help="ONNX model (metadata JSON next to it)")
+    src = v.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="YOLO data.yaml; evaluates its val split")
+    src.add_argument("--bag", help="bag recorded from the simulated line (crmsort record)")
+    v.add_argument("--out", default=None, help="report folder (default: runs/detector/eval/..)")
+    v.add_argument("--conf", type=float, default=0.001, help="score threshold for mAP")
+    v.add_argument("--camera-topic", default="/line1/camera/image_raw")
+    v.set_defaults(func=_eval)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from perception.detector.train import TrainConfig, train_detector
+
+    cfg = TrainConfig(
+        data=Path(args.data), model=args.model, epochs=args.epochs, imgsz=args.imgsz,
+        batch=args.batch, workers=args.workers, device=args.device, seed=args.seed,
+        project=Path(args.project), name=args.name, close_mosaic=args.close_mosaic,
+    )
+    command = "crmsort train " + shlex.join(
+        ["--data", args.data, "--model", args.model, "--epochs", str(args.epochs),
+         "--imgsz", str(args.imgsz), "--batch", str(args.batch), "--seed", str(args.seed),
+         "--close-mosaic", str(args.close_mosaic)]
+    )
+    res = train_detector(cfg, command=command)
+    con = console()
+    con.print(f"[bold green]trained[/] {res.weights} (metadata {res.metadata})")
+    for k, val in res.metrics.items():
+        con.print(f"  {k:<10} {val:.3f}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from perception.detector.export import export_onnx
+
+    size = args.imgsz
+    hw = (size[0], size[0]) if len(size) == 1 else (size[0], size[1])
+    out = export_onnx(Path(args.weights), Path(args.out), imgsz=hw)
+    mb = out.stat().st_size / 1e6
+    console().print(f"[bold green]exported[/] {out} ({mb:.1f} MB, input {hw[0]}x{hw[1]})")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    con = console()
+    model = Path(args.model)
+    if args.data:
+        from perception.detector.evaluate import evaluate_folder, print_report
+
+        out = Path(args.out) if args.out else Path("runs/detector/eval") / model.stem
+        report = evaluate_folder(model, Path(args.data), out, conf=args.conf)
+        print_report(report, con.print)
+        con.print(f"plots and report.json in {out}")
+        return 0
+    from sorting.dataset.eval_bag import evaluate_bag
+
+    out = Path(args.out) if args.out else Path("runs/detector/eval") / f"{model.stem}_bag"
+    report = evaluate_bag(model, Path(args.bag), out, camera_topic=args.camera_topic,
+                          conf=args.conf)
+    from perception.detector.evaluate import print_report
+
+    print_report(report, con.print)
+    con.print(f"plots and report.json in {out}")
+    return 0

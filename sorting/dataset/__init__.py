@@ -1,0 +1,1 @@
+"""Datasets for the detector: synthetic generation, label checks, bag evaluation."""
