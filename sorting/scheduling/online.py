@@ -99,7 +99,7 @@ def search_sequence(
         return []
     e1 = t1 + cy
     s1 = np.where(ok1, v - wait_cost * (e1 - free_s) - _TIE_EPS * e1, -np.inf)
-    best = [(float(s1.max()), (int(s1.argmax()),))]
+    best: list[tuple[float, tuple[int, ...]]] = [(float(s1.max()), (int(s1.argmax()),))]
     if depth >= 2 and m >= 2:
         two, three = _distinct(m)
         t2 = np.maximum(r[None, :], e1[:, None] + ap[None, :])

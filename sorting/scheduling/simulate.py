@@ -168,7 +168,8 @@ def simulate(
         if kind == _ARRIVE:
             view.pending.add(i)
         elif kind == _FREE:
-            if current[a] is not None and current[a][3] == i:  # i carries the generation
+            cur = current[a]
+            if cur is not None and cur[3] == i:  # i carries the generation
                 current[a] = None
                 busy[a] = False
         elif kind == _PICK:
@@ -211,13 +212,14 @@ def simulate(
             if busy[b] or not view.arm_up[b] or view.arm_free_s[b] > t + 1e-12:
                 continue
             t0 = time.perf_counter() if time_decisions else 0.0
-            obj, wake = policy.choose(t, b, view)
+            choice, wake = policy.choose(t, b, view)
             if time_decisions:
                 decisions.append(time.perf_counter() - t0)
-            if obj is None:
+            if choice is None:
                 if wake is not None and wake > t:
                     push(wake, _WAKE, b)
                 continue
+            obj = choice
             tm = problem.timing(obj, b, t)
             if tm is None or obj not in view.pending:
                 continue  # a policy proposed the impossible: ignore, wait for the next event

@@ -79,7 +79,7 @@ class ObjectSpec(_Model):
 
 
 class StreamSpec(_Model):
-    format: Literal["crmsort-stream/1"] = FORMAT
+    format: Literal["crmsort-stream/1"] = "crmsort-stream/1"
     belt_speed_mps: float = Field(gt=0.0)
     t_ref_s: float = 0.0
     visible_x_m: float = 0.0
