@@ -14,14 +14,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from robot.drivers.sim import SimArmDriver
+from robot.pick_cycle import DeltaPickCycle
+from robot.safety import EStopLatch, SafetyGuard, Watchdog
 from sorting.config.line import LineConfig
+from sorting.nodes.arm_node import ArmNode
 from sorting.nodes.hsi_node import HsiClassifierNode
 from sorting.nodes.line_monitor import LineMonitorNode
+from sorting.nodes.scheduler_node import SchedulerNode
 from sorting.nodes.tracker_node import TrackerNode
 from sorting.nodes.volume_node import VolumeNode
 from sorting.nodes.xrf_node import XrfAcquisitionNode, XrfQuantNode
 from sorting.record import Recorder, TopicStats
-from sorting.runtime import InProcessExecutor, SimClock, WallClock
+from sorting.runtime import InProcessExecutor, NodeContext, SimClock, WallClock
+from sorting.scheduling.arm_model import CachedArmModel
+from sorting.sim.arm_sim import SimArmHardware
 from sorting.sim.line_node import SimLineNode
 
 ProgressFn = Callable[[float, float], None]
@@ -56,6 +65,8 @@ class SimLine:
     volume: VolumeNode | None = None
     xrf: XrfAcquisitionNode | None = None
     xrf_quant: XrfQuantNode | None = None
+    scheduler: SchedulerNode | None = None
+    arms: list[ArmNode] = field(default_factory=list)
 
 
 def build_sim_line(
@@ -99,13 +110,43 @@ def build_sim_line(
             hparams["model"] = line.sensors.hsi.model
         hparams.update(line.nodes.get("hsi", {}))
         executor.add_node(HsiClassifierNode, "hsi", namespace=ns, parameters=hparams)
-    built.tracker = executor.add_node(lambda ctx: TrackerNode(ctx, line), "tracker", namespace=ns)
+    arm_names = [a.name for a in line.arms]
+    built.tracker = executor.add_node(
+        lambda ctx: TrackerNode(ctx, line, arms=arm_names), "tracker", namespace=ns)
     if line.sensors.xrf.enabled:
         built.xrf = executor.add_node(lambda ctx: XrfAcquisitionNode(ctx, line), "xrf_driver",
                                       namespace=ns)
         built.xrf_quant = executor.add_node(lambda ctx: XrfQuantNode(ctx, line), "xrf_quant",
                                             namespace=ns)
+    if line.arms:
+        _add_arms(line, executor, built)
     return built
+
+
+def _arm_factory(cycle: DeltaPickCycle, hardware: SimArmHardware, watchdog: Watchdog
+                 ) -> Callable[[NodeContext], ArmNode]:
+    return lambda ctx: ArmNode(ctx, cycle, hardware, watchdog)
+
+
+def _add_arms(line: LineConfig, executor: InProcessExecutor, built: SimLine) -> None:
+    """The simulated delta arms (hardware on the simulated belt), their nodes and the scheduler."""
+    ns = line.namespace
+    line_estop = EStopLatch("line")
+    cycles = []
+    for k, cfg in enumerate(line.arms):
+        cycle = DeltaPickCycle(cfg)
+        watchdog = Watchdog(0.5)
+        driver = SimArmDriver(cycle, SafetyGuard(cycle.arm, line_estop, watchdog),
+                              np.random.default_rng([line.seed, 100 + k]))
+        hardware = SimArmHardware(driver, built.sim.world)
+        built.arms.append(executor.add_node(_arm_factory(cycle, hardware, watchdog),
+                                            cfg.name, namespace=ns))
+        cycles.append(cycle)
+    sparams: dict[str, Any] = {"belt_speed_mps": line.belt.speed_mps, "rate_hz": 20.0}
+    sparams.update(line.nodes.get("scheduler", {}))
+    built.scheduler = executor.add_node(
+        lambda ctx: SchedulerNode(ctx, arm_models=[CachedArmModel(c) for c in cycles]),
+        "scheduler", namespace=ns, parameters=sparams)
 
 
 def run_sim_line(

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from robot.config import ArmConfig, BasePose
 from sorting.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -134,17 +135,30 @@ DEFAULT_PRICES = {
 }
 
 
+def _demo_arms() -> list[ArmConfig]:
+    """Two delta pickers over the belt centre line, each with four chutes beside the belt."""
+    arms = []
+    for k, x in enumerate((3.6, 4.6)):
+        bins = {
+            "battery": (x - 0.12, -0.45, 0.15),
+            "magnet": (x + 0.12, -0.45, 0.15),
+            "pcb": (x - 0.12, 0.45, 0.15),
+            "metal": (x + 0.12, 0.45, 0.15),
+        }
+        arms.append(ArmConfig(name=f"arm{k + 1}", base=BasePose(x_m=x), bins=bins))
+    return arms
+
+
 class SortingConfig(_Model):
     """Sort policy: which classes go to which bin, what is worth a pick, element prices."""
 
     bins: dict[str, list[str]] = Field(
         default_factory=lambda: {
             "battery": ["li_ion_cylindrical_cell", "li_ion_pouch_pack"],
-            "pcb": ["pcb_high_grade", "pcb_low_grade", "mobile_phone", "tablet"],
+            "pcb": ["pcb_high_grade", "pcb_low_grade", "mobile_phone", "tablet",
+                    "tantalum_capacitor"],
             "magnet": ["hdd_vcm_magnet_assembly", "hard_disk_drive"],
-            "capacitor": ["tantalum_capacitor"],
-            "nonferrous": ["copper_scrap", "brass_fitting", "aluminium_scrap"],
-            "slag": ["ld_slag_lump"],
+            "metal": ["copper_scrap", "brass_fitting"],
         },
         description="bin name -> detector class names it takes",
     )
@@ -194,6 +208,7 @@ class LineConfig(_Model):
     sensors: SensorsConfig = Field(default_factory=SensorsConfig)
     sim: SimConfig = Field(default_factory=SimConfig)
     sorting: SortingConfig = Field(default_factory=SortingConfig)
+    arms: list[ArmConfig] = Field(default_factory=_demo_arms)
     record: RecordConfig = Field(default_factory=RecordConfig)
     nodes: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-node parameter overrides, by node name"
@@ -202,6 +217,19 @@ class LineConfig(_Model):
     @property
     def namespace(self) -> str:
         return "/" + self.name
+
+    @model_validator(mode="after")
+    def _arms_and_bins(self) -> LineConfig:
+        names = [a.name for a in self.arms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"arms: arm names must be unique, got {names}")
+        for i, arm in enumerate(self.arms):
+            if arm.base.x_m > self.belt.length_m:
+                raise ValueError(f"arms[{i}].base.x_m: {arm.base.x_m} m is past the belt end")
+        for bin_name in self.sorting.bins:
+            if self.arms and not any(bin_name in a.bins for a in self.arms):
+                raise ValueError(f"sorting.bins.{bin_name}: no arm has a bin of that name")
+        return self
 
     @model_validator(mode="after")
     def _sensors_on_belt(self) -> LineConfig:

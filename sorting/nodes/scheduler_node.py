@@ -118,8 +118,11 @@ class SchedulerNode(Node):
                 if oid not in self._in_task():
                     self.scheduler.remove(oid)
                 continue
+            if not str(o.target_bin):
+                continue  # the sort policy lets it pass
             seen.add(oid)
             obj = StreamObject(id=oid, x_m=float(o.belt_x_m), y_m=float(o.y_m),
+                               z_m=float(getattr(o, "height_m", 0.0)),
                                value_eur=float(o.value_eur), target_bin=str(o.target_bin),
                                class_name=str(o.class_name))
             try:
