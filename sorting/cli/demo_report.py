@@ -103,10 +103,42 @@ def print_grades(con: Console, r: RunResult) -> None:
     con.print(t)
 
 
+def print_picking(con: Console, r: RunResult) -> None:
+    b = r.built
+    if b is None or not b.arms or b.tracker is None:
+        return
+    minutes = r.sim_duration_s / 60.0
+    t = Table(title="Picking (simulated delta arms)", title_justify="left")
+    for col in ("arm", "picked", "picks/min", "missed/dropped", "refused", "mean cycle s"):
+        t.add_column(col, justify="left" if col == "arm" else "right")
+    for arm in b.arms:
+        c = arm.counts
+        cyc = sum(arm.cycle_times) / len(arm.cycle_times) if arm.cycle_times else 0.0
+        t.add_row(arm.arm, str(c["picked"]), f"{c['picked'] / minutes:.1f}",
+                  str(c["missed"] + c["dropped"]), str(c["unreachable"] + c["aborted"]),
+                  f"{cyc:.2f}")
+    con.print(t)
+    finished = b.tracker.finished
+    picked_value = sum(est.value_eur for tr, est in finished if tr.bin)
+    target = [(tr, est) for tr, est in finished if b.tracker.target_bin(est)]
+    wanted_value = sum(est.value_eur for _tr, est in target)
+    missed = [(tr, est) for tr, est in target if not tr.bin]
+    total = sum(est.value_eur for _tr, est in finished)
+    share = picked_value / wanted_value if wanted_value > 0 else 0.0
+    con.print(f"value captured (line's estimates): {picked_value:.2f} € of {wanted_value:.2f} € "
+              f"targeted ({share:.0%}), {total:.2f} € fed; "
+              f"{len(missed)} targeted objects let pass"
+              + (": " + ", ".join(f"{est.class_name} ({est.value_eur:.2f} €)"
+                                  for _tr, est in missed[:6]) if missed else ""))
+    if b.scheduler is not None:
+        con.print(f"scheduler: {dict(b.scheduler.counts)}")
+
+
 def print_stages(con: Console, r: RunResult) -> None:
     """All stage sections, in data-path order."""
     print_perception(con, r)
     print_objects(con, r)
+    print_picking(con, r)
     print_grades(con, r)
 
 
