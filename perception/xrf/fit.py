@@ -6,13 +6,17 @@ linearly inside each step).
 Model in the fit region (channels with E in [min_kev, max_kev]):
 y ≈ b_SNIP + Σ_g a_g T_g + Σ_s a_s R_s + a_p P, a ≥ 0, weights 1/max(y, 1) (Poisson), where T_g is
 the unit-area template of line group g ("Fe K", "Pb L": Σ_l r_l [(1−f_esc) G(E_l) + f_esc
-G(E_l − 1.740)], with r_l the line's share of the group's FP intensity in the current matrix
-estimate), R_s Rayleigh and Compton (three Doppler widths) templates of the anode lines, and P the
-pile-up template (self-convolution of the net spectrum). Areas are detected photons (counts) of
-the group, escape included; their standard uncertainties come from the weighted normal matrix;
-the 3σ detection limit of an area is 3·u.
+G(E_l − 1.740)], with r_l the line's share of the group's FP intensity — primary and secondary
+fluorescence — in the current matrix estimate), R_s Rayleigh and Compton (three Doppler widths)
+templates of the anode lines, and P the pile-up template (:mod:`perception.xrf.pileup`: the sum
+spectrum of the whole measured spectrum with its own pile-up removed, clipped by SNIP like the
+data). Tail and shelf columns follow for the strongest groups; then the background is re-estimated
+by SNIP on the spectrum with the fitted fluorescence peaks stripped (SNIP alone sits on the peaks'
+overlap between dense lines) and the areas re-solved. The linear solves use the normal equations
+(:meth:`LineFitter._solve`). Areas are detected photons (counts) of the group, escape included;
+their standard uncertainties come from the weighted normal matrix; the 3σ detection limit of an
+area is 3·u.
 """
-
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -21,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import cholesky, solve_triangular
 from scipy.optimize import least_squares, nnls
 from scipy.sparse import csr_matrix
 
@@ -36,6 +40,8 @@ from perception.xrf.detector import (
 from perception.xrf.errors import FitError
 from perception.xrf.fp import FPModel, fp_model
 from perception.xrf.lines import DEFAULT_ANALYTES
+from perception.xrf.pileup import pileup_spectrum
+from perception.xrf.response import gaussian_band
 from perception.xrf.setup import XrfSetup
 from perception.xrf.snip import snip_background
 from perception.xrf.spectrum import Spectrum
@@ -59,6 +65,8 @@ class FitConfig:
     pileup: bool = True
     tails: bool = True
     min_group_fraction: float = 0.2
+    background_passes: int = 1
+    strip_smooth: int = 9
 
 
 @dataclass(frozen=True)
@@ -120,12 +128,9 @@ class LineFitter:
                                                              self.tube_e)
         theta = setup.geometry.scatter_angle_rad
         self._lm_key: tuple[float, float, int, float] | None = None
-        self._lm: _F | None = None
+        self._lm: csr_matrix | None = None
         self._sm_key: tuple[float, float, int, float] | None = None
         self._sm: tuple[list[str], _F] | None = None
-        onehot = np.zeros((self.sel.size, len(self.group_names)))
-        onehot[np.arange(self.sel.size), self.line_group] = 1.0
-        self.onehot = csr_matrix(onehot)
         self.tube_ec = self.tube_e / (1.0 + self.tube_e / 510.999 * (1.0 - np.cos(theta)))
 
     def _set_lines(self, sel: NDArray[np.intp]) -> None:
@@ -143,23 +148,30 @@ class LineFitter:
         w = m.vector(composition) if composition else np.zeros(len(m.symbols))
         floor = 1e-4 if composition else 0.01  # no estimate yet: an analyte-average matrix
         w[self.analyte_idx] = np.maximum(w[self.analyte_idx], floor)
-        r = m.line_rates(w, secondary=False).primary[self.sel]
+        r = m.line_rates(w, secondary=composition is not None).total[self.sel]
         tot = np.bincount(self.line_group, weights=r, minlength=len(self.group_names))
         return np.asarray(r / np.maximum(tot[self.line_group], 1e-300), dtype=np.float64)
 
-    def _line_matrix(self, edges: _F, noise: float) -> _F:
+    def _line_matrix(self, edges: _F, noise: float) -> csr_matrix:
         key = (edges[0], edges[-1], edges.size, noise)
         if self._lm_key == key and self._lm is not None:
             return self._lm
         self._lm_key, self._lm = key, self._line_matrix_uncached(edges, noise)
         return self._lm
 
-    def _line_matrix_uncached(self, edges: _F, noise: float) -> _F:
+    def _line_matrix_uncached(self, edges: _F, noise: float) -> csr_matrix:
+        """Sparse [channels × lines]: each line's channel-integrated Gaussian (1 − f_esc) plus
+        its escape peak (f_esc), windowed to ±8σ (:func:`response.gaussian_band`)."""
         det = self.setup.detector
         e = self.model.line_e[self.sel]
-        main = gaussian_matrix(edges, e, sigma_kev(e, noise, det.fano))
-        esc = gaussian_matrix(edges, e - SI_KA_KEV, sigma_kev(e - SI_KA_KEV, noise, det.fano))
-        return np.asarray(main * (1.0 - self.f_esc) + esc * self.f_esc, dtype=np.float64)
+        esc = np.flatnonzero(self.f_esc > 0)
+        e_esc = e[esc] - SI_KA_KEV
+        r1, p1, v1 = gaussian_band(edges, e, sigma_kev(e, noise, det.fano))
+        r2, p2, v2 = gaussian_band(edges, e_esc, sigma_kev(e_esc, noise, det.fano))
+        rows = np.concatenate([r1, r2])
+        cols = np.concatenate([p1, esc[p2]])
+        vals = np.concatenate([v1 * (1.0 - self.f_esc[p1]), v2 * self.f_esc[esc[p2]]])
+        return csr_matrix((vals, (rows, cols)), shape=(edges.size - 1, e.size))
 
     def _scatter_matrix(self, edges: _F, noise: float) -> tuple[list[str], _F]:
         key = (edges[0], edges[-1], edges.size, noise)
@@ -191,9 +203,11 @@ class LineFitter:
                         cols.append(col / col.sum())
         return names, np.array(cols).T if cols else np.zeros((edges.size - 1, 0))
 
-    def fit(self, spectrum: Spectrum, composition: Mapping[str, float] | None = None) -> FitResult:
+    def fit(self, spectrum: Spectrum, composition: Mapping[str, float] | None = None,
+            quick: bool = False) -> FitResult:
         """Fit ``spectrum``; ``composition`` (mass fractions, may be partial) sets the line ratios.
-        Raises ``FitError`` if the fit region holds no channels or no lines."""
+        ``quick``: one linear solve (no tail columns, background pass or refinement), for a
+        first estimate. Raises ``FitError`` if the fit region holds no channels or no lines."""
         cfg = self.config
         y = spectrum.counts
         gain, offset = spectrum.gain_kev_per_channel, spectrum.offset_kev
@@ -208,13 +222,15 @@ class LineFitter:
         yr, br = y[region], bg[region]
         wts = 1.0 / np.sqrt(np.maximum(yr, 1.0))
         ratios = self.ratios(composition)
+        ratio_matrix = csr_matrix((ratios, (np.arange(ratios.size), self.line_group)),
+                                  shape=(ratios.size, len(self.group_names)))
         pile: _F | None = None
+        pile_total = 0.0
 
         def design(g: float, o: float, nz: float, groups: NDArray[np.intp] | None = None
                    ) -> tuple[list[str], _F]:
             edges = channel_edges(spectrum.channels, g, o)[region[0]: region[-1] + 2]
-            lm = self._line_matrix(edges, nz) * ratios
-            gm = np.asarray((self.onehot.T @ lm.T).T)
+            gm = np.asarray((self._line_matrix(edges, nz) @ ratio_matrix).toarray())
             names = list(self.group_names)
             if groups is not None:
                 gm = gm[:, groups]
@@ -227,41 +243,57 @@ class LineFitter:
                 names.append("pile-up")
             return names, np.hstack(cols)
 
-        names, a = design(gain, offset, noise)
-        x, chi2 = self._solve(a, yr - br, wts)
         if cfg.pileup:
-            # the sum spectrum is the self-convolution of the noise-free fitted net spectrum
-            net = np.zeros(spectrum.channels)
-            net[region] = a @ x
-            pile = self._pileup_column(net, gain, offset)[region]
-            names, a = design(gain, offset, noise)
-            x, chi2 = self._solve(a, yr - br, wts)
-        if cfg.tails:
+            # expected sum spectrum (counts) from the whole measured spectrum (every absorbed
+            # photon can pile up, inside the fit region or not); the SNIP background takes its
+            # smooth part (continuum ∗ continuum) with it, so the template is clipped the same way
+            pile_full = pileup_spectrum(y, spectrum.live_time_s,
+                                        self.setup.detector.pileup_time_s, gain, offset)
+            pile = (pile_full - snip_background(pile_full, width))[region]
+            pile_total = float(pile_full.sum())
+        names, a = design(gain, offset, noise)
+        x, chi2, u = self._solve(a, yr - br, wts)
+        if cfg.tails and not quick:
             strong = self._strong_groups(x[: len(self.group_names)])
             design = self._with_tails(design, strong, spectrum.channels, region, ratios)
             names, a = design(gain, offset, noise)
-            x, chi2 = self._solve(a, yr - br, wts)
+            x, chi2, u = self._solve(a, yr - br, wts)
+        if cfg.background_passes > 0 and not quick:
+            # SNIP clips to the lower envelope of what it sees, which between dense peaks (an
+            # L-line forest beside Fe K) is the peaks' overlap, not the continuum: re-estimate
+            # the background from the spectrum with the fitted fluorescence peaks (and their
+            # tails) removed, then refit; the broad scatter peaks stay SNIP's as before
+            lines = np.array([i < len(self.group_names) or n.startswith(("tail", "shelf"))
+                              for i, n in enumerate(names)])
+            for _ in range(cfg.background_passes):
+                stripped = y.copy()
+                stripped[region] = np.clip(yr - a[:, lines] @ x[lines], 0.0, None)
+                bg = snip_background(stripped, width, smooth=cfg.strip_smooth)
+                br = bg[region]
+                x, chi2, u = self._solve(a, yr - br, wts)
         refined = False
-        if cfg.refine == "always" or (cfg.refine == "auto" and chi2 > cfg.refine_chi2):
+        if not quick and (cfg.refine == "always"
+                          or (cfg.refine == "auto" and chi2 > cfg.refine_chi2)):
             ng = len(self.group_names)
             active = np.flatnonzero(x[:ng] > 0)
 
             def resid(p: _F) -> _F:
                 _, ap = design(p[0] * gain, offset + p[1] * gain, p[2] * noise, active)
-                xp, _ = nnls(ap * wts[:, None], (yr - br) * wts, maxiter=50 * ap.shape[1])
+                xp, _, _ = self._solve(ap, yr - br, wts, with_u=False)
                 return np.asarray(((yr - br) - ap @ xp) * wts, dtype=np.float64)
 
             sol = least_squares(resid, np.array([1.0, 0.0, 1.0]), diff_step=1e-4,
                                 bounds=([0.98, -5.0, 0.5], [1.02, 5.0, 2.0]), max_nfev=40)
             gain, offset, noise = sol.x[0] * gain, offset + sol.x[1] * gain, sol.x[2] * noise
             names, a = design(gain, offset, noise)
-            x, chi2 = self._solve(a, yr - br, wts)
+            x, chi2, u = self._solve(a, yr - br, wts)
             refined = True
         ng = len(self.group_names)
-        u = self._uncertainty(a, wts)
         model = bg.copy()
         model[region] += a @ x
         extra = {n: float(v) for n, v in zip(names[ng:], x[ng:], strict=True)}
+        if "pile-up" in extra:  # amplitude → pile-up counts in the whole spectrum
+            extra["pile-up"] *= pile_total
         return FitResult(self.group_names, x[:ng], u[:ng], 3.0 * u[:ng], bg, model, chi2,
                          float(gain), float(offset), float(noise), refined, extra)
 
@@ -301,42 +333,36 @@ class LineFitter:
         return wrapped
 
     @staticmethod
-    def _solve(a: _F, b: _F, wts: _F) -> tuple[_F, float]:
+    def _solve(a: _F, b: _F, wts: _F, with_u: bool = True) -> tuple[_F, float, _F]:
+        """Non-negative weighted least squares min ‖W(a x − b)‖, x ≥ 0, through the normal
+        equations: with the column-scaled Gram matrix G = RᵀR (Cholesky, ridge 1e-9), the problem
+        is NNLS on the small [columns × columns] system R x = R⁻ᵀ aᵀW²b. Returns x, the reduced
+        χ² and (``with_u``) the standard uncertainties √diag(G⁻¹) of x."""
         aw = a * wts[:, None]
         bw = b * wts
         scale = np.sqrt((aw**2).sum(axis=0))
         scale[scale == 0] = 1.0
-        xs, rnorm = nnls(aw / scale, bw, maxiter=50 * a.shape[1])
+        an = aw / scale
+        g = an.T @ an
+        g[np.diag_indices_from(g)] += 1e-9
+        rhs = an.T @ bw
+        try:
+            rr = cholesky(g, lower=False, check_finite=False)
+        except np.linalg.LinAlgError:
+            xs, _ = nnls(an, bw, maxiter=50 * a.shape[1])
+            cov = np.linalg.pinv(g, rcond=1e-10, hermitian=True)
+            u = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        else:
+            q = solve_triangular(rr, rhs, trans="T", check_finite=False)
+            xs, _ = nnls(rr, q, maxiter=50 * a.shape[1])
+            u = np.zeros(0)
+            if with_u:
+                rinv = solve_triangular(rr, np.eye(rr.shape[0]), check_finite=False)
+                u = np.sqrt((rinv**2).sum(axis=1))
+        resid = bw - an @ xs
         x = xs / scale
         dof = max(1, b.size - int((x > 0).sum()))
-        return x, float(rnorm**2 / dof)
-
-    @staticmethod
-    def _uncertainty(a: _F, wts: _F) -> _F:
-        aw = a * wts[:, None]
-        scale = np.sqrt((aw**2).sum(axis=0))
-        scale[scale == 0] = 1.0
-        m = (aw / scale).T @ (aw / scale)
-        m[np.diag_indices_from(m)] += 1e-9
-        try:
-            cov = cho_solve(cho_factor(m), np.eye(m.shape[0]))
-        except np.linalg.LinAlgError:
-            cov = np.linalg.pinv(m, rcond=1e-10, hermitian=True)
-        return np.asarray(np.sqrt(np.clip(np.diag(cov), 0.0, None)) / scale, dtype=np.float64)
-
-    @staticmethod
-    def _pileup_column(net: _F, gain: float, offset: float) -> _F:
-        shape = np.clip(net, 0.0, None)
-        tot = shape.sum()
-        if tot <= 0:
-            return np.zeros_like(net)
-        shape = shape / tot
-        conv = np.convolve(shape, shape)
-        idx = np.arange(net.size) - round(offset / gain)
-        out = np.zeros_like(net)
-        ok = (idx >= 0) & (idx < conv.size)
-        out[ok] = conv[idx[ok]]
-        return out
+        return x, float(resid @ resid / dof), np.asarray(u / scale if with_u else u)
 
 
 def fit_spectrum(spectrum: Spectrum, setup: XrfSetup, config: FitConfig | None = None,

@@ -59,6 +59,18 @@ class LineRates:
         return self.primary + self.secondary
 
 
+@dataclass(frozen=True)
+class _Pairs:
+    """Active secondary pairs: indices into the pair arrays, the distinct emitting and exciting
+    lines, and each pair's position in them."""
+
+    pairs: NDArray[np.intp]
+    l_lines: NDArray[np.intp]
+    l_of: NDArray[np.intp]
+    m_lines: NDArray[np.intp]
+    m_of: NDArray[np.intp]
+
+
 class FPModel:
     """Precomputed tables for one set-up and one list of element symbols (the possible
     constituents). Build with :func:`fp_model` (cached). Compositions are vectors in
@@ -97,7 +109,15 @@ class FPModel:
         top = np.zeros(len(z))
         np.maximum.at(top, self.line_elem, strength)
         strong = strength >= 0.02 * top[self.line_elem]
-        self.pair_strong = strong[self.pair_m]
+        # pairs sorted by (emitting element, exciting element) for fast selection by support
+        keep = np.flatnonzero(strong[self.pair_m])
+        nel = len(z)
+        code = self.line_elem[self.pair_l[keep]] * nel + self.line_elem[self.pair_m[keep]]
+        order = keep[np.argsort(code, kind="stable")]
+        self.pair_l, self.pair_m = self.pair_l[order], self.pair_m[order]
+        self.pair_tau = self.pair_tau[order]
+        self._pair_start = np.searchsorted(np.sort(code), np.arange(nel * nel + 1))
+        self._pair_cache: dict[tuple[bytes, bytes], _Pairs] = {}
         # secondary fluorescence on a coarser excitation grid (groups of COARSE bins, weighted by
         # the tube photons): the depth integral smooths the spectrum's detail anyway
         order = np.argsort(self.exc_e)
@@ -136,9 +156,31 @@ class FPModel:
             w[self.index[s]] = v
         return w
 
+    def _active_pairs(self, emit: NDArray[np.bool_], excite: NDArray[np.bool_]) -> _Pairs:
+        """Indices of the (strong) secondary pairs whose emitting element is in ``emit`` and
+        exciting element in ``excite`` (element masks); cached per support."""
+        key = (np.packbits(emit).tobytes(), np.packbits(excite).tobytes())
+        hit = self._pair_cache.get(key)
+        if hit is not None:
+            return hit
+        nel = len(self.symbols)
+        codes = (np.flatnonzero(emit)[:, None] * nel + np.flatnonzero(excite)[None, :]).ravel()
+        start, stop = self._pair_start[codes], self._pair_start[codes + 1]
+        n = stop - start
+        idx = (np.repeat(start - np.cumsum(n) + n, n) + np.arange(int(n.sum()))).astype(np.intp)
+        l_lines, l_of = np.unique(self.pair_l[idx], return_inverse=True)
+        m_lines, m_of = np.unique(self.pair_m[idx], return_inverse=True)
+        out = _Pairs(idx, l_lines, l_of.astype(np.intp), m_lines, m_of.astype(np.intp))
+        if len(self._pair_cache) > 256:
+            self._pair_cache.clear()
+        self._pair_cache[key] = out
+        return out
+
     def line_rates(self, w: _F, areal_density_g_cm2: float | None = None,
-                   secondary: bool = True) -> LineRates:
-        """Detected photons/s of every line for the composition vector ``w``."""
+                   secondary: bool = True, emitters: NDArray[np.bool_] | None = None
+                   ) -> LineRates:
+        """Detected photons/s of every line for the composition vector ``w``; secondary
+        fluorescence (``secondary``) for the elements in the mask ``emitters`` (default all)."""
         mu_e = w @ self.mu_exc
         mu_l = w @ self.mu_line
         a = mu_e / self.sin1
@@ -154,19 +196,26 @@ class FPModel:
         sec = np.zeros_like(prim)
         if secondary:
             # exciters below 1e-3 mass fraction change no line by more than ~0.1 % relative
-            active = ((w[self.line_elem[self.pair_l]] > 0)
-                      & (w[self.line_elem[self.pair_m]] >= SECONDARY_MIN_FRACTION)
-                      & self.pair_strong)
-            pl, pm = self.pair_l[active], self.pair_m[active]
-            if pl.size:
-                ac = (w @ self.mu_exc_c)[None, :] / self.sin1
-                mu_m = mu_l[pm][:, None]
-                bl = b[pl][:, None]
-                lfac = np.log1p(ac / mu_m) / ac + np.log1p(bl / mu_m) / bl
-                exc = self.exc_n_c[None, :] * w[self.line_elem[pm]][:, None] * self.sigma_c[pm]
-                term = 0.5 * exc * lfac / (self.sin1 * (ac + bl))
-                per_pair = self.pair_tau[active] * term.sum(axis=1)
-                sec = k * np.bincount(pl, weights=per_pair, minlength=prim.size)
+            sel = self._active_pairs(w > 0 if emitters is None else (w > 0) & emitters,
+                                     w >= SECONDARY_MIN_FRACTION)
+            if sel.pairs.size:
+                # Σ_E exc_m(E) [ln(1 + a/μ_m)/a + ln(1 + b_l/μ_m)/b_l] / (a + b_l), split into
+                # [exciters × E] @ [E × emitters] products (the E sum of each pair)
+                ac = (w @ self.mu_exc_c) / self.sin1
+                mu_m = mu_l[sel.m_lines]
+                exc = self.exc_n_c * w[self.line_elem[sel.m_lines]][:, None] \
+                    * self.sigma_c[sel.m_lines]
+                first = np.log1p(ac[None, :] / mu_m[:, None]) / ac[None, :]
+                inv = 1.0 / (ac[None, :] + b[sel.l_lines][:, None])
+                p1 = (exc * first) @ inv.T
+                p2 = exc @ inv.T
+                bl = b[sel.l_lines][sel.l_of]
+                mm = mu_m[sel.m_of]
+                second = np.log1p(bl / mm) / bl
+                esum = p1[sel.m_of, sel.l_of] + second * p2[sel.m_of, sel.l_of]
+                per_pair = self.pair_tau[sel.pairs] * 0.5 * esum / self.sin1
+                sec = k * np.bincount(self.pair_l[sel.pairs], weights=per_pair,
+                                      minlength=prim.size)
         return LineRates(prim, sec)
 
     def scatter_rates(self, w: _F, areal_density_g_cm2: float | None = None

@@ -4,9 +4,10 @@ Chain (per second of live time): FP line rates (primary + secondary fluorescence
 of incident and emitted radiation, :mod:`perception.xrf.fp`) and Rayleigh/Compton scatter of the
 whole tube spectrum (Compton peaks Doppler-broadened, FWHM ``COMPTON_FWHM_KEV_AT_20`` ·(E/20 keV)²)
 → detector response: Si escape peaks at E − 1.740 keV, Gaussian resolution (Fano + noise),
-and an incomplete-charge-collection low-energy tail and flat shelf → pile-up sum spectrum
-(pairs within the pile-up resolving time) → non-paralyzable dead time (real time). Counts are
-Poisson draws of the expected counts in the live time.
+and an incomplete-charge-collection low-energy tail and flat shelf (a sparse response operator
+cached per set-up / element set and calibration, :mod:`perception.xrf.response`) → pile-up sum
+spectrum (pairs within the pile-up resolving time) → non-paralyzable dead time (real time).
+Counts are Poisson draws of the expected counts in the live time.
 
 The analysis (:mod:`perception.xrf.fit`, :mod:`perception.xrf.quantify`) shares the FP physics but
 does *not* model the tail/shelf, the Compton profile shape, the continuum from scatter (it uses
@@ -17,29 +18,24 @@ tests against this simulator meaningful.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from perception.xrf.detector import (
-    SI_KA_KEV,
-    channel_edges,
-    escape_fraction,
-    gaussian_matrix,
-    sigma_kev,
-)
+from perception.xrf.detector import channel_edges
 from perception.xrf.errors import CompositionError
 from perception.xrf.fp import FPModel, fp_model
 from perception.xrf.lines import atomic_number
+from perception.xrf.response import ResponseOperator
 from perception.xrf.setup import XrfSetup, load_setup
 from perception.xrf.spectrum import Spectrum
 
 COMPTON_FWHM_KEV_AT_20 = 0.55
-TAIL_FRACTION = 0.004
-SHELF_FRACTION = 0.001
 SUBPOINTS = 4
+MAX_CACHED_OPERATORS = 64
 
 _F = NDArray[np.float64]
 
@@ -81,28 +77,63 @@ def detector_response(edges: _F, energies: _F, rates: _F, extra_sigma: _F, noise
                       fano: float, tails: bool = True) -> _F:
     """Counts/s per channel (``edges``: channel boundaries, keV) of photons absorbed at
     ``energies`` with ``rates``; Gaussian σ widened by ``extra_sigma`` (keV), Si escape peaks,
-    and (``tails``) the low-energy tail and shelf."""
-    keep = (rates > 0) & (energies > edges[0] - 0.5) & (energies < edges[-1] + 1.0)
-    e, r, xs = energies[keep], rates[keep], extra_sigma[keep]
-    f_esc = escape_fraction(e)
-    sig = np.sqrt(sigma_kev(e, noise_fwhm_kev, fano) ** 2 + xs**2)
-    e_esc = e - SI_KA_KEV
-    sig_esc = np.sqrt(sigma_kev(e_esc, noise_fwhm_kev, fano) ** 2 + xs**2)
-    amp = r * (1.0 - f_esc)
-    out = gaussian_matrix(edges, e, sig) @ amp
-    esc = f_esc > 0
-    if esc.any():
-        out += gaussian_matrix(edges, e_esc[esc], sig_esc[esc]) @ (r * f_esc)[esc]
-    if tails:
-        centres = 0.5 * (edges[:-1] + edges[1:])
-        width = np.diff(edges)
-        below = centres[:, None] < e[None, :]
-        beta = 2.0 * sig + 0.02
-        tail = np.where(below, np.exp(np.minimum((centres[:, None] - e) / beta, 0.0)) / beta, 0.0)
-        shelf = np.where(below & (centres[:, None] > 0), 1.0 / e, 0.0)
-        out = out * (1.0 - TAIL_FRACTION - SHELF_FRACTION)
-        out += width * ((tail * TAIL_FRACTION + shelf * SHELF_FRACTION) @ amp)
-    return np.asarray(out, dtype=np.float64)
+    and (``tails``) the low-energy tail and shelf (see :mod:`perception.xrf.response`)."""
+    keep = rates > 0
+    n = int(keep.sum())
+    op = ResponseOperator(edges, energies[keep], extra_sigma[keep], np.arange(n, dtype=np.intp),
+                          np.ones(n), n, noise_fwhm_kev, fano, tails)
+    return op.apply(rates[keep])
+
+
+#: photon list of a response: energies (keV), extra σ (keV), column index, share of the column
+Photons = tuple[_F, _F, NDArray[np.intp], _F]
+_LINE_OPS: OrderedDict[tuple[object, ...], ResponseOperator] = OrderedDict()
+_SCATTER_OPS: OrderedDict[tuple[object, ...], ResponseOperator] = OrderedDict()
+
+
+def _line_photons(m: FPModel) -> Photons:
+    """One photon per fluorescence line (columns: ``m.lines``)."""
+    n = m.line_e.size
+    return m.line_e, np.zeros(n), np.arange(n, dtype=np.intp), np.ones(n)
+
+
+def _scatter_photons(m: FPModel) -> Photons:
+    """Rayleigh (columns 0…n−1) and Compton (n…2n−1) photons of the n tube bins: anode lines as
+    one photon each, continuum bins spread over ``SUBPOINTS`` sub-points across the bin (so that
+    no ripple appears); Compton photons Doppler-broadened."""
+    step = m.setup.tube.energy_step_kev
+    cont = ~m.tube.is_line
+    ne = m.exc_e.size
+    sub = (np.arange(SUBPOINTS) + 0.5) / SUBPOINTS - 0.5
+    n_sub = np.where(cont, SUBPOINTS, 1)
+    col = np.repeat(np.arange(ne, dtype=np.intp), n_sub)
+    offs = np.zeros(col.size)
+    offs[np.repeat(cont, n_sub)] = np.tile(step * sub, int(cont.sum()))
+    share = 1.0 / n_sub[col]
+    ratio = m.e_compton / m.exc_e
+    doppler = COMPTON_FWHM_KEV_AT_20 / 2.3548 * (m.e_compton / 20.0) ** 2
+    energies = np.concatenate([m.exc_e[col] + offs, m.e_compton[col] + offs * ratio[col]])
+    extra = np.concatenate([np.zeros(col.size), doppler[col]])
+    return energies, extra, np.concatenate([col, col + ne]), np.concatenate([share, share])
+
+
+def _operator(cache: OrderedDict[tuple[object, ...], ResponseOperator], key: tuple[object, ...],
+              photons: Callable[[], Photons], channels: int, gain: float, offset: float,
+              setup: XrfSetup) -> ResponseOperator:
+    """The response operator for ``key`` from ``cache`` (built from ``photons()`` on a miss;
+    least recently used entries beyond ``MAX_CACHED_OPERATORS`` are dropped)."""
+    op = cache.get(key)
+    if op is None:
+        e, extra, col, share = photons()
+        det = setup.detector
+        op = ResponseOperator(channel_edges(channels, gain, offset), e, extra, col, share,
+                              int(col.max(initial=-1)) + 1, det.noise_fwhm_ev * 1e-3, det.fano)
+        cache[key] = op
+        while len(cache) > MAX_CACHED_OPERATORS:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return op
 
 
 def pileup(rate: _F, gain: float, offset: float, pileup_time_s: float) -> _F:
@@ -151,25 +182,12 @@ class SpectrumSimulator:
         w = m.vector(comp)
         lr = m.line_rates(w, areal_density_g_cm2)
         ray, com = m.scatter_rates(w, areal_density_g_cm2)
-        doppler = COMPTON_FWHM_KEV_AT_20 / 2.3548 * (m.e_compton / 20.0) ** 2
-        # continuum bins are spread over their width (sub-points) so that no ripple appears
-        cont = ~m.tube.is_line
-        step = s.tube.energy_step_kev
-        sub = (np.arange(SUBPOINTS) + 0.5) / SUBPOINTS - 0.5
-        ray_e = np.concatenate([m.exc_e[~cont], (m.exc_e[cont][:, None] + step * sub).ravel()])
-        ray_r = np.concatenate([ray[~cont], np.repeat(ray[cont] / SUBPOINTS, SUBPOINTS)])
-        ratio = m.e_compton / m.exc_e
-        com_e = np.concatenate([m.e_compton[~cont],
-                                (m.e_compton[cont][:, None] + step * sub * ratio[cont][:, None])
-                                .ravel()])
-        com_r = np.concatenate([com[~cont], np.repeat(com[cont] / SUBPOINTS, SUBPOINTS)])
-        com_x = np.concatenate([doppler[~cont], np.repeat(doppler[cont], SUBPOINTS)])
-        energies = np.concatenate([m.line_e, ray_e, com_e])
-        rates = np.concatenate([lr.total, ray_r, com_r])
-        extra = np.concatenate([np.zeros(m.line_e.size + ray_e.size), com_x])
+        key = (s.model_dump_json(), n, gain, offset)
+        rate = (_operator(_LINE_OPS, (*key, m.symbols), lambda: _line_photons(m), n, gain, offset,
+                          s).apply(lr.total)
+                + _operator(_SCATTER_OPS, key, lambda: _scatter_photons(m), n, gain, offset,
+                            s).apply(np.concatenate([ray, com])))
         det = s.detector
-        edges = channel_edges(n, gain, offset)
-        rate = detector_response(edges, energies, rates, extra, det.noise_fwhm_ev * 1e-3, det.fano)
         icr = float(rate.sum())
         rate = pileup(rate, gain, offset, det.pileup_time_s)
         ocr = float(rate.sum())

@@ -195,7 +195,7 @@ class Quantifier:
 
     def _solve(self, spectrum: Spectrum) -> tuple[_F, float, FitResult, _F, _F, _F]:
         live = spectrum.live_time_s
-        fit = self.fitter.fit(spectrum, None)
+        fit = self.fitter.fit(spectrum, None, quick=True)
         a, au, al = self._areas(fit, spectrum)
         w, dark = self._iterate(a, au, live, None)
         comp = {s: float(v) for s, v in zip(self.model.symbols, w, strict=True) if v > 0}

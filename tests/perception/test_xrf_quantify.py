@@ -14,6 +14,8 @@ a user's generic guess). Tolerances are the issue's: ≤ 5 % relative for elemen
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -74,20 +76,26 @@ def _tolerance(w: float) -> float | None:
     return None
 
 
-# Known shortfalls, measured when these cases were first run (FP alone, no standards):
-# light matrices are biased by the generic balance guess (black mass −18 % on every element with
-# "C=0.6,O=0.4"; PCB −7…−14 % with a generic FR-4 guess, −50 % with "CH2O"), and in NdFeB the
-# rare-earth L lines overlap Fe/Co K (Dy −17…−23 %, Pr −7 %, Co −5…−9 %). strict: they must
-# start failing-to-fail once fixed (e.g. a scatter-based estimate of the dark matrix).
-SHORTFALLS = {"ground PCB", "NdFeB magnet", "Li-ion black mass"}
+# Known shortfalls (FP alone, no standards), measured with these seeds after the fit fixes
+# (pile-up template from the whole spectrum, SNIP-clipped; line ratios with secondary
+# fluorescence; background re-estimated with the fitted peaks stripped):
+# * Li-ion black mass: Co/Ni/Mn/Cu −13 % each — the dark matrix is the user's "C=0.6,O=0.4" guess
+#   (truth also holds Al, F, P, Li); a scatter-based estimate of the dark matrix is not done yet
+#   (the Compton areas of the template fit are 15–40 % below the FP prediction for light
+#   matrices, so they cannot be used as an absolute measure without modelling the scattered
+#   continuum);
+# * NdFeB 30 s: Dy −5.1 % (Dy Lα sits 0.1 keV above Fe Kα; 5 s passes).
+# The ground PCB (−3 % before: −7…−14 %) passes. strict: they must start failing-to-fail once
+# fixed.
+SHORTFALLS = {("Li-ion black mass", 5.0), ("Li-ion black mass", 30.0), ("NdFeB magnet", 30.0)}
 PARAMS = [pytest.param(c, t, marks=pytest.mark.xfail(strict=True, reason="known shortfall"))
-          if c in SHORTFALLS else (c, t) for c in CASES for t in (5.0, 30.0)]
+          if (c, t) in SHORTFALLS else (c, t) for c in CASES for t in (5.0, 30.0)]
 
 
 @pytest.mark.parametrize(("case", "live_time_s"), PARAMS)
 def test_accuracy_on_unseen_compositions(case: str, live_time_s: float) -> None:
     comp, balance = CASES[case]
-    rng = np.random.default_rng(abs(hash((case, live_time_s))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{case} {live_time_s}".encode()))
     spec = SIM.sample(comp, live_time_s, rng)
     res = Quantifier(SETUP, balance=balance).quantify(spec)
     assert res.method == "fp" and "fundamental parameters alone" in res.note
