@@ -11,7 +11,11 @@ are filled in two ways:
 
 - a hole whose line of sight to the sensor passes below the surface of a known
   cell nearer the sensor is *occluded*: what lies there cannot be seen, and it is
-  filled with the lowest known neighbour (the belt behind a box stays belt);
+  filled with the first known surface beyond it, away from the sensor (what the
+  shadow falls on: the belt behind a box stays belt, a flat part in the shadow of
+  a tall one keeps its height), or the belt if there is none within the longest
+  shadow; the part of the run longer than the occluder's shadow is the occluder's
+  own edge, lost at the depth edge, and gets the occluder's height;
 - any other hole is a dropout and gets the mean of its known neighbours
   (normalized convolution, repeated ``fill_iterations`` times).
 
@@ -132,8 +136,8 @@ def build_heightmap(
     mean = np.where(known, total / np.maximum(count, 1), np.nan).reshape(rows, cols)
     known2 = known.reshape(rows, cols)
     sensor = np.asarray(sensor_xyz, np.float64)
-    occluded = _occluded(mean, known2, x0, y0, c, sensor, cfg)
-    filled_mean = _fill(mean, known2, occluded, cfg.fill_iterations)
+    occluded, floor = _shadows(mean, known2, x0, y0, c, sensor, cfg)
+    filled_mean = _fill(mean, known2, occluded, cfg.fill_iterations, floor)
     return HeightMap(
         height=filled_mean,
         count=count.reshape(rows, cols).astype(np.int64),
@@ -144,38 +148,56 @@ def build_heightmap(
     )
 
 
-def _occluded(
-    hmax: FloatArray,
+def _shadows(
+    values: FloatArray,
     known: BoolArray,
     x0: float,
     y0: float,
     c: float,
     sensor: FloatArray,
     cfg: HeightMapConfig,
-    *,
-    test_known: bool = False,
-) -> BoolArray:
-    """Holes whose line of sight from the belt to the sensor passes under a known surface.
+) -> tuple[BoolArray, FloatArray]:
+    """Occluded holes and the height to give each (see the module docstring).
 
-    With ``test_known``, known cells instead, each from its own height.
+    A hole is occluded when its line of sight from the belt to the sensor passes more than
+    ``occlusion_margin_m`` under a known cell. Walking from it towards the sensor finds the
+    occluder (height ``h_n``, the first known cell), walking away the first known cell
+    beyond (``h_f``, at ``s_f``; the belt if none). An object of height ``h_n`` whose edge
+    lies ``D`` from the nadir casts a shadow ``(h_n - h_f) D / (H - h_n)`` long on ``h_f``
+    (``H`` the sensor height); holes within that of the far cell are in the shadow and get
+    ``h_f``; the rest of the run is the occluder's own edge, lost at the depth edge, and
+    gets ``h_n``. Returns ``(occluded mask, fill values)``, both (rows, cols).
     """
-    rows, cols = hmax.shape
-    hi, hj = np.nonzero(known if test_known else ~known)
-    out = np.zeros((rows, cols), dtype=bool)
+    rows, cols = values.shape
+    occ_map = np.zeros((rows, cols), dtype=bool)
+    fill = np.zeros((rows, cols), dtype=np.float64)
+    # only holes with something above the belt within the longest shadow can be occluded
+    raised = np.where(known, values, 0.0) > cfg.occlusion_margin_m
+    if not raised.any():
+        return occ_map, fill
+    # nothing in this frame stands taller than its highest known cell
+    top = min(cfg.max_height_m, float(np.max(np.where(known, values, 0.0))))
+    far = float(np.hypot(abs(sensor[0]) + abs(x0) + rows * c, abs(sensor[1]) + abs(y0) + cols * c))
+    rad = min(int(np.ceil(top * far / max(float(sensor[2]), 1e-9) / c)), max(rows, cols))
+    near_raised = cv2.dilate(raised.astype(np.uint8), np.ones((2 * rad + 1, 2 * rad + 1),
+                                                              np.uint8)).astype(bool)
+    hi, hj = np.nonzero(~known & near_raised)
     if hi.size == 0:
-        return out
-    surf = np.where(known, hmax, -np.inf)
+        return occ_map, fill
     hx = x0 + (hi + 0.5) * c
     hy = y0 + (hj + 0.5) * c
     dx, dy = sensor[0] - hx, sensor[1] - hy
-    dist = np.hypot(dx, dy)
-    ux, uy = dx / np.maximum(dist, 1e-9), dy / np.maximum(dist, 1e-9)
-    rise = sensor[2] / np.maximum(dist, 1e-9)  # height gained per metre towards the sensor
+    dist = np.maximum(np.hypot(dx, dy), 1e-9)
+    ux, uy = dx / dist, dy / dist
+    h_sensor = max(float(sensor[2]), 1e-9)
+    rise = h_sensor / dist  # height gained per metre towards the sensor
     # beyond max_height / rise the line of sight is above anything on the belt
-    reach = np.minimum(cfg.max_height_m / rise, dist)
-    n_steps = int(np.ceil(float(reach.max()) / c)) if reach.size else 0
-    z0 = hmax[hi, hj] if test_known else np.zeros(hi.size)
+    reach = np.minimum(top / rise, dist)
+    n_steps = int(np.ceil(float(reach.max()) / c))
     occ = np.zeros(hi.size, dtype=bool)
+    h_near = np.zeros(hi.size)
+    s_near = np.zeros(hi.size)
+    seen = np.zeros(hi.size, dtype=bool)
     for k in range(1, n_steps + 1):
         s = k * c
         active = (s <= reach) & ~occ
@@ -184,24 +206,59 @@ def _occluded(
         ii = np.floor((hx + s * ux - x0) / c).astype(np.int64)
         jj = np.floor((hy + s * uy - y0) / c).astype(np.int64)
         inside = active & (ii >= 0) & (ii < rows) & (jj >= 0) & (jj < cols)
-        z_surf = np.full(hi.size, -np.inf)
-        z_surf[inside] = surf[ii[inside], jj[inside]]
-        occ |= inside & (z_surf > z0 + s * rise + cfg.occlusion_margin_m)
-    out[hi[occ], hj[occ]] = True
-    return out
+        kn = np.zeros(hi.size, dtype=bool)
+        kn[inside] = known[ii[inside], jj[inside]]
+        z = np.zeros(hi.size)
+        z[kn] = values[ii[kn], jj[kn]]
+        first = kn & ~seen
+        h_near[first], s_near[first] = z[first], s
+        seen |= kn
+        occ |= kn & (z > s * rise + cfg.occlusion_margin_m)
+    oi = np.nonzero(occ)[0]
+    if oi.size == 0:
+        return occ_map, fill
+    # walk away from the sensor from the occluded holes for the surface the shadow falls on
+    ox, oy, oux, ouy = hx[oi], hy[oi], -ux[oi], -uy[oi]
+    o_reach = top / rise[oi] + c
+    h_far = np.zeros(oi.size)
+    s_far = np.zeros(oi.size)
+    found = np.zeros(oi.size, dtype=bool)
+    for k in range(1, int(np.ceil(float(o_reach.max()) / c)) + 1):
+        s = k * c
+        active = (s <= o_reach) & ~found
+        if not active.any():
+            break
+        ii = np.floor((ox + s * oux - x0) / c).astype(np.int64)
+        jj = np.floor((oy + s * ouy - y0) / c).astype(np.int64)
+        inside = active & (ii >= 0) & (ii < rows) & (jj >= 0) & (jj < cols)
+        hit = np.zeros(oi.size, dtype=bool)
+        hit[inside] = known[ii[inside], jj[inside]]
+        h_far[hit], s_far[hit] = values[ii[hit], jj[hit]], s
+        found |= hit
+    hn = h_near[oi]
+    edge_d = dist[oi] - s_near[oi]  # the occluder's known edge from the nadir
+    shadow = np.maximum(hn - h_far, 0.0) * edge_d / np.maximum(h_sensor - hn, 1e-6)
+    in_shadow = ~found | (s_far - 0.5 * c <= shadow + 0.5 * c)
+    occ_map[hi[oi], hj[oi]] = True
+    fill[hi[oi], hj[oi]] = np.where(in_shadow, h_far, hn)
+    return occ_map, fill
 
 
-def _fill(values: FloatArray, known: BoolArray, occluded: BoolArray, iterations: int) -> FloatArray:
-    """Fill holes from their known 3 x 3 neighbours, growing inwards one ring per pass.
-
-    An occluded hole gets the lowest neighbour (the hidden belt behind an object); any other
-    hole the mean (a dropout on a surface; at an edge, the edge then falls half-way).
-    """
+def _fill(
+    values: FloatArray,
+    known: BoolArray,
+    occluded: BoolArray,
+    iterations: int,
+    floor: FloatArray,
+) -> FloatArray:
+    """Fill holes: an occluded one with ``floor`` (see :func:`_shadows`), any other from
+    its known 3 x 3 neighbours' mean, growing inwards one ring per pass (a dropout on a
+    surface; at an edge, the edge then falls half-way)."""
     v = np.where(known, values, 0.0).astype(np.float32)
+    v[occluded] = floor[occluded]
+    known = known | occluded
     have = known.copy()
     kernel = np.ones((3, 3), np.float32)
-    k8 = np.ones((3, 3), np.uint8)
-    big = np.float32(1e3)
     for _ in range(max(1, iterations)):
         hole = ~have
         if not hole.any():
@@ -210,12 +267,8 @@ def _fill(values: FloatArray, known: BoolArray, occluded: BoolArray, iterations:
         num = cv2.filter2D(v * w, -1, kernel, borderType=cv2.BORDER_CONSTANT)
         den = cv2.filter2D(w, -1, kernel, borderType=cv2.BORDER_CONSTANT)
         mean = num / np.maximum(den, np.float32(1e-6))
-        lowest = cv2.erode(np.where(have, v, big), k8, borderType=cv2.BORDER_REPLICATE)
         reach = hole & (den > 0)
-        use_low = reach & occluded
-        use_mean = reach & ~use_low
-        v[use_low] = lowest[use_low]
-        v[use_mean] = mean[use_mean]
+        v[reach] = mean[reach]
         have = have | reach
     v[~have] = 0.0
     return v.astype(np.float64)

@@ -31,6 +31,7 @@ from enum import IntEnum
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from perception.volume.heightmap import HeightMap
 
@@ -132,26 +133,9 @@ def measure_objects(
 
 
 def _bounding_slices(labels: IntArray, n: int) -> list[tuple[slice, slice] | tuple[None, None]]:
-    rows, cols = labels.shape
-    flat = labels.ravel()
-    idx = np.nonzero(flat)[0]
-    lab = flat[idx]
-    r, cidx = idx // cols, idx % cols
-    rmin = np.full(n + 1, rows)
-    rmax = np.full(n + 1, -1)
-    cmin = np.full(n + 1, cols)
-    cmax = np.full(n + 1, -1)
-    np.minimum.at(rmin, lab, r)
-    np.maximum.at(rmax, lab, r)
-    np.minimum.at(cmin, lab, cidx)
-    np.maximum.at(cmax, lab, cidx)
     out: list[tuple[slice, slice] | tuple[None, None]] = []
-    for k in range(1, n + 1):
-        if rmax[k] < 0:
-            out.append((None, None))
-        else:
-            rows_k = slice(int(rmin[k]), int(rmax[k]) + 1)
-            out.append((rows_k, slice(int(cmin[k]), int(cmax[k]) + 1)))
+    for sl in ndimage.find_objects(labels, max_label=n):
+        out.append((None, None) if sl is None else (sl[0], sl[1]))
     return out
 
 

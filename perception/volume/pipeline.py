@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from calibration.camera import PinholeCamera
-from perception.volume.cloud import check_organized, finite_mask, grazing_mask
+from perception.volume.cloud import check_organized, finite_mask, grazing_mask, repair_depth_edges
 from perception.volume.errors import BadCloudError, PlaneNotFoundError
 from perception.volume.heightmap import HeightMap, HeightMapConfig, build_heightmap
 from perception.volume.measure import MeasureConfig, ObjectVolumeEstimate, measure_objects
@@ -36,6 +36,9 @@ from perception.volume.segment import SegmentConfig, segment_heightmap
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int32]
 
+_PLANE_POINTS = 10000
+"""About this many points (an even subsample) go into the belt-plane fit."""
+
 FLAG_LOW_VALID = "LOW_VALID_FRACTION"
 FLAG_PLANE_MOVED = "PLANE_OFF_CALIBRATION"
 FLAG_PRIOR_FALLBACK = "PLANE_FROM_CALIBRATION"
@@ -45,13 +48,18 @@ FLAG_PRIOR_FALLBACK = "PLANE_FROM_CALIBRATION"
 class VolumeConfig:
     """Settings of :class:`VolumeEstimator`.
 
-    ``plane_mode``: ``"fit"`` (MSAC on every frame) or ``"prior"`` (refine the
-    calibrated belt plane z = 0 only); ``max_incidence_deg``: grazing filter (0
-    disables it); ``min_valid_fraction``: below this share of finite points the
-    frame is flagged; ``max_plane_shift_m``/``max_plane_tilt_deg``: how far the
-    fitted plane may lie from the calibrated one before the frame is flagged;
-    ``seed``: the MSAC sampler's seed (same seed, same planes); ``cell_m``: height-map
-    pitch, overriding ``heightmap.cell_m`` (None: :func:`auto_cell_m` of the camera).
+    ``plane_mode``: ``"fit"`` (refine the calibrated belt plane z = 0 and keep it if it
+    holds, else MSAC on the frame) or ``"prior"`` (refine the calibrated plane only);
+    ``max_incidence_deg``: grazing filter (0 disables it); ``max_slope_deg``: points on
+    steeper surfaces (walls) are dropped too (90 keeps them); ``edge_tol_m``: flying-pixel
+    repair tolerance, see :func:`~perception.volume.cloud.repair_depth_edges` (0 disables
+    it; None: 4 mm when a pixel covers at most ``REPAIR_MAX_GSD_M`` of belt, else off: on
+    coarser sensors objects are too few pixels across for the neighbour vote, and it costs
+    accuracy); ``min_valid_fraction``: below this share of finite points the frame is
+    flagged; ``max_plane_shift_m``/``max_plane_tilt_deg``: how far the fitted plane may lie
+    from the calibrated one before the frame is flagged; ``seed``: the MSAC sampler's seed
+    (same seed, same planes); ``cell_m``: height-map pitch, overriding ``heightmap.cell_m``
+    (None: :func:`auto_cell_m` of the camera).
     """
 
     plane_mode: Literal["fit", "prior"] = "fit"
@@ -60,6 +68,8 @@ class VolumeConfig:
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
     max_incidence_deg: float = 80.0
+    max_slope_deg: float = 70.0
+    edge_tol_m: float | None = None
     min_valid_fraction: float = 0.2
     max_plane_shift_m: float = 0.01
     max_plane_tilt_deg: float = 2.0
@@ -67,10 +77,19 @@ class VolumeConfig:
     cell_m: float | None = None
 
 
+REPAIR_MAX_GSD_M = 0.004
+"""Coarsest ground sample distance (m per pixel) at which flying pixels are repaired."""
+
+
+def ground_sample_m(camera: PinholeCamera) -> float:
+    """Belt length one pixel covers under the sensor (m)."""
+    return float(camera.T_belt_camera.translation[2]) / min(camera.fx, camera.fy)
+
+
 def auto_cell_m(camera: PinholeCamera) -> float:
     """Height-map pitch for ``camera``: its footprint on the belt under the sensor (m), +10 %,
     rounded up to 0.5 mm, so that almost every cell receives a point."""
-    gsd = float(camera.T_belt_camera.translation[2]) / min(camera.fx, camera.fy)
+    gsd = ground_sample_m(camera)
     return math.ceil(gsd * 1.1 / 0.0005) * 0.0005
 
 
@@ -104,8 +123,20 @@ class VolumeEstimator:
         self._rng = np.random.default_rng(self.config.seed)
         cell = self.config.cell_m if self.config.cell_m is not None else auto_cell_m(camera)
         self._hm_config = replace(self.config.heightmap, cell_m=cell)
+        tol = self.config.edge_tol_m
+        if tol is None:
+            tol = 0.004 if ground_sample_m(camera) <= REPAIR_MAX_GSD_M else 0.0
+        self.edge_tol_m = float(tol)
+        # unit pixel rays in the optical frame, for rebuilding pixels at depth edges
+        xy = camera.undistort_normalized(
+            (camera.pixel_grid() - [camera.cx, camera.cy]) / [camera.fx, camera.fy])
+        d = np.column_stack([xy, np.ones(len(xy))])
+        d /= np.linalg.norm(d, axis=1, keepdims=True)
+        self._rays = d.reshape(camera.height, camera.width, 3).astype(np.float32)
         T = camera.T_belt_camera  # noqa: N806
         self._rot = np.asarray(T.rotation, dtype=np.float64)
+        up = self._rot.T @ np.array([0.0, 0.0, 1.0])  # belt normal in the optical frame
+        self._up_optical = (float(up[0]), float(up[1]), float(up[2]))
         self._trans = np.asarray(T.translation, dtype=np.float64)
         # the grid covers the sensor's view of the belt, fixed for every frame
         fp = camera.ground_footprint(0.0)
@@ -130,17 +161,24 @@ class VolumeEstimator:
             raise BadCloudError("cloud: no finite point (every return is NaN)")
         if valid_fraction < cfg.min_valid_fraction:
             flags.append(FLAG_LOW_VALID)
+        if self.edge_tol_m > 0:
+            pts, _ = repair_depth_edges(pts, self._rays, self.edge_tol_m)
+            finite = finite_mask(pts)
         keep = finite
         if cfg.max_incidence_deg > 0:
-            keep = finite & ~grazing_mask(pts, cfg.max_incidence_deg)
+            keep = finite & ~grazing_mask(pts, cfg.max_incidence_deg, up=self._up_optical,
+                                          max_slope_deg=cfg.max_slope_deg)
         p_opt = pts.reshape(-1, 3)[keep.ravel()]
-        p_belt = _apply(self._rot, self._trans, p_opt)
+        # the plane fit needs only a subsample in the belt frame; all points then go to the
+        # plane frame in one pass (optical -> belt -> plane composed)
+        step = max(1, len(p_opt) // _PLANE_POINTS)
+        p_belt = _apply(self._rot, self._trans, p_opt[::step])
         times["cloud"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         plane = self._plane(p_belt, flags)
         rot, trans = plane_frame(plane)
-        p_plane = _apply(rot, trans, p_belt)
+        p_plane = _apply(rot @ self._rot, rot @ self._trans + trans, p_opt)
         sensor = rot @ self._trans + trans
         times["plane"] = time.perf_counter() - t0
 
@@ -189,6 +227,21 @@ class VolumeEstimator:
         )
         return o if bool(inside.all()) else replace(o, truncated=True)
 
+    def _refined_prior(self, p_belt: FloatArray, prior: Plane) -> Plane | None:
+        """The calibrated plane refined, if it still holds: enough of the points near it
+        (``min_inlier_fraction``) and the refined plane within ``max_plane_shift_m`` and
+        ``max_plane_tilt_deg`` of it; else None (the caller runs the full MSAC fit)."""
+        cfg = self.config
+        try:
+            plane = refine_plane(p_belt, prior, config=cfg.plane)
+        except PlaneNotFoundError:
+            return None
+        under = np.array([[self._trans[0], self._trans[1], 0.0]])
+        shift = abs(float(plane.signed_distance(under)[0]))
+        if shift > cfg.max_plane_shift_m or plane.tilt_deg(prior.normal) > cfg.max_plane_tilt_deg:
+            return None
+        return plane
+
     def _plane(self, p_belt: FloatArray, flags: list[str]) -> Plane:
         cfg = self.config
         prior = Plane.horizontal(0.0)
@@ -197,6 +250,9 @@ class VolumeEstimator:
         if cfg.plane_mode == "prior":
             plane = refine_plane(p_belt, prior, config=cfg.plane)
         else:
+            kept = self._refined_prior(p_belt, prior)
+            if kept is not None:
+                return kept
             try:
                 plane = fit_plane(p_belt, rng=self._rng, config=cfg.plane)
             except PlaneNotFoundError:
@@ -215,6 +271,8 @@ def _apply(rot: FloatArray, trans: FloatArray, p: NDArray[np.floating]) -> Float
     """``p @ rot.T + trans`` for N x 3 points, column by column: a BLAS call on a 3-wide
     matrix is slow, and slower still when the cores are shared."""
     out = np.empty((len(p), 3), dtype=np.float64)
+    rot = np.asarray(rot, dtype=np.float64)
+    trans = np.asarray(trans, dtype=np.float64)
     x, y, z = p[:, 0], p[:, 1], p[:, 2]
     for k in range(3):
         out[:, k] = x * rot[k, 0] + y * rot[k, 1] + z * rot[k, 2] + trans[k]

@@ -11,7 +11,12 @@
    further where the distance transform has separate peaks (a neck).
 4. Watershed from the seeds over the height-gradient image, limited to the
    foreground: each foreground cell joins the seed it reaches first.
-5. Objects under ``min_area_m2`` are discarded.
+5. Labels that touch along a border without a step or a valley (of the border
+   cell pairs up on the objects, 60 % or more within ``step_m`` of each other and
+   both above ``merge_ratio`` of the lower object's top, and no RGB edge there)
+   are one object that noise broke into several seeds (e.g. the one-cell ridge of
+   a thin lying cylinder), and are merged.
+6. Objects under ``min_area_m2`` are discarded.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -36,6 +42,7 @@ class SegmentConfig:
     min_area_m2: float = 1e-4
     min_seed_cells: int = 2
     neck_ratio: float = 0.6
+    merge_ratio: float = 0.7
 
 
 def segment_heightmap(
@@ -73,6 +80,7 @@ def segment_heightmap(
     small[0] = False
     seeds[small[seeds]] = 0
     labels = _watershed(seeds, grad, fg)
+    labels = _merge_smooth(labels, h, cfg, edge_mask)
     labels = _relabel(labels, cfg.min_area_m2 / cell_m**2)
     return labels
 
@@ -143,6 +151,59 @@ def _watershed(seeds: IntArray, cost: NDArray[np.float32], mask: BoolArray) -> I
         ok = todo & (grown > 0) & (seed_comp[grown] == comp)
         labels[ok] = grown[ok]
     return labels
+
+
+def _merge_smooth(
+    labels: IntArray, h: NDArray[np.float32], cfg: SegmentConfig, edge_mask: BoolArray | None
+) -> IntArray:
+    """Merge touching labels whose shared border has neither a step nor a valley."""
+    n = int(labels.max())
+    if n < 2:
+        return labels
+    tops = np.zeros(n + 1)
+    for k, sl in enumerate(ndimage.find_objects(labels, max_label=n), start=1):
+        if sl is not None:
+            tops[k] = float(h[sl][labels[sl] == k].max())
+    edge = np.zeros(h.shape, bool) if edge_mask is None else np.asarray(edge_mask, bool)
+    la_l, lb_l, ok_l = [], [], []
+    for a_sl, b_sl in (((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
+                       ((slice(None, -1), slice(None)), (slice(1, None), slice(None)))):
+        la, lb = labels[a_sl], labels[b_sl]
+        pair = (la > 0) & (lb > 0) & (la != lb)
+        if not pair.any():
+            continue
+        ha, hb = h[a_sl][pair], h[b_sl][pair]
+        a, b = la[pair], lb[pair]
+        low_top = np.minimum(tops[a], tops[b])
+        # only the border pairs up on the objects count (the flanks meet low anyway)
+        high = np.maximum(ha, hb) > cfg.merge_ratio * low_top
+        ok = ((np.abs(ha - hb) < cfg.step_m) & (np.minimum(ha, hb) > cfg.merge_ratio * low_top)
+              & ~edge[a_sl][pair] & ~edge[b_sl][pair])
+        la_l.append(np.minimum(a, b)[high])
+        lb_l.append(np.maximum(a, b)[high])
+        ok_l.append(ok[high])
+    if not la_l:
+        return labels
+    a, b, ok = np.concatenate(la_l), np.concatenate(lb_l), np.concatenate(ok_l)
+    key = a.astype(np.int64) * (n + 1) + b
+    uniq, inv = np.unique(key, return_inverse=True)
+    n_ok = np.bincount(inv, weights=ok.astype(np.float64))
+    n_all = np.bincount(inv)
+    parent = np.arange(n + 1)
+
+    def find(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = int(parent[k])
+        return k
+
+    for u, good, tot in zip(uniq, n_ok, n_all, strict=True):
+        if tot >= 2 and good >= 0.6 * tot:
+            ra, rb = find(int(u // (n + 1))), find(int(u % (n + 1)))
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    root = np.array([find(k) for k in range(n + 1)], dtype=np.int32)
+    return root[labels]
 
 
 def _relabel(labels: IntArray, min_cells: float) -> IntArray:

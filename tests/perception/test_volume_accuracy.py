@@ -3,11 +3,11 @@
 Scenes: catalog objects (default line mix) placed apart in the view of a 320 x 240 sensor at
 0.9 m (the resolution proposed for the line; 2.8 mm per pixel on the belt), rendered with the
 depth simulator's full noise model (range noise, flying pixels, specular/dark dropout).
-Targets from issue 6: median |relative volume error| <= 10 % for cylinders and lumps, mass
-(volume x true density) <= 10 %. The cylinder target is not met yet (xfail, strict).
-Boxes: the issue's target is 3 %; this path reaches about
-3-3.5 % here (tall boxes are over-estimated by their far-side shadow), so the test holds the
-measured level (4 %) to catch regressions and the report says the 3 % target is not met.
+Targets from issue 6: median |relative volume error| <= 3 % for boxes (prismatic), <= 10 % for
+cylinders and lumps, mass (volume x true density) <= 10 %. Measured on these scenes: boxes
+1.0 %, lumps 8.2 %, cylinders 5.5 % (6 of 7 found), mass 2.0 %. The cylinder figure rests on
+few objects and the undercut correction rarely fires; the cylinder-only check below holds a
+larger sample at the level this path reaches.
 """
 
 from __future__ import annotations
@@ -48,9 +48,6 @@ def test_lumps_within_ten_percent(matches: list[Match]) -> None:
     assert table["lump"]["median"] <= 0.10
 
 
-@pytest.mark.xfail(strict=True, reason="issue 6 target not met yet: lying cylinders of 9-23 mm "
-                   "are classified PRISMATIC, so the undercut correction is not applied; median "
-                   "error ~14 % at 320 x 240")
 def test_cylinders_within_ten_percent(matches: list[Match]) -> None:
     table = error_table(matches)
     assert table["cylinder"]["found"] >= 5
@@ -60,7 +57,7 @@ def test_cylinders_within_ten_percent(matches: list[Match]) -> None:
 def test_boxes_and_mass(matches: list[Match]) -> None:
     table = error_table(matches)
     assert table["box"]["found"] >= 20
-    assert table["box"]["median"] <= 0.04  # regression guard, see the module docstring
+    assert table["box"]["median"] <= 0.03  # the issue's target (measured 1.0 %)
     assert table["all"]["mass_median"] <= 0.10
 
 
@@ -75,3 +72,26 @@ def test_uncertainty_covers_most_errors(matches: list[Match]) -> None:
          for m in matches if m.estimate is not None and m.estimate.volume_u_m3 > 0]
     # k = 2 intervals should hold at least ~80 % of the objects
     assert np.mean(np.asarray(z) < 2.0) >= 0.8
+
+
+def test_cylinder_mix_within_ten_percent() -> None:
+    """A larger sample of lying cylinders: Li-ion cells, capacitors, cables (320 x 240).
+
+    Measured: median 7.2 %, 42 of 48 found (the missed ones are 4-7 mm cables and capacitors,
+    one to two pixels across).
+    """
+    cam = PinholeCamera.looking_down(2.0, 0.0, 0.9, 320, 240, hfov_deg=52.0)
+    est = VolumeEstimator(cam)
+    mix = {"li_ion_cylindrical_cell": 1.0, "aluminium_electrolytic_capacitor": 1.0,
+           "cable_piece": 1.0}
+    spawner = ObjectSpawner(load_catalog(), np.random.default_rng(11), mix=mix)
+    sim = DepthSensorSim(cam, np.random.default_rng(12))
+    rng = np.random.default_rng(13)
+    out: list[Match] = []
+    for s in range(6):
+        objs = make_scene(spawner.spawn, rng, cam, 8, first_id=100 * s)
+        res = est.process_frame(sim.render_frame(objs, 0.0).points_optical)
+        out += match_objects(res.objects, res.labels, objs, truth_index(res.heightmap, objs))
+    table = error_table(out)
+    assert table["cylinder"]["found"] >= 0.8 * table["cylinder"]["n"]
+    assert table["cylinder"]["median"] <= 0.10

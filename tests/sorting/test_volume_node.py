@@ -31,8 +31,11 @@ def _params(line: Any) -> dict[str, Any]:
 def line_run() -> dict[str, Any]:
     line = load_line()
     ex = InProcessExecutor(SimClock())
-    build_sim_line(line, ex)
-    node = ex.add_node(VolumeNode, "volume", namespace=NS, parameters=_params(line))
+    built = build_sim_line(line, ex)
+    # the line builds its own volume node (from the line YAML); older lines did not
+    node = built.volume
+    if node is None:
+        node = ex.add_node(VolumeNode, "volume", namespace=NS, parameters=_params(line))
     got: dict[str, list[tuple[int, Any]]] = {"vol": [], "truth": []}
 
     def tap(topic: str, msg_type: str, t_ns: int, msg: Any) -> None:

@@ -1,0 +1,101 @@
+"""Flying pixels at depth edges, shadows behind tall objects, and broken ridges.
+
+These are the three causes of the tall-box over-estimate (+7-15 % before) and of lying
+cylinders split in two: flying pixels fill the shadow wedge behind a tall object, the
+object's own far edge is lost and must not be filled as shadow, and a one-cell ridge breaks
+into several seeds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from calibration import PinholeCamera
+from perception.sensors.depth import DepthSensorSim
+from perception.sensors.scene import Appearance, SceneObject, ShapeKind
+from perception.volume import VolumeEstimator, segment_heightmap
+from perception.volume.cloud import repair_depth_edges
+
+
+def _step_cloud(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 40 x 40 organized cloud looking at a step: range 1.00 m left, 1.05 m right, with the
+    two columns at the step turned into flying pixels (random range between)."""
+    h, w = 40, 40
+    vv, uu = np.mgrid[0:h, 0:w]
+    d = np.stack([(uu - 20) / 400.0, (vv - 20) / 400.0, np.ones((h, w))], axis=-1)
+    d /= np.linalg.norm(d, axis=-1, keepdims=True)
+    r_true = np.where(uu < 20, 1.0, 1.05) + rng.normal(0, 5e-4, (h, w))
+    r = r_true.copy()
+    band = (uu == 19) | (uu == 20)
+    fly = band & (rng.random((h, w)) < 0.6)
+    r[fly] = 1.0 + 0.05 * rng.random(int(fly.sum()))
+    return (d * r[..., None]).astype(np.float32), d.astype(np.float32), r_true
+
+
+def test_flying_pixels_go_back_to_their_side_of_the_edge() -> None:
+    pts, rays, _ = _step_cloud(np.random.default_rng(0))
+    out, moved = repair_depth_edges(pts, rays)
+    r = np.linalg.norm(out, axis=-1)
+    band = r[:, 19:21]
+    # the band is back on the two surfaces (noise 0.5 mm, 2 mm allowed); a flying pixel that
+    # agrees with two neighbours within 4 mm stays (60 % flying over a 50 mm jump)
+    near = np.abs(band - 1.0) < 0.002
+    far = np.abs(band - 1.05) < 0.002
+    assert (near | far).mean() >= 0.9  # measured 92.5 %
+    r_before = np.linalg.norm(pts, axis=-1)[:, 19:21]
+    assert ((np.abs(r_before - 1.0) < 0.002) | (np.abs(r_before - 1.05) < 0.002)).mean() < 0.6
+    # and on its own side: the neighbour vote puts most of each column right (88-90 %)
+    assert near[:, 0].mean() >= 0.8 and far[:, 1].mean() >= 0.8
+    assert moved.sum() > 0
+    # pixels away from the edge are untouched
+    np.testing.assert_array_equal(out[:, :18], pts[:, :18])
+    np.testing.assert_array_equal(out[:, 22:], pts[:, 22:])
+
+
+def test_smooth_slope_is_left_alone() -> None:
+    h, w = 30, 30
+    vv, uu = np.mgrid[0:h, 0:w]
+    d = np.stack([(uu - 15) / 400.0, (vv - 15) / 400.0, np.ones((h, w))], axis=-1)
+    d /= np.linalg.norm(d, axis=-1, keepdims=True)
+    r = 1.0 + 0.003 * uu  # 3 mm per pixel: 6 mm over a 3 x 3, below the 8 mm edge jump
+    pts = (d * r[..., None]).astype(np.float32)
+    out, moved = repair_depth_edges(pts, d.astype(np.float32))
+    assert not moved.any()
+    np.testing.assert_array_equal(out, pts)
+
+
+def _box(x: float, y: float, size: tuple[float, float, float], yaw: float) -> SceneObject:
+    return SceneObject(
+        object_id=1, class_name="box", stream="scrap", shape=ShapeKind.BOX, size_m=size,
+        x_m=x, y_m=y, yaw_rad=yaw, material="al", density_kg_m3=2700, composition={},
+        appearance=Appearance(base_rgb=(0.5, 0.5, 0.5), specular=0.1),
+    )
+
+
+def test_tall_boxes_off_the_nadir_are_not_over_estimated() -> None:
+    cam = PinholeCamera.looking_down(2.0, 0.0, 0.9, 320, 240, hfov_deg=52.0)
+    est = VolumeEstimator(cam)
+    sim = DepthSensorSim(cam, np.random.default_rng(3))
+    errs = []
+    for k, (x, y) in enumerate([(1.85, -0.2), (2.15, -0.1), (1.9, 0.12), (2.1, 0.2),
+                                (1.8, 0.25), (2.2, -0.25)]):
+        box = _box(x, y, (0.09, 0.045, 0.04 + 0.004 * k), 0.3 * k)
+        res = est.process_frame(sim.render_frame([box], 0.0).points_optical)
+        assert len(res.objects) == 1
+        errs.append(res.objects[0].volume_m3 / box.volume_m3() - 1.0)
+    e = np.asarray(errs)
+    # before the edge repair and shadow fill these were +7-15 %; the issue's box target is 3 %
+    assert float(np.median(np.abs(e))) <= 0.03, e
+    assert float(np.max(np.abs(e))) <= 0.08, e
+
+
+def test_a_broken_ridge_stays_one_object() -> None:
+    cell = 0.0035
+    ii, jj = np.mgrid[0:40, 0:20]
+    r = 0.009
+    v = (jj - 10) * cell
+    h = np.where((np.abs(v) < r) & (ii > 5) & (ii < 34),
+                 r + np.sqrt(np.maximum(r * r - v * v, 0.0)), 0.0)
+    h[19:21, 9:12] -= 0.004  # a dip in the ridge: two seeds, but no step and no valley
+    labels = segment_heightmap(h, cell)
+    assert labels.max() == 1
