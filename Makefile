@@ -10,6 +10,9 @@ APT_PACKAGES := libusb-1.0-0
 
 .PHONY: demo test env lint typecheck bench clean-env
 
+# one BLAS thread: the line's matrices are small, and threads fight on 2 cores
+export OPENBLAS_NUM_THREADS ?= 1
+
 demo: $(STAMP)
 	$(VENV)/bin/crmsort demo
 

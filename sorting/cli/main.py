@@ -9,6 +9,12 @@ one clear line and exit with status 2.
 
 from __future__ import annotations
 
+import os
+
+# Small matrices everywhere (XRF fits, HSI projections, FP iterations): OpenBLAS worker
+# threads cost more than they give on 2 cores (up to 10x slower under load). Before numpy.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import importlib
 import logging
