@@ -156,6 +156,7 @@ class InProcessExecutor:
         self.clock: RuntimeClock = clock if clock is not None else SimClock()
         self.on_error: OnError = on_error
         self.error_count = 0
+        self._errors_by_node: dict[str, int] = {}
         self._nodes: dict[str, _NodeRecord] = {}
         self._topics: dict[str, TopicEntry] = {}
         self._taps: list[Tap] = []
@@ -359,6 +360,7 @@ class InProcessExecutor:
         if self.on_error == "raise":
             raise CallbackError(text, node, topic) from e
         self.error_count += 1
+        self._errors_by_node[node] = self._errors_by_node.get(node, 0) + 1
         (self._logger_of(node) or _log).error(text, exc_info=e)
 
     def _logger_of(self, fqn: str) -> NodeLogger | None:
@@ -579,6 +581,10 @@ class InProcessExecutor:
     def subscriptions(self) -> list[SubscriptionStats]:
         """Counters of every subscription, by node (in order added), then creation order."""
         return [self._sub_stats(s) for rec in self._nodes.values() for s in rec.subs]
+
+    def error_counts(self) -> dict[str, int]:
+        """Node (or ``tap '<fn>'``) → callbacks that failed under ``on_error="log"``."""
+        return dict(self._errors_by_node)
 
     def drop_counts(self) -> dict[str, int]:
         """Topic → messages dropped over all its subscriptions, for topics with any drop."""
