@@ -192,6 +192,27 @@ class SortingConfig(_Model):
         return ""
 
 
+class NetworkConfig(_Model):
+    """Where DDS traffic may go: loopback only unless the line names real interfaces."""
+
+    interfaces: list[str] = Field(default_factory=lambda: ["lo"], min_length=1)
+    peers: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    multicast: bool = False
+
+
+class DeployConfig(_Model):
+    """How the line runs as processes over DDS (``crmsort run --processes``)."""
+
+    domain_id: int = Field(42, ge=0, le=232)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    step_s: float = Field(0.01, gt=0, le=1.0)
+    stale_after_s: float = Field(3.0, gt=0)
+    diagnostics_period_s: float = Field(1.0, gt=0)
+    remappings: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="node name -> {from topic: to topic} (ROS 2 launch)")
+
+
 class RecordConfig(_Model):
     topics: list[str] | Literal["all"] = "all"
     chunk_size_mib: float = Field(4.0, gt=0, le=1024)
@@ -209,6 +230,7 @@ class LineConfig(_Model):
     sim: SimConfig = Field(default_factory=SimConfig)
     sorting: SortingConfig = Field(default_factory=SortingConfig)
     arms: list[ArmConfig] = Field(default_factory=_demo_arms)
+    deploy: DeployConfig = Field(default_factory=DeployConfig)
     record: RecordConfig = Field(default_factory=RecordConfig)
     nodes: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-node parameter overrides, by node name"

@@ -25,33 +25,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from sorting.config.line import DEFAULT_LINE, LineConfig, load_line, parse_line
+from sorting.config.line import (
+    DEFAULT_LINE,
+    DeployConfig,
+    LineConfig,
+    NetworkConfig,
+    load_line,
+)
 from sorting.deploy.errors import DeployConfigError
-from sorting.errors import ConfigError
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NetworkConfig(_Model):
-    interfaces: list[str] = Field(default_factory=lambda: ["lo"], min_length=1)
-    peers: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
-    multicast: bool = False
-
-
-class DeployConfig(_Model):
-    domain_id: int = Field(42, ge=0, le=232)
-    network: NetworkConfig = Field(default_factory=NetworkConfig)
-    groups: dict[str, list[str]] = Field(default_factory=dict)
-    step_s: float = Field(0.01, gt=0, le=1.0)
-    stale_after_s: float = Field(3.0, gt=0)
-    diagnostics_period_s: float = Field(1.0, gt=0)
-    remappings: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description="node name -> {from topic: to topic} (ROS 2 launch)")
 
 
 def parse_deploy(data: Any, source: str) -> DeployConfig:
@@ -74,17 +57,8 @@ def parse_deploy(data: Any, source: str) -> DeployConfig:
 def load_deployment(path: str | Path | None = None) -> tuple[LineConfig, DeployConfig]:
     """Load a line YAML and its ``deploy`` section. Raises ConfigError / DeployConfigError."""
     file = Path(path) if path is not None else DEFAULT_LINE
-    if "deploy" in LineConfig.model_fields:  # the line model carries the section itself
-        line = load_line(file)
-        return line, getattr(line, "deploy")  # noqa: B009
-    try:
-        data = yaml.safe_load(file.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read line description: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
-    data = data if data is not None else {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}: expected a mapping at the top level")
-    deploy = parse_deploy(data.pop("deploy", None), str(file))
-    return parse_line(data, str(file)), deploy
+    line = load_line(file)  # the line model carries the deploy section itself
+    return line, line.deploy
+
+
+__all__ = ["DeployConfig", "NetworkConfig", "load_deployment", "parse_deploy"]
