@@ -21,6 +21,7 @@ from robot.pick_cycle import DeltaPickCycle
 from robot.safety import EStopLatch, SafetyGuard, Watchdog
 from sorting.config.line import LineConfig
 from sorting.nodes.arm_node import ArmNode
+from sorting.nodes.detector_node import DetectorNode
 from sorting.nodes.hsi_node import HsiClassifierNode
 from sorting.nodes.line_monitor import LineMonitorNode
 from sorting.nodes.scheduler_node import SchedulerNode
@@ -61,6 +62,7 @@ class SimLine:
     executor: InProcessExecutor
     sim: SimLineNode
     monitor: LineMonitorNode
+    detector: DetectorNode | None = None
     tracker: TrackerNode | None = None
     volume: VolumeNode | None = None
     xrf: XrfAcquisitionNode | None = None
@@ -96,6 +98,15 @@ def build_sim_line(
     built = SimLine(executor=executor, sim=sim, monitor=monitor)
     if not perception:
         return built
+    if line.sensors.camera.enabled:
+        c = line.sensors.camera
+        dparams: dict[str, Any] = {
+            "x_m": c.x_m, "y_m": c.y_m, "height_m": c.height_m, "width_px": c.width_px,
+            "height_px": c.height_px, "hfov_deg": c.hfov_deg,
+        }
+        dparams.update(line.nodes.get("detector", {}))
+        built.detector = executor.add_node(DetectorNode, "detector", namespace=ns,
+                                           parameters=dparams)
     if line.sensors.depth.enabled:
         d = line.sensors.depth
         vparams: dict[str, Any] = {

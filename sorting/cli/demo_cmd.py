@@ -106,6 +106,8 @@ def summary_dict(r: RunResult) -> dict[str, Any]:
             for t, s in sorted(r.topics.items())
         },
         "drops": r.drops,
+        "detections_by_class": dict(r.built.detector.detections_per_class)
+        if r.built is not None and r.built.detector is not None else {},
         "alarms": list(r.last_status.active_alarms) if r.last_status is not None else [],
     }
 

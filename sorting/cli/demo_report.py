@@ -30,10 +30,12 @@ def print_perception(con: Console, r: RunResult) -> None:
               title_justify="left")
     for col in ("stage", "what it reported"):
         t.add_column(col)
-    dets = getattr(b, "detector", None)
-    if dets is not None and getattr(dets, "per_class", None):
-        top = ", ".join(f"{k} {v}" for k, v in Counter(dets.per_class).most_common(8))
-        t.add_row("detector", f"{sum(dets.per_class.values())} detections: {top}")
+    if b.detector is not None:
+        per_class = Counter(dict(b.detector.detections_per_class))
+        top = ", ".join(f"{k} {v}" for k, v in per_class.most_common(8))
+        t.add_row("detector", f"{sum(per_class.values())} detections in "
+                              f"{b.detector.frames} frames ({b.detector.rejected_frames} "
+                              f"rejected): {top}")
     if b.volume is not None:
         t.add_row("3D volume", f"{sum(1 for tr, _ in finished if tr.volumes)} objects with a "
                                f"measured volume of {len(finished)} tracked")

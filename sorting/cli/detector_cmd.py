@@ -33,6 +33,8 @@ def register(sub: Any) -> None:
     t.add_argument("--project", default="runs/detector/train", help="runs folder")
     t.add_argument("--name", default="yolo11n", help="run name (folder under --project)")
     t.add_argument("--close-mosaic", type=int, default=3, help="last epochs without mosaic")
+    t.add_argument("--warmup-epochs", type=float, default=3.0,
+                   help="learning-rate warm-up (0 when fine-tuning from a .pt)")
     t.set_defaults(func=_train)
 
     e = sub.add_parser("export", help="export trained weights to ONNX (with metadata JSON)")
@@ -60,11 +62,12 @@ def _train(args: argparse.Namespace) -> int:
         data=Path(args.data), model=args.model, epochs=args.epochs, imgsz=args.imgsz,
         batch=args.batch, workers=args.workers, device=args.device, seed=args.seed,
         project=Path(args.project), name=args.name, close_mosaic=args.close_mosaic,
+        extra={"warmup_epochs": args.warmup_epochs},
     )
     command = "crmsort train " + shlex.join(
         ["--data", args.data, "--model", args.model, "--epochs", str(args.epochs),
          "--imgsz", str(args.imgsz), "--batch", str(args.batch), "--seed", str(args.seed),
-         "--close-mosaic", str(args.close_mosaic)]
+         "--close-mosaic", str(args.close_mosaic), "--warmup-epochs", str(args.warmup_epochs)]
     )
     res = train_detector(cfg, command=command)
     con = console()

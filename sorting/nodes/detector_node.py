@@ -13,7 +13,10 @@ A frame that cannot be decoded (unsupported encoding, empty, sizes that do not a
 logged and counted in ``rejected_frames``; the node keeps running.
 
 Parameters: ``model`` (ONNX path; default the shipped model), ``conf`` (0.25), ``iou``
-(0.7), ``threads`` (0 = ONNX Runtime's choice), ``belt_plane_z_m`` (0.0).
+(0.7), ``threads`` (0 = ONNX Runtime's choice), ``belt_plane_z_m`` (0.0); the camera pose
+as in the line YAML's ``sensors.camera``: ``x_m``, ``y_m``, ``height_m`` (0: no pose, no
+belt coordinates), ``width_px``, ``height_px``, ``hfov_deg`` (a camera looking straight
+down; the intrinsics are then replaced by those on ``camera_info``).
 """
 
 from __future__ import annotations
@@ -104,6 +107,15 @@ class DetectorNode(Node):
         self.plane_z = float(ctx.declare_parameter("belt_plane_z_m", 0.0).value)
         self.detector = OnnxDetector(Path(model), conf=conf, iou=iou,
                                      threads=threads or None)
+        pose = {k: float(ctx.declare_parameter(k, d).value) for k, d in
+                (("x_m", 0.0), ("y_m", 0.0), ("height_m", 0.0), ("width_px", 640.0),
+                 ("height_px", 480.0), ("hfov_deg", 46.0))}
+        if camera is None and pose["height_m"] > 0:
+            camera = PinholeCamera.looking_down(
+                x_m=pose["x_m"], y_m=pose["y_m"], height_m=pose["height_m"],
+                width_px=int(pose["width_px"]), height_px=int(pose["height_px"]),
+                hfov_deg=pose["hfov_deg"],
+            )
         self.camera = camera
         self.pub = ctx.create_publisher(
             "vision_msgs/msg/Detection2DArray", "camera/detections", 10
