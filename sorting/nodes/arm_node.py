@@ -47,6 +47,7 @@ class ArmNode(Node):
         self.arm = cycle.name
         self.belt_speed = 0.0
         self.task: Any = None
+        self.pending: Any = None
         self.counts: Counter[str] = Counter()
         self.cycle_times: list[float] = []
         self.first_pick_s: float | None = None
@@ -85,10 +86,17 @@ class ArmNode(Node):
         ))
 
     def _on_task(self, task: Any) -> None:
-        now = self._now()
-        if self.task is not None or self.hw.busy_until_s > now + 1e-9:
-            self._result(task, int(Outcome.ABORTED), "arm busy")
+        # a task may come while the arm still finishes the previous cycle (a missed pick runs
+        # on to the bin): hold it and start when the arm is free; a newer task supersedes it
+        if self.pending is not None:
+            self._result(self.pending, int(Outcome.ABORTED), "superseded by a newer task")
+        self.pending = task
+        self._try_start(self._now())
+
+    def _try_start(self, now: float) -> None:
+        if self.pending is None or self.task is not None or self.hw.busy_until_s > now + 1e-9:
             return
+        task, self.pending = self.pending, None
         p = task.pick_point
         try:
             target = MovingTarget(x_m=float(p.x), y_m=float(p.y), z_m=float(p.z),
@@ -105,6 +113,7 @@ class ArmNode(Node):
     def _tick(self) -> None:
         now = self._now()
         out = self.hw.advance(now)
+        self._try_start(now)
         if out is None or self.task is None:
             return
         task, self.task = self.task, None

@@ -96,6 +96,7 @@ class SchedulerNode(Node):
         self.belt_speed = 0.0  # no picks before the encoder has spoken
         self.next_task_id = 1
         self.counts = {"tasks": 0, "picked": 0, "failed": 0, "skipped": 0}
+        self._warned: set[int] = set()
 
     def _now(self) -> float:
         return self.ctx.get_clock().now().nanoseconds * 1e-9
@@ -129,7 +130,9 @@ class SchedulerNode(Node):
                 self.scheduler.upsert(obj, t)
             except SchedulingError as exc:
                 self.counts["skipped"] += 1
-                self.ctx.get_logger().warning(f"object {oid} not scheduled: {exc}")
+                if oid not in self._warned:  # once per object, not every planning cycle
+                    self._warned.add(oid)
+                    self.ctx.get_logger().warning(f"object {oid} not scheduled: {exc}")
         for oid in list(self.scheduler.rows):
             if oid not in seen and oid not in self._in_task():
                 self.scheduler.remove(oid)

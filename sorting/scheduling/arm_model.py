@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from robot.errors import RobotError
 from sorting.scheduling.errors import NonFiniteError, OutOfReachError, UnknownBinError
 
 Xyz = tuple[float, float, float]
@@ -148,6 +149,10 @@ class TableArmModel:
 class CachedArmModel:
     """Memoizes an :class:`ArmModel` on a ``grid_m`` lattice of its arguments.
 
+    The first call in a lattice cell computes with its exact arguments; later calls
+    in the same cell reuse that answer. Refusals (outside the arm's workspace) are
+    raised as :class:`OutOfReachError` and not cached.
+
     A kinematic arm model (IK + S-curve timing) costs about a millisecond a call,
     while the planner asks thousands of times a cycle; rounding positions to
     ``grid_m`` (default 5 mm: an object moves 5 mm in 10 ms at 0.5 m/s) keeps the
@@ -171,20 +176,36 @@ class CachedArmModel:
         if key not in self._cache:
             if len(self._cache) >= self.max_entries:
                 self._cache.clear()
-            self._cache[key] = fn()
+            try:
+                self._cache[key] = fn()
+            except RobotError as exc:
+                # the arm's own refusal (outside its workspace, unknown bin) is a scheduling
+                # fact: this arm cannot do that move. Not cached: a neighbour on the lattice
+                # may still be inside.
+                raise OutOfReachError(f"{self.name}: {exc}") from exc
         return self._cache[key]
 
     def reach_x_range_m(self, y_m: float, z_m: float = 0.0) -> tuple[float, float] | None:
-        y, z = self._q(y_m), self._q(z_m)
-        return self._get(("r", y, z), lambda: self.model.reach_x_range_m(y, z))  # type: ignore[return-value]
+        # exact, not on the lattice (a neighbour's window can reach past this point's edge),
+        # and 1 mm inside the edges so that points on them stay plannable
+        key = ("r", y_m, z_m)
+        if key not in self._cache:
+            if len(self._cache) >= self.max_entries:
+                self._cache.clear()
+            rng = self.model.reach_x_range_m(y_m, z_m)
+            self._cache[key] = None if rng is None or rng[1] - rng[0] <= 0.002 else (
+                rng[0] + 0.001, rng[1] - 0.001)
+        return self._cache[key]  # type: ignore[return-value]
 
     def cycle_time_s(self, pick_xyz: tuple[float, float, float], bin_name: str) -> float:
         p = (self._q(pick_xyz[0]), self._q(pick_xyz[1]), self._q(pick_xyz[2]))
-        return self._get(("c", p, bin_name), lambda: self.model.cycle_time_s(p, bin_name))  # type: ignore[return-value]
+        return self._get(("c", p, bin_name),  # type: ignore[return-value]
+                         lambda: self.model.cycle_time_s(pick_xyz, bin_name))
 
     def approach_time_s(self, from_xyz: tuple[float, float, float] | None,
                         to_xyz: tuple[float, float, float]) -> float:
         f = None if from_xyz is None else (self._q(from_xyz[0]), self._q(from_xyz[1]),
                                            self._q(from_xyz[2]))
         t = (self._q(to_xyz[0]), self._q(to_xyz[1]), self._q(to_xyz[2]))
-        return self._get(("a", f, t), lambda: self.model.approach_time_s(f, t))  # type: ignore[return-value]
+        return self._get(("a", f, t),  # type: ignore[return-value]
+                         lambda: self.model.approach_time_s(from_xyz, to_xyz))

@@ -61,16 +61,14 @@ class SimArmHardware:
             return None
         w = self.world.objects[best[1]]
         flat, top_min = _flatness(w.obj)
-        world = self.world
-
-        def position_at(_t: float) -> tuple[float, float]:
-            return world.x_of(w), w.obj.y_m  # the world is advanced to the driver's time
-
         self._true_id = best[1]
+        # the driver decides the grasp when the plan starts, so the object's position at grip
+        # time is predicted from now at the belt's current speed (the drive's wobble over the
+        # ~0.3 s to the grip is well under a millimetre)
         return GraspTarget(
-            x_m=world.x_of(w), y_m=w.obj.y_m, t_ref_s=t_now_s, belt_speed_mps=v,
+            x_m=self.world.x_of(w), y_m=w.obj.y_m, t_ref_s=t_now_s, belt_speed_mps=v,
             top_z_m=w.obj.z_m + w.obj.height_m, mass_kg=w.obj.mass_kg(), flatness=flat,
-            top_min_size_m=top_min, object_id=best[1], position_at=position_at,
+            top_min_size_m=top_min, object_id=best[1],
         )
 
     def begin(self, plan: PickPlan, t_s: float) -> None:
