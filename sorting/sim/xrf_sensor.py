@@ -18,27 +18,38 @@ material family, since the physics needs a whole sample.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
 
+from perception.catalog import load_catalog
 from perception.sensors.scene import SceneObject, scene_height
 from perception.xrf.physics import SpectrumSimulator
 from perception.xrf.setup import XrfSetup
 
-OXIDE_MATERIALS = {"slag", "ceramic", "glass"}
-METAL_MATERIALS = {"steel", "stainless", "aluminium", "copper", "brass", "ndfeb"}
 BELT_COMPOSITION = {"C": 0.86, "H": 0.11, "O": 0.03}  # rubber
 
 
+@cache
+def _families() -> dict[str, str]:
+    return {m.id: m.family for m in load_catalog().materials.values()}
+
+
 def bulk_composition(obj: SceneObject) -> dict[str, float]:
-    """The object's XRF-visible composition plus a light-element balance summing to 1."""
+    """The object's XRF-visible composition plus a light-element balance summing to 1.
+
+    The balance follows the catalog's material family: oxygen for minerals (slag,
+    ceramics, glass: oxides), carbon for metals (the little that is left), and C, H, O
+    in a polymer-like ratio for polymers, composites and organics.
+    """
     comp = {e: float(f) for e, f in obj.composition.items() if f > 0}
     rest = 1.0 - sum(comp.values())
+    family = _families().get(obj.material, "composite")
     if rest > 1e-6:
-        if obj.material in OXIDE_MATERIALS:
+        if family == "mineral":
             comp["O"] = comp.get("O", 0.0) + rest
-        elif obj.material in METAL_MATERIALS:
+        elif family == "metal":
             comp["C"] = comp.get("C", 0.0) + rest
         else:  # polymers, laminates, composite devices: C, H, O
             for e, share in (("C", 0.6), ("H", 0.07), ("O", 0.33)):
