@@ -81,7 +81,9 @@ class VolumeNode(Node):
             "sensor_msgs/msg/JointState", "belt/joint_states", self._on_belt, 50
         )
         ctx.create_subscription("tf2_msgs/msg/TFMessage", "/tf_static", self._on_tf, LATCHED_QOS)
-        ctx.create_subscription("sensor_msgs/msg/PointCloud2", "depth/points", self._on_points, 2)
+        # best effort, as sensor drivers publish (a reliable reader would not match in ROS 2)
+        ctx.create_subscription("sensor_msgs/msg/PointCloud2", "depth/points", self._on_points,
+                                QoSProfile(depth=2, reliable=False))
 
     # -- inputs ---------------------------------------------------------------------------------
     def _on_belt(self, msg: Any) -> None:
