@@ -15,34 +15,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
+from robot.cycle import ArmModel
 from robot.errors import RobotError
 from sorting.scheduling.errors import NonFiniteError, OutOfReachError, UnknownBinError
 
 Xyz = tuple[float, float, float]
-
-
-@runtime_checkable
-class ArmModel(Protocol):
-    name: str
-
-    def reach_x_range_m(self, y_m: float, z_m: float = 0.0) -> tuple[float, float] | None:
-        """Belt-frame x interval [x_min, x_max] the tool can reach at lateral position y and
-        height z above the belt (None if y is out of reach)."""
-        ...
-
-    def cycle_time_s(self, pick_xyz: tuple[float, float, float], bin_name: str) -> float:
-        """Time from the tool at the pick point (object gripped) to back at the standby pose
-        after dropping into bin_name (pick → bin → release → standby)."""
-        ...
-
-    def approach_time_s(
-        self, from_xyz: tuple[float, float, float] | None, to_xyz: tuple[float, float, float]
-    ) -> float:
-        """Time to move from from_xyz (None = standby pose) onto to_xyz incl. descend and
-        vacuum dwell, excluding waiting for the object."""
-        ...
 
 
 def _check_xyz(xyz: Xyz, what: str) -> None:
@@ -209,3 +187,6 @@ class CachedArmModel:
         t = (self._q(to_xyz[0]), self._q(to_xyz[1]), self._q(to_xyz[2]))
         return self._get(("a", f, t),  # type: ignore[return-value]
                          lambda: self.model.approach_time_s(from_xyz, to_xyz))
+
+
+__all__ = ["ArmModel", "CachedArmModel", "TableArmModel"]
