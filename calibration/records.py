@@ -29,6 +29,8 @@ LIMITS = {
     "encoder": 1e-3,  # m RMS along travel
     "rigid": 1e-3,  # m RMS touch residual
     "time_offset": 2e-3,  # s, 1-sigma of the offset
+    "hsi_reference": 0.01,  # relative noise of the averaged white (median over bands)
+    "xrf_energy": 10.0,  # eV RMS line residual
 }
 
 
@@ -222,3 +224,72 @@ def static_transforms(store: CalibrationStore) -> list[tuple[str, str, RigidTran
         if e.parent_frame and e.child_frame and "translation" in e.results:
             out.append((e.parent_frame, e.child_frame, transform_of(e)))
     return out
+
+
+def hsi_reference_entry(
+    source: str,
+    file: str,
+    n_lines: int,
+    shape: tuple[int, int],
+    dead_columns: list[int],
+    saturated_columns: list[int],
+    noise_dark: np.ndarray,
+    noise_white: np.ndarray,
+    rel_noise: float,
+    date: dt.datetime | None = None,
+) -> CalibrationEntry:
+    """Dark and white references of a line camera, averaged over ``n_lines`` and saved to
+    ``file`` (npz, W x B arrays ``dark``, ``white``); residuals are the standard errors of
+    the averages per band (counts); quality is the median relative noise of the white."""
+    return CalibrationEntry(
+        kind="hsi_reference",
+        date=date or _now(),
+        method="mean of N dark (shutter closed) and N white-panel lines; saturation and "
+        "dead-pixel check",
+        inputs={"source": source, "lines_averaged": int(n_lines),
+                "pixels": int(shape[0]), "bands": int(shape[1])},
+        results={"file": file, "dead_pixels": len(dead_columns),
+                 "saturated_pixels": len(saturated_columns),
+                 "dead_columns": [int(c) for c in dead_columns],
+                 "saturated_columns": [int(c) for c in saturated_columns]},
+        residuals={"dark_noise_counts_per_band": [_r(v, 3) for v in noise_dark],
+                   "white_noise_counts_per_band": [_r(v, 3) for v in noise_white],
+                   "white_rel_noise": _r(rel_noise, 6)},
+        quality=Quality(metric="white_rel_noise", value=_r(rel_noise, 6),
+                        limit=LIMITS["hsi_reference"]),
+        max_age_days=DEFAULT_MAX_AGE_DAYS["hsi_reference"],
+    )
+
+
+def xrf_energy_entry(
+    source: str,
+    reference: dict[str, float],
+    labels: list[str],
+    energies_kev: np.ndarray,
+    channels: np.ndarray,
+    residuals_kev: np.ndarray,
+    gain_kev_per_channel: float,
+    u_gain: float,
+    offset_kev: float,
+    u_offset: float,
+    date: dt.datetime | None = None,
+) -> CalibrationEntry:
+    """Channel → keV of an XRF MCA, ``E = offset_kev + gain_kev_per_channel × channel``, fitted
+    to the known lines of a reference sample; residuals per line in eV."""
+    rms_ev = float(np.sqrt(np.mean(np.asarray(residuals_kev) ** 2))) * 1e3
+    return CalibrationEntry(
+        kind="xrf_energy",
+        date=date or _now(),
+        method="known lines of a reference sample, SNIP background, centroids, linear fit",
+        inputs={"source": source, "reference": {k: _r(v, 4) for k, v in reference.items()},
+                "lines": {lab: _r(e, 5) for lab, e in zip(labels, energies_kev, strict=True)}},
+        results={"gain_kev_per_channel": _r(gain_kev_per_channel, 10),
+                 "u_gain_kev_per_channel": _r(u_gain, 10),
+                 "offset_kev": _r(offset_kev, 7), "u_offset_kev": _r(u_offset, 7),
+                 "channels": {lab: _r(c, 3) for lab, c in zip(labels, channels, strict=True)}},
+        residuals={"rms_ev": _r(rms_ev, 3),
+                   "per_line_ev": {lab: _r(r * 1e3, 3)
+                                   for lab, r in zip(labels, residuals_kev, strict=True)}},
+        quality=Quality(metric="rms_ev", value=_r(rms_ev, 3), limit=LIMITS["xrf_energy"]),
+        max_age_days=DEFAULT_MAX_AGE_DAYS["xrf_energy"],
+    )

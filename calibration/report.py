@@ -150,3 +150,73 @@ def time_offset_report(
     axes[1].set_ylabel("residual (mm)")
     axes[1].set_title(f"RMS {result.rms_m * 1e3:.3f} mm")
     return _save(fig, path)
+
+
+def hsi_reference_report(
+    dark: np.ndarray,
+    white: np.ndarray,
+    dead: np.ndarray,
+    saturated: np.ndarray,
+    path: str | Path,
+    full_scale: float = 4095.0,
+) -> Path:
+    """Per-pixel mean dark and white counts (W x B references averaged over bands, with the
+    band range shaded) and the pixels flagged dead (red) or saturated (orange)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    cols = np.arange(dark.shape[0])
+    for ax, ref, name, colour in ((axes[0], white, "white", "tab:blue"),
+                                  (axes[0], dark, "dark", "k")):
+        ax.fill_between(cols, ref.min(axis=1), ref.max(axis=1), color=colour, alpha=0.2)
+        ax.plot(cols, ref.mean(axis=1), color=colour, label=f"{name} (mean, band range)")
+    for mask, colour, label in ((dead, "tab:red", "dead"), (saturated, "tab:orange",
+                                                              "saturated")):
+        for i, c in enumerate(np.flatnonzero(mask)):
+            axes[0].axvline(c, color=colour, lw=1.5, label=label if i == 0 else None)
+    axes[0].axhline(full_scale, color="tab:orange", ls=":", lw=1)
+    axes[0].set_xlabel("pixel (column)")
+    axes[0].set_ylabel("counts")
+    axes[0].set_title(f"{int(dead.sum())} dead, {int(saturated.sum())} saturated pixels")
+    axes[0].legend(fontsize=7)
+    resp = white - dark
+    good = ~(dead | saturated)
+    axes[1].plot(np.median(resp[good], axis=0), color="tab:blue")
+    axes[1].set_xlabel("band")
+    axes[1].set_ylabel("white - dark (counts, median over good pixels)")
+    axes[1].set_title("response per band")
+    return _save(fig, path)
+
+
+def xrf_energy_report(
+    labels: Sequence[str],
+    channels: np.ndarray,
+    energies_kev: np.ndarray,
+    residuals_kev: np.ndarray,
+    gain_kev_per_channel: float,
+    offset_kev: float,
+    path: str | Path,
+    spectrum_counts: np.ndarray | None = None,
+) -> Path:
+    """The spectrum with the reference lines marked (when given) and the per-line energy
+    residuals (eV) of the channel → keV fit."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    if spectrum_counts is not None:
+        e = offset_kev + gain_kev_per_channel * np.arange(spectrum_counts.size)
+        axes[0].semilogy(e, np.maximum(spectrum_counts, 0.5), lw=0.7, color="k")
+        for lab, en in zip(labels, energies_kev, strict=True):
+            axes[0].axvline(en, color="tab:red", lw=0.8, alpha=0.6)
+            axes[0].text(en, float(spectrum_counts.max()), lab, rotation=90, fontsize=7,
+                         va="top", ha="right")
+        axes[0].set_xlabel("energy (keV, new calibration)")
+        axes[0].set_ylabel("counts")
+    else:
+        axes[0].plot(channels, energies_kev, "o")
+        axes[0].set_xlabel("channel")
+        axes[0].set_ylabel("keV")
+    axes[0].set_title(f"E = {offset_kev * 1e3:.1f} eV + {gain_kev_per_channel * 1e3:.4f} eV × ch")
+    axes[1].bar(range(len(labels)), residuals_kev * 1e3, color="tab:blue")
+    axes[1].set_xticks(range(len(labels)), list(labels), rotation=45, fontsize=8)
+    axes[1].axhline(0.0, color="k", lw=0.8)
+    axes[1].set_ylabel("residual (eV)")
+    rms = float(np.sqrt(np.mean(residuals_kev**2))) * 1e3
+    axes[1].set_title(f"per-line residuals, RMS {rms:.1f} eV")
+    return _save(fig, path)

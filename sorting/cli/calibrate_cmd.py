@@ -1,4 +1,4 @@
-"""``crmsort calibrate intrinsics|extrinsics|encoder|arm|time-offset|all|show``.
+"""``crmsort calibrate intrinsics|extrinsics|encoder|arm|time-offset|hsi|xrf|all|show``.
 
 Each procedure reads a folder of images, a recorded bag, or (``--sim``) the
 simulated line, where targets are rendered with known truth so the procedure
@@ -36,16 +36,20 @@ from calibration.records import (
     camera_from_store,
     encoder_entry,
     extrinsics_entry,
+    hsi_reference_entry,
     intrinsics_entry,
     rigid_entry,
     time_offset_entry,
+    xrf_energy_entry,
 )
 from calibration.report import (
     encoder_report,
     extrinsics_report,
+    hsi_reference_report,
     intrinsics_report,
     rigid_report,
     time_offset_report,
+    xrf_energy_report,
 )
 from calibration.rigid import fit_rigid
 from calibration.store import (
@@ -59,10 +63,21 @@ from calibration.store import (
 from calibration.targets import CharucoTarget
 from calibration.time_offset import Track, estimate_time_offset
 from calibration.transforms import RigidTransform
+from perception.hsi.library import panel_reflectance
 from perception.sensors.camera.targets_sim import on_belt_pose
+from perception.sensors.hsi.bands import fx17
+from perception.xrf.setup import load_setup
+from perception.xrf.spectrum import read_spectrum
 from sorting.bags import read_decoded
 from sorting.cli import calibrate_sim as sim
+from sorting.cli.calibrate_spectral import (
+    HsiReferenceError,
+    hsi_references,
+    reference_lines,
+    xrf_energy,
+)
 from sorting.cli.output import console
+from sorting.cli.xrf_cmd import parse_composition
 from sorting.config.line import DEFAULT_LINE, LineConfig, load_line
 from sorting.errors import ConfigError
 from sorting.msgs import convert
@@ -87,6 +102,10 @@ def _common(p: argparse.ArgumentParser, sources: tuple[str, ...]) -> None:
         p.add_argument("--topic", default="camera/image_raw", help="image topic (suffix)")
     if "csv" in sources:
         g.add_argument("--csv", help="CSV file with the measurements (see --help)")
+    if "npz" in sources:
+        g.add_argument("--npz", help="npz with 'dark' and 'white': N lines x W x B counts each")
+    if "spectrum" in sources:
+        g.add_argument("--spectrum", help="spectrum of the reference (.npz, .mca, .csv)")
 
 
 def _board_args(p: argparse.ArgumentParser, default: CharucoTarget) -> None:
@@ -142,6 +161,25 @@ def register(sub: Any) -> None:
     c.add_argument("--sensors", nargs=2, default=["camera", "depth"], metavar=("REF", "OTHER"))
     c.set_defaults(func=_time_offset)
 
+    c = cs.add_parser("hsi", help="hyperspectral dark and white references (average, check)")
+    _common(c, ("npz",))
+    c.add_argument("--lines", type=int, default=16, help="--sim: lines per reference take")
+    c.add_argument("--min-lines", type=int, default=8)
+    c.add_argument("--full-scale", type=float, default=4095.0, help="saturation count")
+    c.add_argument("--min-response", type=float, default=20.0,
+                   help="least white - dark (counts) of a live pixel")
+    c.set_defaults(func=_hsi)
+
+    c = cs.add_parser("xrf", help="XRF energy calibration channel -> keV from a reference")
+    _common(c, ("spectrum",))
+    c.add_argument("--reference", help="composition of the reference, e.g. Cu=0.6,Zn=0.37,"
+                   "Pb=0.03 (--sim: the simulated multi-element disc)")
+    c.add_argument("--setup", default=None, help="XRF set-up YAML (nominal calibration)")
+    c.add_argument("--gain", type=float, help="rough gain keV/ch when the file has none")
+    c.add_argument("--offset", type=float, default=0.0, help="rough offset keV")
+    c.add_argument("--sigma-kev", type=float, default=0.07, help="peak width (σ, keV)")
+    c.set_defaults(func=_xrf)
+
     c = cs.add_parser("all", help="every procedure in turn on the simulated line (--sim)")
     _common(c, ())
     c.set_defaults(func=_all)
@@ -169,6 +207,8 @@ class _Run:
         self.source = "sim" if args.sim else (
             f"images:{args.images}" if getattr(args, "images", None)
             else f"bag:{args.bag}" if getattr(args, "bag", None)
+            else f"npz:{args.npz}" if getattr(args, "npz", None)
+            else f"spectrum:{args.spectrum}" if getattr(args, "spectrum", None)
             else f"csv:{args.csv}"
         )
 
@@ -487,6 +527,107 @@ def _time_offset(args: argparse.Namespace) -> int:
     run.png(time_offset_report(tracks_a, tracks_b, res, run.run_dir / "time_offset.png",
                                (ref, other)))
     run.save(f"{other}.time_offset", time_offset_entry(res, run.source, ref, other))
+    return 0
+
+
+def _hsi(args: argparse.Namespace) -> int:
+    run = _Run(args, "hsi")
+    panel = panel_reflectance(fx17())
+    scene = None
+    if args.sim:
+        run.con.print(f"capturing {args.lines} dark (shutter closed) and {args.lines} white-panel "
+                      "lines with the simulated camera ...")
+        scene = sim.hsi_reference_scene(run.line, run.rng, args.lines)
+        dark, white = scene.dark, scene.white
+        panel = scene.panel
+    else:
+        try:
+            with np.load(args.npz) as z:
+                missing = [k for k in ("dark", "white") if k not in z.files]
+                if missing:
+                    raise HsiReferenceError(
+                        f"{args.npz}: no {' / '.join(missing)} frames (has {z.files}): capture "
+                        "them (dark: shutter closed; white: panel under the line)")
+                dark, white = np.asarray(z["dark"]), np.asarray(z["white"])
+        except OSError as exc:
+            raise ConfigError(f"{args.npz}: cannot read npz: {exc}") from None
+        if dark.shape[-1:] != panel.shape:
+            panel = np.full(dark.shape[-1], float(np.median(panel)))
+            run.con.print("[yellow]note[/] band count differs from the FX17 model: panel "
+                          f"reflectance taken flat at {panel[0]:.3f}")
+    ref = hsi_references(dark, white, panel, args.full_scale, args.min_response, args.min_lines)
+    w, b = ref.dark.shape
+    run.con.print(
+        f"[bold]hsi references[/]: {ref.n_lines} lines averaged, {w} pixels x {b} bands; "
+        f"dark {ref.dark.mean():.1f}, white - dark {np.median(ref.white - ref.dark):.1f} counts "
+        f"(median); white noise {ref.rel_noise:.2%} of the response"
+    )
+    if scene is not None:
+        raw, _truth = scene.camera.render([])
+        refl, _flags = ref.calibrator.apply(raw)
+        belt = scene.camera._belt
+        err = float(np.nanmax(np.abs(np.nanmedian(refl, axis=0) - belt)))
+        run.con.print(f"  vs truth: planted dead {list(scene.dead)}, saturated "
+                      f"{list(scene.saturated)}; belt reflectance within {err:.4f} of the library")
+    for m in ref.guidance():
+        run.con.print(f"  next: {m}")
+    run.png(hsi_reference_report(ref.dark, ref.white, ref.dead, ref.saturated,
+                                 run.run_dir / "hsi_reference.png", args.full_scale))
+    sname = run.store_path.name
+    base = sname[: -len(".calibration.yaml")] if sname.endswith(".calibration.yaml") else (
+        run.store_path.stem)
+    npz = run.store_path.with_name(base + ".hsi_reference.npz")
+    if not args.dry_run:
+        np.savez_compressed(npz, dark=ref.dark.astype(np.float32),
+                            white=ref.white.astype(np.float32), dead=ref.dead,
+                            saturated=ref.saturated)
+        run.con.print(f"references: {npz}")
+    run.save("hsi.reference", hsi_reference_entry(
+        run.source, npz.name, ref.n_lines, (w, b), ref.dead_columns, ref.saturated_columns,
+        ref.noise_dark, ref.noise_white, ref.rel_noise))
+    return 0
+
+
+def _xrf(args: argparse.Namespace) -> int:
+    run = _Run(args, "xrf")
+    setup = load_setup(args.setup)
+    truth: tuple[float, float] | None = None
+    if args.sim:
+        composition = dict(sim.XRF_REFERENCE)
+        run.con.print(f"measuring the reference disc {composition} (simulated, 30 s) ...")
+        spec, g_true, o_true = sim.xrf_reference_spectrum(run.rng, setup)
+        truth = (g_true, o_true)
+    else:
+        if not args.reference:
+            raise ConfigError("--reference COMPOSITION: the reference sample, e.g. Cu=0.6,Zn=0.4")
+        composition = parse_composition(args.reference)
+        default = (args.gain or setup.mca.gain_kev_per_channel(), args.offset)
+        spec = read_spectrum(args.spectrum, default)
+    lines = reference_lines(composition, setup.tube.voltage_kv, min_kev=setup.fit_min_kev,
+                            max_kev=setup.fit_max_kev)
+    run.con.print("  lines: " + ", ".join(f"{r.label} {r.energy_kev:.3f} keV" for r in lines))
+    res = xrf_energy(spec, lines, args.sigma_kev)
+    cal = res.calibration
+    run.con.print(
+        f"[bold]xrf energy[/]: E = {cal.offset_kev * 1e3:.1f} ± {res.u_offset_kev * 1e3:.1f} eV + "
+        f"{cal.gain_kev_per_channel * 1e3:.5f} ± {res.u_gain_kev_per_channel * 1e3:.5f} eV/ch "
+        f"({100 * res.gain_change:+.3f} % vs the spectrum's calibration); "
+        f"RMS {cal.rms_residual_kev * 1e3:.1f} eV"
+    )
+    for r, c, e in zip(lines, cal.channels, cal.residuals_kev, strict=True):
+        run.con.print(f"  {r.label:6s} {r.energy_kev:8.4f} keV at channel {c:8.2f}: "
+                      f"{e * 1e3:+6.1f} eV")
+    if truth is not None:
+        run.con.print(f"  vs truth: gain {100 * (cal.gain_kev_per_channel / truth[0] - 1):+.3f} %,"
+                      f" offset {(cal.offset_kev - truth[1]) * 1e3:+.1f} eV")
+    run.png(xrf_energy_report([r.label for r in lines], cal.channels, cal.energies_kev,
+                              cal.residuals_kev, cal.gain_kev_per_channel, cal.offset_kev,
+                              run.run_dir / "xrf_energy.png", np.asarray(spec.counts)))
+    run.con.print("  next: the XRF node applies it on the next start; re-check weekly")
+    run.save("xrf.energy", xrf_energy_entry(
+        run.source, composition, [r.label for r in lines], cal.energies_kev, cal.channels,
+        cal.residuals_kev, cal.gain_kev_per_channel, res.u_gain_kev_per_channel, cal.offset_kev,
+        res.u_offset_kev))
     return 0
 
 

@@ -10,7 +10,7 @@ points; the truth is returned separately for the comparison the CLI prints.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -28,8 +28,13 @@ from perception.sensors.camera.targets_sim import (
     touch_points,
 )
 from perception.sensors.depth.sim import DepthSensorSim
+from perception.sensors.hsi.sim import HsiLineSim
 from perception.sensors.scene import Appearance, SceneObject, ShapeKind
+from perception.xrf.physics import SpectrumSimulator
+from perception.xrf.setup import XrfSetup, load_setup
+from perception.xrf.spectrum import Spectrum
 from sorting.config.line import LineConfig
+from sorting.sim.hsi_sensor import HsiSensorSim
 
 U8 = NDArray[np.uint8]
 FloatArray = NDArray[np.float64]
@@ -189,3 +194,63 @@ def depth_track(clouds: list[tuple[float, FloatArray]], min_height_m: float) -> 
             ts.append(t)
             xs.append(float(top[:, 0].mean()))
     return Track(np.array(ts), np.array(xs))
+
+
+# -- spectral references ----------------------------------------------------------------------
+# planted faults of the simulated hyperspectral camera (columns of the line)
+HSI_DEAD_PIXELS = (5, 31)
+HSI_SATURATED_PIXELS = (17,)
+# the XRF reference: a multi-element disc (mass fractions) and the true energy scale of the
+# simulated MCA, deliberately off its nominal set-up (+0.7 % gain, +15 eV offset)
+XRF_REFERENCE = {"Ti": 0.15, "Fe": 0.25, "Cu": 0.25, "Zr": 0.15, "Ag": 0.20}
+XRF_TRUE_GAIN_FACTOR = 1.007
+XRF_TRUE_OFFSET_KEV = 0.015
+
+
+@dataclass(frozen=True)
+class HsiReferenceScene:
+    """Dark and white takes (N x W x B counts), the camera that made them (to render test
+    lines) and the planted faults."""
+
+    dark: FloatArray
+    white: FloatArray
+    camera: HsiLineSim
+    panel: FloatArray
+    dead: tuple[int, ...]
+    saturated: tuple[int, ...]
+
+
+def hsi_reference_scene(
+    line: LineConfig, rng: np.random.Generator, n_lines: int = 16,
+    dead: tuple[int, ...] = HSI_DEAD_PIXELS, saturated: tuple[int, ...] = HSI_SATURATED_PIXELS,
+) -> HsiReferenceScene:
+    """The sim line's hyperspectral camera with ``dead`` pixels, its dark and white takes, and
+    a glint off the panel driving the ``saturated`` columns to full scale."""
+    h = line.sensors.hsi
+    sensor = HsiSensorSim(x_m=h.x_m, width_m=line.belt.width_m, width_px=h.width_px,
+                          seed=int(rng.integers(1 << 31)))
+    cam = replace(sensor.sim, dead_pixels=tuple(dead), rng=rng)
+    dark = cam.dark_reference(n_lines)
+    white = cam.white_reference(n_lines)
+    fs = cam.ref_conditions.full_scale
+    for c in saturated:
+        white[:, c, :] = np.minimum(white[:, c, :] * 2.0, fs)
+        white[:, c, white.shape[2] // 2] = fs
+    return HsiReferenceScene(dark, white, cam, sensor.panel, tuple(dead), tuple(saturated))
+
+
+def xrf_reference_spectrum(
+    rng: np.random.Generator, setup: XrfSetup | None = None, live_time_s: float = 30.0,
+    gain_factor: float = XRF_TRUE_GAIN_FACTOR, offset_kev: float = XRF_TRUE_OFFSET_KEV,
+    composition: dict[str, float] | None = None,
+) -> tuple[Spectrum, float, float]:
+    """A spectrum of the reference disc measured with the true scale (nominal gain x
+    ``gain_factor``, ``offset_kev``) but labelled with the set-up's nominal calibration, as
+    the MCA reports it; returns (spectrum, true gain keV/ch, true offset keV)."""
+    s = setup or load_setup()
+    gain = s.mca.gain_kev_per_channel() * gain_factor
+    meas = SpectrumSimulator(s).sample(composition or XRF_REFERENCE, live_time_s, rng,
+                                       gain_kev_per_channel=gain, offset_kev=offset_kev)
+    spec = Spectrum(meas.counts, s.mca.gain_kev_per_channel(), s.mca.offset_kev,
+                    meas.live_time_s, meas.real_time_s, source="sim:reference-disc")
+    return spec, gain, offset_kev
