@@ -6,11 +6,16 @@ level log m, with m = mean(x). PCA (denoising, conditioning) then Fisher LDA map
 k = C - 1 dimensions in which the within-class scatter is white; a pixel's class is the
 nearest class mean there (a Gaussian classifier with shared covariance), its confidence
 the posterior ``softmax(-d^2 / 2)`` of that class. Because everything before the division
-by m is linear, prediction is one float32 matmul per chunk::
+by m is linear (difference, PCA, LDA, even the offset, since ``c = m c / m``), prediction is
+one float32 matmul over the 224 bands per chunk plus a small one over the k features::
 
-    P = X @ [W | 1/B]       (n, k+1);   m = P[:, k]
-    z = P[:, :k] / m + log(m) * a - c
-    d^2_c = |z|^2 - 2 z . mu_c + |mu_c|^2     (computed class-major, (C, n), in float32)
+    P = X @ [W - c/B | 1/B]          (n, k+1);  m = P[:, k];  z' = P[:, :k] / m;  l = log m
+    h = [mu | mu.a ; a | 0] @ [z' | l]^T     (C+1, n), class-major, float32
+    h_c - |mu_c|^2 / 2 = -(d^2_c - |z|^2) / 2  with  z = z' + a l;  h_C = a . z'
+
+so the winner is ``argmax h``, its confidence ``1 / sum_c exp(h_c - h_max)`` and its
+distance ``|z|^2 - 2 h_max`` with ``|z|^2`` from ``|[z' | l]|^2`` and ``h_C``.
+(:mod:`perception.hsi.classifier_reference` keeps the unfused form for tests and timing.)
 
 Outcomes: a material label (catalog ``hsi_id``), :data:`BELT_LABEL`, the black label
 (carbon-black plastic) when ``m < black_level`` ("black / unknown": no usable NIR signal,
@@ -21,6 +26,7 @@ than ``reject_d2`` or the posterior is below ``min_confidence`` (reject class).
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +76,18 @@ class Prediction:
     confidence: F32
 
 
+@dataclass(frozen=True)
+class _Fused:
+    """Prediction matrices derived from a model (see :meth:`HsiClassifier._fused_matrices`)."""
+
+    key: tuple[int, int, int, int]
+    w: F32
+    mat: F32
+    const: F32
+    a_sq_m1: np.float32
+    lab_table: NDArray[np.uint8]
+
+
 @dataclass
 class HsiClassifier:
     """A trained classifier (see the module docstring); build with :func:`fit_classifier`."""
@@ -94,15 +112,21 @@ class HsiClassifier:
 
     def predict(
         self, spectra: FloatArray | F32, wavelengths_nm: FloatArray | None = None,
-        flags: NDArray[np.uint8] | None = None, chunk: int = 32768,
+        flags: NDArray[np.uint8] | None = None, chunk: int = 8192, workers: int = 1,
     ) -> Prediction:
         """Classify reflectance spectra ``(..., B)``; returns labels and confidence ``(...)``.
 
         Pixels with ``flags != 0`` (saturated, dead) get :data:`UNKNOWN_LABEL` and 0
-        confidence. Raises :class:`BandMismatchError` when ``wavelengths_nm`` (or the band
-        count) disagrees with the model, :class:`NonFiniteDataError` for a NaN/inf spectrum
-        that is not flagged.
+        confidence. Spectra are processed in chunks of ``chunk`` rows (8192 x 224 float32 =
+        7 MiB, which keeps the intermediates in cache); ``workers > 1`` spreads the chunks
+        over that many threads (numpy releases the GIL in the matmuls and ufuncs; worth it
+        for batches of many chunks on idle cores). Raises :class:`BandMismatchError` when
+        ``wavelengths_nm`` (or the band count) disagrees with the model,
+        :class:`NonFiniteDataError` for a NaN/inf spectrum that is not flagged (the first such
+        spectrum is named), :class:`HsiError` for ``chunk`` or ``workers`` below 1.
         """
+        if chunk < 1 or workers < 1:
+            raise HsiError(f"predict: chunk={chunk} and workers={workers} must be >= 1")
         x = np.asarray(spectra)
         if x.shape[-1] != self.bands:
             raise BandMismatchError(
@@ -112,63 +136,114 @@ class HsiClassifier:
         if wavelengths_nm is not None:
             check_bands(wavelengths_nm, self.wavelengths_nm)
         shape = x.shape[:-1]
-        x2 = x.reshape(-1, self.bands)
-        if x2.dtype != np.float32:
-            x2 = x2.astype(np.float32)
+        x2: F32 = np.asarray(x.reshape(-1, self.bands), dtype=np.float32)
         n = x2.shape[0]
         labels = np.empty(n, dtype=np.uint8)
         conf = np.empty(n, dtype=np.float32)
-        wext_t = np.ascontiguousarray(
-            np.hstack([self.projection, np.full((self.bands, 1), 1.0 / self.bands, np.float32)]).T
-        )
-        k = self.projection.shape[1]
-        mu2 = np.ascontiguousarray(-2.0 * self.means, dtype=np.float32)
-        musq = np.sum(self.means.astype(np.float32) ** 2, axis=1)
-        lab_table = self.class_labels.astype(np.uint8)
         flat_flags = None if flags is None else np.asarray(flags).reshape(-1)
-        for s in range(0, n, chunk):
-            # class-major (k+1, n) layout throughout: every reduction runs along rows
-            p = wext_t @ x2[s : s + chunk].T
-            m = p[k]
-            bad = ~np.isfinite(m)
-            if bad.any():
-                rows = np.flatnonzero(bad) + s
-                if flat_flags is None or np.any(flat_flags[rows] == 0):
-                    first = int(rows[0] if flat_flags is None else rows[flat_flags[rows] == 0][0])
-                    raise NonFiniteDataError(
-                        f"spectrum {first} (of {n}) has NaN/inf values and is not flagged"
-                    )
-                m = np.where(bad, 1.0, m)
-            mpos = np.maximum(m, 1e-6)
-            z = p[:k] * (1.0 / mpos)[None, :]
-            z += self.level_weights[:, None] * np.log(mpos)[None, :]
-            z -= self.offset[:, None]
-            d2 = mu2 @ z
-            d2 += musq[:, None]
-            smin = d2.min(axis=0)
-            best = np.zeros(smin.size, dtype=np.intp)
-            for ci in range(1, d2.shape[0]):
-                best[d2[ci] == smin] = ci
-            d2 -= smin[None, :]
-            d2 *= -0.5
-            c = 1.0 / np.exp(d2).sum(axis=0)
-            dmin = smin + np.einsum("ij,ij->j", z, z)
-            lab = lab_table[best]
-            reject = (dmin > self.reject_d2) | (c < self.min_confidence)
-            lab[reject] = UNKNOWN_LABEL
-            # no usable NIR signal: black unless the model names a (dark) material itself
-            black = (m < self.black_level) & ((lab == UNKNOWN_LABEL) | (lab == self.black_label))
-            black |= m < 0.5 * self.black_level
-            lab[black] = self.black_label
-            c[black] = 1.0 - m[black] / self.black_level
-            lab[bad] = UNKNOWN_LABEL
-            c[bad] = 0.0
-            labels[s : s + chunk] = lab
-            conf[s : s + chunk] = c
+        fused = self._fused_matrices()
+        starts = range(0, n, chunk)
+
+        def run(s: int) -> None:
+            self._predict_chunk(x2[s : s + chunk], s, n, fused, flat_flags,
+                                labels[s : s + chunk], conf[s : s + chunk])
+
+        if workers == 1 or len(starts) < 2:
+            for s in starts:
+                run(s)
+        else:
+            with ThreadPoolExecutor(max_workers=min(workers, len(starts))) as pool:
+                for fut in [pool.submit(run, s) for s in starts]:
+                    fut.result()  # in chunk order: the first bad spectrum is the one named
         if flat_flags is not None:
             labels[flat_flags != 0] = UNKNOWN_LABEL
             conf[flat_flags != 0] = 0.0
         return Prediction(labels.reshape(shape), conf.reshape(shape))
+
+    def _fused_matrices(self) -> _Fused:
+        """The model folded for prediction (cached per set of model arrays).
+
+        ``w`` (B, k+1) = ``[projection - offset / B | 1 / B]``: since ``m = x . 1/B``, the
+        offset ``-c`` of ``z`` equals ``-(m c) / m`` and folds into the matmul, whose last
+        column is ``m`` itself. With ``z' = P[:, :k] / m`` and ``l = log m`` the features are
+        ``z = z' + a l``; the row ``[z' | l]`` times ``mat.T`` (C+1, k+1) gives, per class,
+        ``mu_c . z' + (mu_c . a) l`` and in the last row ``a . z'``. Adding ``const`` =
+        ``-|mu_c|^2 / 2`` yields ``h_c = -(d2_c - |z|^2) / 2``.
+        """
+        key = (id(self.projection), id(self.offset), id(self.level_weights), id(self.means))
+        cached = self.__dict__.get("_fused")
+        if isinstance(cached, _Fused) and cached.key == key:
+            return cached
+        b = self.bands
+        proj = self.projection.astype(np.float64)
+        a = self.level_weights.astype(np.float64)
+        mu = self.means.astype(np.float64)
+        w = np.empty((b, proj.shape[1] + 1), dtype=np.float64)
+        w[:, :-1] = proj - self.offset.astype(np.float64)[None, :] / b
+        w[:, -1] = 1.0 / b
+        mat = np.zeros((mu.shape[0] + 1, mu.shape[1] + 1), dtype=np.float64)
+        mat[:-1, :-1] = mu
+        mat[:-1, -1] = mu @ a
+        mat[-1, :-1] = a
+        fused = _Fused(
+            key=key, w=w.astype(np.float32), mat=mat.astype(np.float32),
+            const=(-0.5 * np.sum(mu**2, axis=1)).astype(np.float32)[:, None],
+            a_sq_m1=np.float32(a @ a - 1.0), lab_table=self.class_labels.astype(np.uint8),
+        )
+        self.__dict__["_fused"] = fused
+        return fused
+
+    def _predict_chunk(
+        self, xc: F32, s: int, n: int, fused: _Fused, flat_flags: NDArray[np.uint8] | None,
+        lab_out: NDArray[np.uint8], conf_out: F32,
+    ) -> None:
+        """Classify rows ``xc`` (rows ``s..`` of ``n``) into the output views (see
+        :meth:`_fused_matrices`); raises :class:`NonFiniteDataError` for an unflagged NaN."""
+        k = fused.w.shape[1] - 1
+        ncls = fused.const.shape[0]
+        with np.errstate(invalid="ignore", over="ignore"):  # inf bands: checked below
+            p = xc @ fused.w  # (c, k+1) row-major: OpenBLAS's fastest layout for this shape
+        m = p[:, k].copy()
+        bad = ~np.isfinite(m)
+        if bad.any():
+            rows = np.flatnonzero(bad) + s
+            if flat_flags is None or np.any(flat_flags[rows] == 0):
+                first = int(rows[0] if flat_flags is None else rows[flat_flags[rows] == 0][0])
+                raise NonFiniteDataError(
+                    f"spectrum {first} (of {n}) has NaN/inf values and is not flagged"
+                )
+            m[bad] = 1.0
+            p[bad] = 0.0
+        mpos = np.maximum(m, np.float32(1e-6))
+        p *= (np.float32(1.0) / mpos)[:, None]
+        lg = np.log(mpos)
+        p[:, k] = lg  # p = [z' | log m]
+        h = fused.mat @ p.T  # (C+1, c) class-major: every reduction runs along rows
+        hc = h[:ncls]
+        hc += fused.const
+        hmax = hc.max(axis=0)
+        best = np.zeros(hmax.size, dtype=np.intp)
+        for ci in range(1, ncls):
+            best[hc[ci] == hmax] = ci
+        # |z|^2 = |z'|^2 + 2 l (a . z') + l^2 |a|^2, and |[z' | l]|^2 = |z'|^2 + l^2
+        zsq = np.einsum("ij,ij->i", p, p)
+        zsq += lg * (np.float32(2.0) * h[ncls] + lg * fused.a_sq_m1)
+        dmin = zsq - np.float32(2.0) * hmax
+        hc -= hmax[None, :]
+        np.exp(hc, out=hc)
+        c = np.float32(1.0) / hc.sum(axis=0)
+        lab = fused.lab_table[best]
+        reject = (dmin > self.reject_d2) | (c < self.min_confidence)
+        lab[reject] = UNKNOWN_LABEL
+        # no usable NIR signal: black unless the model names a (dark) material itself
+        black = (m < self.black_level) & ((lab == UNKNOWN_LABEL) | (lab == self.black_label))
+        black |= m < 0.5 * self.black_level
+        lab[black] = self.black_label
+        c[black] = 1.0 - m[black] / self.black_level
+        lab[bad] = UNKNOWN_LABEL
+        c[bad] = 0.0
+        lab_out[:] = lab
+        conf_out[:] = c
 
     # -- persistence ------------------------------------------------------------------
     def save(self, path: Path) -> tuple[Path, Path]:

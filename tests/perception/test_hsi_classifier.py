@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from perception.hsi.classifier import HsiClassifier, ModelFileError, fit_classifier
+from perception.hsi.classifier_reference import reference_predict
 from perception.hsi.dataset import EVAL_RANGES, TRAIN_RANGES, simulate_lines
 from perception.hsi.evaluate import evaluate, label_lut
 from perception.hsi.library import (
@@ -112,3 +113,48 @@ def test_object_vote_ignores_belt_and_rejects() -> None:
     v = vote_object(labels, conf, np.ones(6, dtype=bool))
     assert v.label == 3 and v.voters == 4 and 0.6 < v.share < 0.8
     assert vote_object(labels, conf, labels == 254).label == UNKNOWN_LABEL
+
+
+def _float64_posterior(clf: HsiClassifier, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The model's rule in float64, no folding: (confidence of the winner, winner index)."""
+    x = x.astype(np.float64)
+    m = x.mean(axis=1)
+    z = ((x / m[:, None]) @ clf.projection.astype(np.float64)
+         + np.log(m)[:, None] * clf.level_weights - clf.offset)
+    d2 = ((z[:, None, :] - clf.means.astype(np.float64)[None]) ** 2).sum(axis=-1)
+    e = np.exp(-0.5 * (d2 - d2.min(axis=1)[:, None]))
+    return 1.0 / e.sum(axis=1), d2.argmin(axis=1)
+
+
+def test_fused_predict_matches_unfused_reference(held_out) -> None:  # type: ignore[no-untyped-def]
+    clf = HsiClassifier.load(MODEL, wavelengths_nm=BANDS.centres_nm)
+    ok = (held_out.flags == 0).reshape(-1)
+    x = np.ascontiguousarray(held_out.reflectance.reshape(-1, 224)[ok], dtype=np.float32)
+    fast, ref = clf.predict(x), reference_predict(clf, x)
+    assert x.shape[0] > 15_000
+    assert float((fast.labels == ref.labels).mean()) >= 0.9999
+    # Both are float32 paths that round differently (|z|^2 ~ 1e2..1e3, eps 6e-8): each lies
+    # up to ~2e-4 from the float64 posterior on a few pixels, so they may differ by ~2x that.
+    dc = np.abs(fast.confidence - ref.confidence)
+    assert float(dc.max()) < 5e-4 and float((dc > 1e-4).mean()) < 1e-3
+    named = (fast.labels != UNKNOWN_LABEL) & (fast.labels != clf.black_label)
+    c64, best64 = _float64_posterior(clf, x[named])
+    assert np.array_equal(clf.class_labels[best64].astype(np.uint8), fast.labels[named])
+    assert float(np.abs(fast.confidence[named] - c64).max()) < 3e-4
+    # chunking and threads change nothing (each chunk is computed independently)
+    other = clf.predict(x, chunk=1000, workers=2)
+    assert np.array_equal(other.labels, fast.labels)
+    np.testing.assert_array_equal(other.confidence, fast.confidence)
+
+
+def test_threaded_predict_names_the_first_bad_spectrum() -> None:
+    clf = HsiClassifier.load(MODEL)
+    x = np.full((50, 224), 0.5, dtype=np.float32)
+    x[[17, 41], 3] = np.inf
+    with pytest.raises(NonFiniteDataError, match="spectrum 17 "):
+        clf.predict(x, chunk=8, workers=2)
+    flags = np.zeros(50, dtype=np.uint8)
+    flags[[17, 41]] = 1
+    pred = clf.predict(x, flags=flags, chunk=8, workers=2)
+    assert pred.labels[17] == UNKNOWN_LABEL and pred.labels[41] == UNKNOWN_LABEL
+    assert pred.confidence[17] == 0.0 and np.all(pred.labels[:17] == pred.labels[0])
