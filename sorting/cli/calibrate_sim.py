@@ -35,6 +35,7 @@ from perception.xrf.setup import XrfSetup, load_setup
 from perception.xrf.spectrum import Spectrum
 from sorting.config.line import LineConfig
 from sorting.sim.hsi_sensor import HsiSensorSim
+from sorting.sim.xrf_sensor import TRUE_GAIN_FACTOR, TRUE_OFFSET_KEV
 
 U8 = NDArray[np.uint8]
 FloatArray = NDArray[np.float64]
@@ -203,8 +204,8 @@ HSI_SATURATED_PIXELS = (17,)
 # the XRF reference: a multi-element disc (mass fractions) and the true energy scale of the
 # simulated MCA, deliberately off its nominal set-up (+0.7 % gain, +15 eV offset)
 XRF_REFERENCE = {"Ti": 0.15, "Fe": 0.25, "Cu": 0.25, "Zr": 0.15, "Ag": 0.20}
-XRF_TRUE_GAIN_FACTOR = 1.007
-XRF_TRUE_OFFSET_KEV = 0.015
+XRF_TRUE_GAIN_FACTOR = TRUE_GAIN_FACTOR  # the simulated line's XRF detector
+XRF_TRUE_OFFSET_KEV = TRUE_OFFSET_KEV
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from calibration.store import load_store
 from perception.sensors.xrf.driver import Dp5Driver
 from perception.sensors.xrf.errors import Dp5Error
 from perception.xrf import Balance, Quantifier, Spectrum, load_setup
+from sorting.config.cameras import calibration_path
 from sorting.config.line import LineConfig
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
@@ -50,6 +52,19 @@ class XrfAcquisitionNode(Node):
         self.driver.configure(MCAC=self.cfg.channels)
         self.gain = self.setup.mca.gain_kev_per_channel(self.cfg.channels)
         self.offset = self.setup.mca.offset_kev
+        self.energy_calibrated = False
+        store_file = calibration_path(line)
+        if store_file.is_file() and self.cfg.channels == self.setup.mca.channels:
+            store = load_store(store_file)
+            if "xrf.energy" in store.calibrations:
+                res = store.get("xrf.energy").results
+                self.gain = float(res["gain_kev_per_channel"])
+                self.offset = float(res["offset_kev"])
+                self.energy_calibrated = True
+        if not self.energy_calibrated:
+            ctx.get_logger().warning(
+                f"no xrf.energy calibration in {store_file} for {self.cfg.channels} channels: "
+                "using the set-up's nominal energy scale")
         self.aimed: int | None = None
         self.measured: set[int] = set()
         self.acquisitions = 0
