@@ -120,3 +120,57 @@ class GradeLedger:
                                                    "grade", "recovery"])
             writer.writeheader()
             writer.writerows(rows)
+
+
+def grade_recovery_curve(
+    estimates: list[ObjectEstimate], element: str, thresholds_eur: list[float]
+) -> list[tuple[float, float, float]]:
+    """What-if curve for the sort threshold: ``(threshold, grade, recovery)`` of ``element``
+    if every object worth at least the threshold were picked (one product stream).
+
+    Grade = element mass / product mass; recovery = element mass in the product / element
+    mass fed. Built from the line's own estimates, so it shows the trade-off the operator
+    would choose from, not the truth.
+    """
+    fed = sum(est.element(element)[0] for est in estimates)
+    out = []
+    for t in sorted(thresholds_eur):
+        chosen = [est for est in estimates if est.value_eur >= t]
+        mass = sum(est.mass_kg for est in chosen)
+        el = sum(est.element(element)[0] for est in chosen)
+        out.append((t, el / mass if mass > 0 else 0.0, el / fed if fed > 0 else 0.0))
+    return out
+
+
+def plot_grades(ledger: GradeLedger, estimates: list[ObjectEstimate], elements: list[str],
+                path: Path) -> None:
+    """PNG: recovery per bin for ``elements`` (bars) and the grade-recovery curves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    bins = [d for d in ledger.destinations if d != RESIDUE]
+    width = 0.8 / max(len(bins), 1)
+    for k, dest in enumerate(bins):
+        ax1.bar([i + k * width for i in range(len(elements))],
+                [100 * ledger.recovery(dest, e) for e in elements], width, label=dest)
+    ax1.set_xticks([i + width * (len(bins) - 1) / 2 for i in range(len(elements))], elements)
+    ax1.set_ylabel("recovery into bin, %")
+    ax1.set_title("Recovery per bin (line's estimates)")
+    if bins:
+        ax1.legend(fontsize=8)
+    values = sorted({round(est.value_eur, 4) for est in estimates})
+    thresholds = [0.0, *values]
+    for e in elements:
+        curve = [c for c in grade_recovery_curve(estimates, e, thresholds) if c[1] > 0]
+        ax2.plot([100 * r for _, _, r in curve], [100 * g for _, g, _ in curve], ".-", label=e)
+    ax2.set_xlabel("recovery, %")
+    ax2.set_ylabel("grade, %")
+    ax2.set_yscale("log")
+    ax2.set_title("Grade-recovery over the value threshold")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -119,3 +119,16 @@ def test_ledger_grade_recovery_closure() -> None:
     assert led.grade("pcb", "Co") == pytest.approx(0.05)
     assert led.closure_error("Co") == pytest.approx(0.0, abs=1e-12)
     assert led.element_kg(FEED, "Co")[0] == pytest.approx(3 * est.element("Co")[0])
+
+
+def test_grade_recovery_curve_runs_from_everything_to_nothing() -> None:
+    from sorting.accounting import grade_recovery_curve
+
+    tr = _track_with()
+    base = estimate(next(iter(tr.tracks.values())), {"widget": PRIOR}, {"Co": 30.0})
+    cheap = base.__class__(**{**base.__dict__, "value_eur": 0.01, "track_id": 2})
+    curve = grade_recovery_curve([base, cheap], "Co", [0.0, 0.1, 1e9])
+    assert curve[0][2] == pytest.approx(1.0)  # threshold 0: everything picked
+    assert curve[1][2] == pytest.approx(0.5)  # only the valuable one
+    assert curve[2][2] == 0.0  # nothing worth that much
+    assert curve[0][1] == pytest.approx(0.05)  # grade of a Co-at-5 % product
