@@ -241,6 +241,7 @@ class TrackerNode(Node):
         p = self.encoder.at(now)
         if p is None:
             return
+        self.tracker.merge_duplicates()
         for tr in self.tracker.retire(p):
             self._book(tr, RESIDUE)
         objects = []

@@ -88,6 +88,7 @@ class TrackerStats:
     merged_blobs: int = 0
     split_detections: int = 0
     unassociated_xrf: int = 0
+    merged_tracks: int = 0
 
 
 class Tracker:
@@ -168,12 +169,42 @@ class Tracker:
             if i in match:
                 tr = live[match[i]]
                 tr._move(blob.s_m, blob.y_m, 1.0)
+            elif len(covered) == 1 or (owner := self._owner(live, blob.s_m, blob.y_m)):
+                # a large object's blob centre can sit outside the gate (a partial view at
+                # the sensor's edge): it still lies on that object's footprint
+                tr = covered[0] if len(covered) == 1 else owner  # type: ignore[assignment]
             else:
                 tr = self._new_track(blob.t_ns, blob.s_m, blob.y_m, blob.length_m, blob.width_m)
                 live.append(tr)
             tr.volumes.append(blob)
             tr.sensors.add("depth")
             tr.last_seen_ns = max(tr.last_seen_ns, blob.t_ns)
+
+    def _owner(self, live: list[Track], s: float, y: float) -> Track | None:
+        inside = [t for t in live if self._inside(t, s, y, margin=0.01)]
+        return inside[0] if len(inside) == 1 else None
+
+    def merge_duplicates(self, min_overlap: float = 0.6) -> int:
+        """Merge live tracks that are one object seen twice: the smaller footprint lies at
+        least ``min_overlap`` on the larger and their classes do not disagree (an object
+        lying on another keeps its own class). The older track keeps its id. Returns how
+        many were merged."""
+        live = sorted(self._live(), key=lambda t: t.track_id)
+        merged = 0
+        gone: set[int] = set()
+        for i, a in enumerate(live):
+            if a.track_id in gone:
+                continue
+            for b in live[i + 1:]:
+                if b.track_id in gone or b.state != TrackState.TRACKING:
+                    continue
+                if _overlap_share(a, b) >= min_overlap and _same_kind(a, b):
+                    _absorb(a, b)
+                    del self.tracks[b.track_id]
+                    gone.add(b.track_id)
+                    merged += 1
+        self.stats.merged_tracks += merged
+        return merged
 
     def add_xrf(self, spot: XrfMeasurement) -> Track | None:
         """One XRF spot: goes to the track whose footprint it covers most."""
@@ -238,3 +269,41 @@ def spot_coverage(ds: float, dy: float, r: float, length: float, width: float) -
     on = (np.abs(px) <= length / 2) & (np.abs(py) <= width / 2)
     return float(on.mean())
 
+
+def _absorb(keep: Track, other: Track) -> None:
+    """Fold ``other``'s measurements into ``keep`` (same object, two tracks)."""
+    total = keep.n_pos + other.n_pos
+    keep.s_m = (keep.s_m * keep.n_pos + other.s_m * other.n_pos) / total
+    keep.y_m = (keep.y_m * keep.n_pos + other.y_m * other.n_pos) / total
+    keep.n_pos = min(total, 20.0)
+    keep.length_m = max(keep.length_m, other.length_m)
+    keep.width_m = max(keep.width_m, other.width_m)
+    for k, v in other.class_votes.items():
+        keep.class_votes[k] = keep.class_votes.get(k, 0.0) + v
+    for k, v in other.material_votes.items():
+        keep.material_votes[k] = keep.material_votes.get(k, 0.0) + v
+    keep.volumes.extend(other.volumes)
+    keep.xrf.extend(other.xrf)
+    keep.sensors |= other.sensors
+    keep.detections += other.detections
+    keep.last_seen_ns = max(keep.last_seen_ns, other.last_seen_ns)
+
+
+def _overlap_share(a: Track, b: Track) -> float:
+    """Area of the two footprints' intersection over the smaller footprint (0-1)."""
+    ds = min(a.s_m + a.length_m / 2, b.s_m + b.length_m / 2) - max(
+        a.s_m - a.length_m / 2, b.s_m - b.length_m / 2)
+    dy = min(a.y_m + a.width_m / 2, b.y_m + b.width_m / 2) - max(
+        a.y_m - a.width_m / 2, b.y_m - b.width_m / 2)
+    if ds <= 0 or dy <= 0:
+        return 0.0
+    smaller = min(a.length_m * a.width_m, b.length_m * b.width_m)
+    return ds * dy / smaller if smaller > 0 else 0.0
+
+
+def _same_kind(a: Track, b: Track) -> bool:
+    if not a.class_votes or not b.class_votes:
+        return True
+    top_a = max(sorted(a.class_votes), key=lambda k: a.class_votes[k])
+    top_b = max(sorted(b.class_votes), key=lambda k: b.class_votes[k])
+    return top_a == top_b

@@ -132,3 +132,26 @@ def test_grade_recovery_curve_runs_from_everything_to_nothing() -> None:
     assert curve[1][2] == pytest.approx(0.5)  # only the valuable one
     assert curve[2][2] == 0.0  # nothing worth that much
     assert curve[0][1] == pytest.approx(0.05)  # grade of a Co-at-5 % product
+
+
+def test_two_tracks_on_one_large_object_are_merged() -> None:
+    tr = Tracker(TrackerConfig(gate_m=0.05))
+    # a laptop seen whole, then only its far half at the image edge: the centres differ by
+    # 9 cm, more than the gate, but the half view lies on the whole one
+    tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.34, 0.24, "laptop", 0.9)])
+    tr._new_track(1, 0.09, 0.0, 0.16, 0.24).class_votes["laptop"] = 0.5
+    assert len(tr.tracks) == 2
+    assert tr.merge_duplicates() == 1
+    (only,) = tr.tracks.values()
+    assert only.track_id == 1 and only.class_votes["laptop"] == pytest.approx(1.4)
+    # two neighbours that merely touch stay two objects
+    tr2 = Tracker()
+    tr2.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.10, 0.10, "a", 0.9),
+                        ClassMeasurement(0, 0.11, 0.0, 0.10, 0.10, "b", 0.9)])
+    assert tr2.merge_duplicates() == 0
+    # a PCB lying on an aluminium sheet, tracked separately: on its footprint, but another
+    # class, so it stays its own object
+    tr3 = Tracker()
+    tr3.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.30, 0.20, "aluminium_scrap", 0.9)])
+    tr3._new_track(1, 0.06, 0.0, 0.10, 0.08).class_votes["pcb_high_grade"] = 0.9
+    assert tr3.merge_duplicates() == 0
