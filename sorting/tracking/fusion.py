@@ -110,8 +110,9 @@ def estimate(
 ) -> ObjectEstimate:
     """Fuse everything known about ``track`` (see the module docstring for the formulas).
 
-    ``material_density`` (material id → (mean, u) kg/m³) is the fallback density when
-    the class is unknown but the spectral classifier named the material.
+    ``material_density`` (material id → (mean, u) kg/m³) is the density used when the
+    class is unknown but the spectral classifier named the material; an unknown class
+    otherwise takes the ``"unknown"`` prior (all classes pooled) when ``priors`` has one.
     """
     class_name, class_conf = _vote(track.class_votes)
     material, material_conf = _vote(track.material_votes)
@@ -119,7 +120,8 @@ def estimate(
     volume, volume_u = _volume(track, prior)
     rho = prior.density_kg_m3 if prior else 0.0
     rho_u = prior.density_sd_kg_m3 if prior else 0.0
-    if prior is None and material_density and material in material_density:
+    if (prior is None or class_name == UNKNOWN) and material_density and (
+            material in material_density):
         rho, rho_u = material_density[material]
     mass = volume * rho
     rel = math.hypot(volume_u / volume if volume > 0 else 0.0, rho_u / rho if rho > 0 else 0.0)

@@ -15,7 +15,10 @@ from functools import cache
 import numpy as np
 
 from perception.catalog import Catalog, load_catalog
+from perception.sensors.scene import SceneObject
 from sorting.sim.spawner import ObjectSpawner
+
+UNKNOWN_CLASS = "unknown"
 
 
 @dataclass(frozen=True)
@@ -43,24 +46,33 @@ def priors_for(catalog: Catalog, n: int = 300, seed: int = 20261127) -> dict[str
     """Priors for every detector class of ``catalog`` from ``n`` seeded draws per class."""
     spawner = ObjectSpawner(catalog, np.random.default_rng(seed))
     out: dict[str, ClassPrior] = {}
+    pooled: list[SceneObject] = []
     for spec in catalog.classes:
         objs = [spawner.spawn(i, 0.0, 0.0, class_name=spec.name) for i in range(n)]
-        vol = np.array([o.volume_m3() for o in objs])
-        rho = np.array([o.density_kg_m3 for o in objs])
-        mass = vol * rho
-        elements = sorted({e for o in objs for e in o.composition})
-        comp = np.array([[o.composition.get(e, 0.0) for e in elements] for o in objs])
-        out[spec.name] = ClassPrior(
-            class_name=spec.name,
-            volume_m3=float(vol.mean()),
-            volume_sd_m3=float(vol.std(ddof=1)),
-            density_kg_m3=float(rho.mean()),
-            density_sd_kg_m3=float(rho.std(ddof=1)),
-            mass_kg=float(mass.mean()),
-            mass_sd_kg=float(mass.std(ddof=1)),
-            composition={e: float(v) for e, v in zip(elements, comp.mean(axis=0), strict=True)},
-            composition_sd={
-                e: float(v) for e, v in zip(elements, comp.std(axis=0, ddof=1), strict=True)
-            },
-        )
+        pooled.extend(objs)
+        out[spec.name] = _moments(spec.name, objs)
+    # an object whose class the detector could not tell: any class of the catalog, equally
+    # likely -- wide, but honest intervals instead of none
+    out[UNKNOWN_CLASS] = _moments(UNKNOWN_CLASS, pooled)
     return out
+
+
+def _moments(name: str, objs: list[SceneObject]) -> ClassPrior:
+    vol = np.array([o.volume_m3() for o in objs])
+    rho = np.array([o.density_kg_m3 for o in objs])
+    mass = vol * rho
+    elements = sorted({e for o in objs for e in o.composition})
+    comp = np.array([[o.composition.get(e, 0.0) for e in elements] for o in objs])
+    return ClassPrior(
+        class_name=name,
+        volume_m3=float(vol.mean()),
+        volume_sd_m3=float(vol.std(ddof=1)),
+        density_kg_m3=float(rho.mean()),
+        density_sd_kg_m3=float(rho.std(ddof=1)),
+        mass_kg=float(mass.mean()),
+        mass_sd_kg=float(mass.std(ddof=1)),
+        composition={e: float(v) for e, v in zip(elements, comp.mean(axis=0), strict=True)},
+        composition_sd={
+            e: float(v) for e, v in zip(elements, comp.std(axis=0, ddof=1), strict=True)
+        },
+    )
