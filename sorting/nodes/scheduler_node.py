@@ -177,7 +177,16 @@ class SchedulerNode(Node):
             appr = float(self.scheduler.win[oid][2][a])
             if t_pick - appr > now + self.lead_s:
                 continue
-            tm = self.scheduler.commit(name, oid, now)
+            try:
+                tm = self.scheduler.commit(name, oid, now)
+            except SchedulingError as exc:
+                # the exact pick at the window's edge fell outside the arm's workspace: this
+                # arm lets it go; the planner offers it to the next arm in the next cycle
+                self.counts["skipped"] += 1
+                if oid not in self._warned:
+                    self._warned.add(oid)
+                    self.ctx.get_logger().warning(f"object {oid} not picked by {name}: {exc}")
+                continue
             if tm is not None:
                 self._send(name, oid, tm, now)
 
