@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from robot.config import ArmConfig, BasePose
+from robot.config import ArmConfig, BasePose, GripperConfig
 from sorting.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -145,7 +145,10 @@ def _demo_arms() -> list[ArmConfig]:
             "pcb": (x - 0.12, 0.45, 0.15),
             "metal": (x + 0.12, 0.45, 0.15),
         }
-        arms.append(ArmConfig(name=f"arm{k + 1}", base=BasePose(x_m=x), bins=bins))
+        # a 20 mm bellows cup: small enough to seal on an 18 mm cell, ~19 N at -60 kPa
+        gripper = GripperConfig(cup_diameter_m=0.02, vacuum_capacity_kg=0.8)
+        arms.append(ArmConfig(name=f"arm{k + 1}", base=BasePose(x_m=x), bins=bins,
+                              gripper=gripper))
     return arms
 
 

@@ -72,6 +72,7 @@ class SchedulerNode(Node):
         self.min_speed = float(ctx.declare_parameter("min_belt_speed_mps", 0.02).value)
         self.lead_s = float(ctx.declare_parameter("task_lead_s", 0.0).value)
         self.timeout_s = float(ctx.declare_parameter("result_timeout_s", 1.0).value)
+        self.max_attempts = int(ctx.declare_parameter("max_attempts", 2).value)
         arms_file = str(ctx.declare_parameter("arms_file", "").value or "")
         if arm_models is None:
             if not arms_file:
@@ -97,6 +98,8 @@ class SchedulerNode(Node):
         self.next_task_id = 1
         self.counts = {"tasks": 0, "picked": 0, "failed": 0, "skipped": 0}
         self._warned: set[int] = set()
+        self.attempts: dict[int, int] = {}
+        self.given_up: set[int] = set()
 
     def _now(self) -> float:
         return self.ctx.get_clock().now().nanoseconds * 1e-9
@@ -119,8 +122,8 @@ class SchedulerNode(Node):
                 if oid not in self._in_task():
                     self.scheduler.remove(oid)
                 continue
-            if not str(o.target_bin):
-                continue  # the sort policy lets it pass
+            if not str(o.target_bin) or oid in self.given_up:
+                continue  # the sort policy lets it pass, or the arms failed it too often
             seen.add(oid)
             obj = StreamObject(id=oid, x_m=float(o.belt_x_m), y_m=float(o.y_m),
                                z_m=float(getattr(o, "height_m", 0.0)),
@@ -154,10 +157,19 @@ class SchedulerNode(Node):
         if ok:
             self.counts["picked"] += 1
             self.scheduler.remove(task.object_id)
+            self.scheduler.arm_free_s[self.scheduler.arm_index(arm)] = now
+            return
+        self.counts["failed"] += 1
+        # a failed grasp is known at the grip, but the arm still runs its cycle to the bin
+        free = max(now, task.timing.t_free_s)
+        self.attempts[task.object_id] = self.attempts.get(task.object_id, 0) + 1
+        if self.attempts[task.object_id] >= self.max_attempts:
+            # the same object failing again and again costs every arm its cycles: let it go
+            self.given_up.add(task.object_id)
+            self.scheduler.remove(task.object_id)
         else:
-            self.counts["failed"] += 1
-            self.scheduler.pick_failed(task.object_id, arm, free_s=now)
-        self.scheduler.arm_free_s[self.scheduler.arm_index(arm)] = now
+            self.scheduler.pick_failed(task.object_id, arm, free_s=free)
+        self.scheduler.arm_free_s[self.scheduler.arm_index(arm)] = free
 
     def _cycle(self) -> None:
         now = self._now()

@@ -253,12 +253,19 @@ class TrackerNode(Node):
                              belt_position_m=p, objects=objects))
 
     def _to_msg(self, tr: Track, est: ObjectEstimate, p: float) -> Any:
+        # where to pick: the 3D sensor's grasp points are better than the fused centre
+        # (camera boxes of partial or mis-classified views pull it around)
+        if tr.volumes:
+            s = float(np.median([v.grasp_s_m for v in tr.volumes]))
+            y = float(np.median([v.grasp_y_m for v in tr.volumes]))
+        else:
+            s, y = tr.s_m, tr.y_m
         return new(
             "crmsort_msgs/msg/SortObject", id=tr.track_id,
             state=int(tr.state if tr.state != TrackState.TRACKING else 0),
             class_name=est.class_name, class_confidence=est.class_confidence,
             material=est.material, material_confidence=est.material_confidence,
-            belt_x_m=tr.x_at(p), y_m=tr.y_m,
+            belt_x_m=s + p, y_m=y,
             height_m=float(np.median([v.height_m for v in tr.volumes])) if tr.volumes else 0.0,
             volume_m3=est.volume_m3,
             volume_u_m3=est.volume_u_m3, mass_kg=est.mass_kg, mass_u_kg=est.mass_u_kg,
