@@ -26,6 +26,8 @@ from robot.errors import InterceptError, InvalidInputError, RobotError
 
 Xyz = tuple[float, float, float]
 
+MAX_WAIT_S = 30.0  # s: the longest an arm plans ahead to meet an object
+
 
 @dataclass(frozen=True)
 class MovingTarget:
@@ -108,11 +110,13 @@ def solve_intercept(
             return math.inf  # e.g. a joint limit at this point: not a meeting point
 
     g_lo = g(lo)
-    t_meet = lo if g_lo <= 0 else _fixed_point(g, lo, t_out, tol_s)
+    # a meeting more than MAX_WAIT_S away is no pick (a crawling belt would otherwise make
+    # the scan below walk through days of 10 ms steps)
+    horizon = lo + (g_lo if math.isfinite(g_lo) and g_lo > 0 else 0.0) + MAX_WAIT_S
+    hi = min(t_out, horizon) if math.isfinite(t_out) else horizon
+    t_meet = lo if g_lo <= 0 else _fixed_point(g, lo, hi, tol_s)
     if t_meet is None:
-        t_meet = _scan_bisect(
-            g, lo, t_out if math.isfinite(t_out) else lo + g_lo + 10.0, scan_step_s, tol_s
-        )
+        t_meet = _scan_bisect(g, lo, hi, scan_step_s, tol_s)
     if t_meet is None:
         raise InterceptError(
             f"intercept: the arm cannot reach the target before it leaves the window "
