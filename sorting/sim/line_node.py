@@ -35,6 +35,7 @@ from sorting.msgs import convert
 from sorting.runtime.context import Node, NodeContext, QoSProfile
 from sorting.sim.hsi_sensor import HsiSensorSim
 from sorting.sim.spawner import ObjectSpawner
+from sorting.sim.truth import ground_truth_msg
 from sorting.sim.world import BeltWorld, ObjectState
 from sorting.sim.xrf_sensor import XrfSpotSim
 
@@ -174,7 +175,7 @@ class SimLineNode(Node):
         items = [(o, int(ObjectState.ON_BELT), "") for o in self.world.on_belt()]
         for wobj in self.world.drain_changes():
             items.append((wobj.obj, int(wobj.state), wobj.bin))
-        self.pub_truth.publish(convert.ground_truth_msg(items, t_ns, self.world.belt_position_m))
+        self.pub_truth.publish(ground_truth_msg(items, t_ns, self.world.belt_position_m))
 
     def _on_camera(self) -> None:
         assert self.pub_image is not None and self.pub_info is not None
