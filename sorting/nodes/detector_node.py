@@ -33,10 +33,9 @@ from perception.detector.offline import REPO_ROOT
 from perception.detector.onnx_detector import Detections, OnnxDetector, belt_points
 from sorting.msgs import new
 from sorting.nodes.image_decode import image_to_rgb
-from sorting.runtime.context import Node, NodeContext, QoSProfile
+from sorting.runtime.context import SENSOR_QOS, Node, NodeContext
 
 DEFAULT_MODEL = REPO_ROOT / "datasets" / "models" / "detector" / "crmsort_yolo11n.onnx"
-SENSOR_QOS = QoSProfile(depth=5, reliable=False)
 
 
 def camera_from_config(cam: Any) -> PinholeCamera:

@@ -28,13 +28,12 @@ from perception.volume.plane import PlaneFitConfig
 from sorting.errors import SortingError
 from sorting.msgs import new
 from sorting.msgs.convert import header, pointcloud_array, stamp_ns
-from sorting.runtime.context import Node, NodeContext, QoSProfile
+from sorting.runtime.context import LATCHED_QOS, Node, NodeContext, QoSProfile
 
 FLAG_WRONG_FRAME = "WRONG_FRAME"
 FLAG_BAD_CLOUD = "BAD_CLOUD"
 FLAG_NO_PLANE = "NO_PLANE"
 FLAG_NO_ENCODER = "NO_ENCODER"
-LATCHED_QOS = QoSProfile(depth=1, reliable=True, transient_local=True)
 
 
 class VolumeNode(Node):

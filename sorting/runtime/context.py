@@ -51,6 +51,11 @@ class QoSProfile:
 
 QoS = QoSProfile | int
 
+# the two profiles ROS 2 lines use everywhere (rclpy's qos_profile_sensor_data and a latched
+# topic such as /tf_static)
+SENSOR_QOS = QoSProfile(depth=5, reliable=False)
+LATCHED_QOS = QoSProfile(depth=1, reliable=True, transient_local=True)
+
 
 class Clock(Protocol):
     def now(self) -> Time: ...

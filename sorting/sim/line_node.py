@@ -32,7 +32,7 @@ from perception.xrf import load_setup
 from sorting.config.cameras import depth_camera, measured_rgb_camera, rgb_camera
 from sorting.config.line import LineConfig
 from sorting.msgs import convert
-from sorting.runtime.context import Node, NodeContext, QoSProfile
+from sorting.runtime.context import LATCHED_QOS, SENSOR_QOS, Node, NodeContext
 from sorting.sim.hsi_sensor import HsiSensorSim
 from sorting.sim.spawner import ObjectSpawner
 from sorting.sim.truth import ground_truth_msg
@@ -40,8 +40,6 @@ from sorting.sim.world import BeltWorld, ObjectState
 from sorting.sim.xrf_sensor import XrfSpotSim
 
 GROUND_TRUTH_TOPIC = "/sim/ground_truth"
-SENSOR_QOS = QoSProfile(depth=5, reliable=False)
-LATCHED_QOS = QoSProfile(depth=1, reliable=True, transient_local=True)
 
 
 def _period_ns(rate_hz: float) -> int:
