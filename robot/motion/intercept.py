@@ -139,14 +139,7 @@ def _fixed_point(g: Callable[[float], float], lo: float, hi: float, tol_s: float
         if -tol_s <= step <= 0:
             return t
         if step < 0:  # overshoot: the root lies in (late, t]
-            a, b = late, t
-            while b - a > tol_s:
-                mid = 0.5 * (a + b)
-                if g(mid) <= 0:
-                    b = mid
-                else:
-                    a = mid
-            return b
+            return _bisect(g, late, t, tol_s)
         late = t
         t += max(step, tol_s / 2)
         if t > hi:
@@ -162,13 +155,17 @@ def _scan_bisect(
     while t < hi:
         t = min(t + step_s, hi)
         if g(t) <= 0:
-            a, b = prev, t
-            while b - a > tol_s:
-                mid = 0.5 * (a + b)
-                if g(mid) <= 0:
-                    b = mid
-                else:
-                    a = mid
-            return b
+            return _bisect(g, prev, t, tol_s)
         prev = t
     return None
+
+
+def _bisect(g: Callable[[float], float], a: float, b: float, tol_s: float) -> float:
+    """Earliest t in (a, b] with g(t) <= 0 to within ``tol_s``, given g(a) > 0 >= g(b)."""
+    while b - a > tol_s:
+        mid = 0.5 * (a + b)
+        if g(mid) <= 0:
+            b = mid
+        else:
+            a = mid
+    return b
