@@ -26,12 +26,7 @@ from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
 from sorting.runtime.context import Node, NodeContext
 from sorting.tracking.fusion import ObjectEstimate, estimate
-from sorting.tracking.measurements import (
-    ClassMeasurement,
-    MaterialMeasurement,
-    VolumeMeasurement,
-    XrfMeasurement,
-)
+from sorting.tracking.measurements import ClassMeasurement, VolumeMeasurement, XrfMeasurement
 from sorting.tracking.priors import class_priors
 from sorting.tracking.tracker import Track, Tracker, TrackerConfig, TrackState
 
@@ -180,40 +175,21 @@ class TrackerNode(Node):
         self.tracker.add_xrf(spot)
 
     def _on_material_map(self, msg: Any) -> None:
-        """Votes of the map cells under each live track's footprint (belt and unknown cells
-        do not vote; metal cells vote "metal")."""
         rows, cols = int(msg.rows), int(msg.cols)
         if rows == 0 or cols == 0:
             return
-        labels = np.asarray(msg.material, dtype=np.uint8).reshape(rows, cols)
-        conf = np.asarray(msg.confidence, dtype=np.float32).reshape(rows, cols)
         res = float(msg.resolution_m)
         # row r was seen at encoder p_r = belt_position_m + r*res, at belt x = hsi_x
         s_rows = self.hsi_x_m - (float(msg.belt_position_m) + res * np.arange(rows))
         y_cols = float(msg.origin_y_m) + res * np.arange(cols)
-        names = list(msg.material_names)
-        meas = []
-        for tr in self.tracker._live():
-            rs = np.abs(s_rows - tr.s_m) <= tr.length_m / 2
-            cs = np.abs(y_cols - tr.y_m) <= tr.width_m / 2
-            if not rs.any() or not cs.any():
-                continue
-            lab = labels[np.ix_(rs, cs)].ravel()
-            cf = conf[np.ix_(rs, cs)].ravel()
-            votes: dict[str, float] = {}
-            for lab_i, c in zip(lab.tolist(), cf.tolist(), strict=True):
-                if lab_i == METAL_LABEL:
-                    name = "metal"
-                elif lab_i < len(names):
-                    name = names[lab_i]
-                else:
-                    continue  # belt or unknown
-                votes[name] = votes.get(name, 0.0) + c
-            if votes:
-                meas.append(MaterialMeasurement(
-                    t_ns=stamp_ns(msg.header.stamp), s_m=tr.s_m, y_m=tr.y_m,
-                    length_m=tr.length_m, width_m=tr.width_m, votes=votes))
-        self.tracker.add_materials(meas)
+        names = {i: str(n) for i, n in enumerate(msg.material_names)}
+        names[METAL_LABEL] = "metal"  # belt and unknown cells do not vote
+        self.tracker.add_material_grid(
+            stamp_ns(msg.header.stamp),
+            np.asarray(msg.material, dtype=np.uint8).reshape(rows, cols),
+            np.asarray(msg.confidence, dtype=np.float32).reshape(rows, cols),
+            s_rows, y_cols, names,
+        )
 
     def _on_pick_result(self, msg: Any) -> None:
         if int(msg.outcome) != PICKED:

@@ -17,11 +17,13 @@ if it lies inside the winner's footprint — a split).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
 from sorting.tracking.measurements import (
@@ -102,7 +104,8 @@ class Tracker:
         self._next_id = 1
 
     # -- association ---------------------------------------------------------------------------
-    def _live(self) -> list[Track]:
+    def live(self) -> list[Track]:
+        """Tracks still on the belt (tracking or scheduled)."""
         return [t for t in self.tracks.values() if t.state in (TrackState.TRACKING,
                                                                TrackState.SCHEDULED)]
 
@@ -132,7 +135,7 @@ class Tracker:
 
     def add_detections(self, dets: Sequence[ClassMeasurement]) -> None:
         """One camera frame's detections."""
-        live = self._live()
+        live = self.live()
         match = self._assign([(d.s_m, d.y_m) for d in dets], live)
         for i, det in enumerate(dets):
             if i in match:
@@ -157,7 +160,7 @@ class Tracker:
 
     def add_volumes(self, blobs: Sequence[VolumeMeasurement]) -> None:
         """One 3D frame's blobs."""
-        live = self._live()
+        live = self.live()
         match = self._assign([(b.s_m, b.y_m) for b in blobs], live)
         for i, blob in enumerate(blobs):
             covered = [t for t in live if abs(t.s_m - blob.s_m) <= blob.length_m / 2
@@ -189,7 +192,7 @@ class Tracker:
         least ``min_overlap`` on the larger and their classes do not disagree (an object
         lying on another keeps its own class). The older track keeps its id. Returns how
         many were merged."""
-        live = sorted(self._live(), key=lambda t: t.track_id)
+        live = sorted(self.live(), key=lambda t: t.track_id)
         merged = 0
         gone: set[int] = set()
         for i, a in enumerate(live):
@@ -209,7 +212,7 @@ class Tracker:
     def add_xrf(self, spot: XrfMeasurement) -> Track | None:
         """One XRF spot: goes to the track whose footprint it covers most."""
         best: tuple[float, Track] | None = None
-        for tr in self._live():
+        for tr in self.live():
             cov = spot_coverage(spot.s_m - tr.s_m, spot.y_m - tr.y_m, spot.radius_m,
                                 tr.length_m, tr.width_m)
             if cov > 0 and (best is None or cov > best[0]):
@@ -223,8 +226,38 @@ class Tracker:
         tr.last_seen_ns = max(tr.last_seen_ns, spot.t_ns)
         return tr
 
+    def add_material_grid(
+        self,
+        t_ns: int,
+        labels: NDArray[np.uint8],
+        confidence: NDArray[np.float32],
+        s_rows: NDArray[np.floating[Any]],
+        y_cols: NDArray[np.floating[Any]],
+        label_names: Mapping[int, str],
+    ) -> None:
+        """A belt-aligned material grid (rows at belt-surface ``s_rows``, columns at
+        ``y_cols``): each live track gets the confidence-weighted votes of the cells under
+        its footprint; labels missing from ``label_names`` (belt, unknown) do not vote."""
+        meas = []
+        for tr in self.live():
+            rs = np.abs(s_rows - tr.s_m) <= tr.length_m / 2
+            cs = np.abs(y_cols - tr.y_m) <= tr.width_m / 2
+            if not rs.any() or not cs.any():
+                continue
+            votes: dict[str, float] = {}
+            cells = zip(labels[np.ix_(rs, cs)].ravel().tolist(),
+                        confidence[np.ix_(rs, cs)].ravel().tolist(), strict=True)
+            for label, c in cells:
+                name = label_names.get(label)
+                if name is not None:
+                    votes[name] = votes.get(name, 0.0) + c
+            if votes:
+                meas.append(MaterialMeasurement(t_ns, tr.s_m, tr.y_m, tr.length_m, tr.width_m,
+                                                votes))
+        self.add_materials(meas)
+
     def add_materials(self, meas: Sequence[MaterialMeasurement]) -> None:
-        live = self._live()
+        live = self.live()
         match = self._assign([(m.s_m, m.y_m) for m in meas], live)
         for i, m in enumerate(meas):
             if i not in match:

@@ -155,3 +155,18 @@ def test_two_tracks_on_one_large_object_are_merged() -> None:
     tr3.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.30, 0.20, "aluminium_scrap", 0.9)])
     tr3._new_track(1, 0.06, 0.0, 0.10, 0.08).class_votes["pcb_high_grade"] = 0.9
     assert tr3.merge_duplicates() == 0
+
+
+def test_material_grid_votes_only_cells_under_the_footprint() -> None:
+    tr = Tracker()
+    tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.10, 0.10, "widget", 0.9)])
+    s_rows = np.linspace(-0.2, 0.2, 41)  # 1 cm cells
+    y_cols = np.linspace(-0.2, 0.2, 41)
+    labels = np.full((41, 41), 254, dtype=np.uint8)  # belt everywhere...
+    labels[15:26, 15:26] = 0  # ...but ABS under the object (|s|, |y| <= 5 cm)
+    labels[0, 0] = 1  # and one PC cell far away
+    conf = np.ones((41, 41), dtype=np.float32)
+    tr.add_material_grid(5, labels, conf, s_rows, y_cols, {0: "abs", 1: "pc"})
+    (track,) = tr.tracks.values()
+    assert track.material_votes == pytest.approx({"abs": 121.0})
+    assert "hsi" in track.sensors
