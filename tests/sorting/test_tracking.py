@@ -159,11 +159,12 @@ def test_two_tracks_on_one_large_object_are_merged() -> None:
 
 def test_material_grid_votes_only_cells_under_the_footprint() -> None:
     tr = Tracker()
-    tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.10, 0.10, "widget", 0.9)])
+    # footprint 10.5 cm: the cells at +-5 cm are inside, those at +-6 cm outside
+    tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.105, 0.105, "widget", 0.9)])
     s_rows = np.linspace(-0.2, 0.2, 41)  # 1 cm cells
     y_cols = np.linspace(-0.2, 0.2, 41)
     labels = np.full((41, 41), 254, dtype=np.uint8)  # belt everywhere...
-    labels[15:26, 15:26] = 0  # ...but ABS under the object (|s|, |y| <= 5 cm)
+    labels[13:28, 13:28] = 0  # ABS under and around the object (|s|, |y| <= 7 cm)
     labels[0, 0] = 1  # and one PC cell far away
     conf = np.ones((41, 41), dtype=np.float32)
     tr.add_material_grid(5, labels, conf, s_rows, y_cols, {0: "abs", 1: "pc"})
