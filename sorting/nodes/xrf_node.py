@@ -31,9 +31,7 @@ from sorting.config.line import LineConfig
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
 from sorting.runtime.context import Node, NodeContext
-
-APPROACH_M = 0.15   # aim the traverse when an object is this far upstream of the head
-WINDOW_M = 0.026    # acquire when the object's centre is within this of the head (>= v / 10 Hz / 2)
+from sorting.xrf_trigger import Tracked, XrfTrigger
 
 
 def _setup_path(text: str) -> Path | None:
@@ -65,8 +63,7 @@ class XrfAcquisitionNode(Node):
             ctx.get_logger().warning(
                 f"no xrf.energy calibration in {store_file} for {self.cfg.channels} channels: "
                 "using the set-up's nominal energy scale")
-        self.aimed: int | None = None
-        self.measured: set[int] = set()
+        self.trigger = XrfTrigger(self.cfg.x_m)
         self.acquisitions = 0
         self.failures = 0
         self.pub_aim = ctx.create_publisher("std_msgs/msg/Float64", "xrf/aim", 10)
@@ -75,38 +72,27 @@ class XrfAcquisitionNode(Node):
                                 self._on_objects, 5)
 
     def _on_objects(self, msg: Any) -> None:
-        x_head = self.cfg.x_m
-        pending = [o for o in msg.objects if o.id not in self.measured]
-        # the object under the head now, if we aimed at it
-        for o in pending:
-            if abs(o.belt_x_m - x_head) <= WINDOW_M and self.aimed == o.id:
-                self._acquire(o, msg)
-                break
-        # aim at the next one coming (nearest upstream)
-        coming = [o for o in pending if 0 < x_head - o.belt_x_m <= APPROACH_M
-                  and o.id != self.aimed]
-        if coming and (self.aimed is None or self.aimed in self.measured
-                       or all(o.id != self.aimed for o in pending)):
-            nxt = max(coming, key=lambda o: o.belt_x_m)
-            self.aimed = nxt.id
-            self.pub_aim.publish(new("std_msgs/msg/Float64", data=float(nxt.y_m)))
+        tracked = [Tracked(int(o.id), float(o.belt_x_m), float(o.y_m)) for o in msg.objects]
+        acquire, aim = self.trigger.update(tracked)
+        if acquire is not None:
+            self._acquire(acquire, float(msg.belt_position_m))
+        if aim is not None:
+            self.pub_aim.publish(new("std_msgs/msg/Float64", data=aim.y_m))
 
-    def _acquire(self, obj: Any, msg: Any) -> None:
-        self.measured.add(obj.id)
-        if len(self.measured) > 5000:
-            self.measured = set(sorted(self.measured)[-1000:])
+    def _acquire(self, obj: Tracked, belt_position_m: float) -> None:
         try:
             acq = self.driver.acquire(self.cfg.live_time_s, self.cfg.channels)
         except Dp5Error as exc:
             self.failures += 1
-            self.ctx.get_logger().error(f"XRF acquisition for object {obj.id} failed: {exc}")
+            self.ctx.get_logger().error(
+                f"XRF acquisition for object {obj.object_id} failed: {exc}")
             return
         self.acquisitions += 1
         now = self.ctx.get_clock().now().nanoseconds
         self.pub.publish(new(
             "crmsort_msgs/msg/XrfSpectrum", header=header(now, "xrf_spot"),
             acquisition_id=self.acquisitions,
-            belt_position_m=float(msg.belt_position_m),
+            belt_position_m=belt_position_m,
             spot_y_m=float(obj.y_m), spot_radius_m=self.cfg.spot_radius_m,
             live_time_s=float(acq.live_time_s), real_time_s=float(acq.real_time_s),
             gain_kev_per_channel=self.gain, offset_kev=self.offset,
