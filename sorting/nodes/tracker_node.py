@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from calibration.camera import ray_plane_z
 from perception.catalog import load_catalog
 from sorting.accounting import RESIDUE, GradeLedger
 from sorting.config.cameras import measured_rgb_camera
@@ -137,8 +138,6 @@ class TrackerNode(Node):
         self.tracker.add_detections(dets)
 
     def _image_to_belt(self, uv: np.ndarray) -> np.ndarray:
-        from calibration.camera import ray_plane_z
-
         return ray_plane_z(self.camera.pixel_rays(uv), 0.0)
 
     def _on_volumes(self, msg: Any) -> None:
