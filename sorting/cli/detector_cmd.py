@@ -35,6 +35,10 @@ def register(sub: Any) -> None:
     t.add_argument("--close-mosaic", type=int, default=3, help="last epochs without mosaic")
     t.add_argument("--warmup-epochs", type=float, default=3.0,
                    help="learning-rate warm-up (0 when fine-tuning from a .pt)")
+    t.add_argument("--hours", type=float, default=None,
+                   help="train for this wall time instead of --epochs (schedule fitted to it)")
+    t.add_argument("--cache", action="store_true",
+                   help="keep decoded images in RAM (faster epochs on CPU)")
     t.set_defaults(func=_train)
 
     e = sub.add_parser("export", help="export trained weights to ONNX (with metadata JSON)")
@@ -57,18 +61,29 @@ def register(sub: Any) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from perception.detector.train import TrainConfig, train_detector
+    from sorting.errors import ConfigError
 
+    extra: dict[str, object] = {"warmup_epochs": args.warmup_epochs}
+    if args.hours is not None:
+        if not args.hours > 0:
+            raise ConfigError(f"--hours must be > 0, got {args.hours}")
+        extra["time"] = args.hours
+    if args.cache:
+        extra["cache"] = "ram"
     cfg = TrainConfig(
         data=Path(args.data), model=args.model, epochs=args.epochs, imgsz=args.imgsz,
         batch=args.batch, workers=args.workers, device=args.device, seed=args.seed,
         project=Path(args.project), name=args.name, close_mosaic=args.close_mosaic,
-        extra={"warmup_epochs": args.warmup_epochs},
+        extra=extra,
     )
-    command = "crmsort train " + shlex.join(
-        ["--data", args.data, "--model", args.model, "--epochs", str(args.epochs),
-         "--imgsz", str(args.imgsz), "--batch", str(args.batch), "--seed", str(args.seed),
-         "--close-mosaic", str(args.close_mosaic), "--warmup-epochs", str(args.warmup_epochs)]
-    )
+    argv = ["--data", args.data, "--model", args.model, "--epochs", str(args.epochs),
+            "--imgsz", str(args.imgsz), "--batch", str(args.batch), "--seed", str(args.seed),
+            "--close-mosaic", str(args.close_mosaic), "--warmup-epochs", str(args.warmup_epochs)]
+    if args.hours is not None:
+        argv += ["--hours", str(args.hours)]
+    if args.cache:
+        argv += ["--cache"]
+    command = "crmsort train " + shlex.join(argv)
     res = train_detector(cfg, command=command)
     con = console()
     con.print(f"[bold green]trained[/] {res.weights} (metadata {res.metadata})")
