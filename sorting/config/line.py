@@ -170,6 +170,14 @@ class SortingConfig(_Model):
         description="picked whenever reachable, whatever their value (fire risk)",
     )
     min_value_eur: float = Field(0.02, ge=0, description="objects worth less are let pass")
+    min_class_confidence: float = Field(
+        0.5, ge=0, le=1, description="class posterior below which an object is let pass "
+        "(bin purity before recovery)")
+    priority_min_confidence: float = Field(
+        0.25, ge=0, le=1, description="class posterior from which a priority class is pulled")
+    detector_accuracy: float = Field(
+        0.3, gt=0, lt=1, description="the detector's per-frame class accuracy, as measured "
+        "on held-out data (weighs its votes in the class posterior)")
     prices_eur_per_kg: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     publish_rate_hz: float = Field(10.0, gt=0, le=100)
     track_gate_m: float = Field(0.08, gt=0, le=1.0)

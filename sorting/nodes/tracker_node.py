@@ -26,6 +26,7 @@ from sorting.config.line import LineConfig
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
 from sorting.runtime.context import Node, NodeContext
+from sorting.sim.spawner import resolve_mix
 from sorting.tracking.fusion import ObjectEstimate, estimate
 from sorting.tracking.measurements import ClassMeasurement, VolumeMeasurement, XrfMeasurement
 from sorting.tracking.priors import class_priors
@@ -79,6 +80,10 @@ class TrackerNode(Node):
                                              belt_length_m=line.belt.length_m))
         self.priors = class_priors()
         catalog = load_catalog()
+        # the class posterior's prior: the detector classes' shares of the configured feed
+        specs, probs = resolve_mix(catalog, line.feed.mix)
+        self.feed_weights = {c.name: float(p) for c, p in zip(specs, probs, strict=True)
+                             if c.name in self.priors}
         # material density (uniform over the catalog range: mean, range/sqrt(12)) for objects
         # whose class is unknown; "metal" (HSI cannot tell metals apart) spans Al to Cu
         self.material_density = {
@@ -199,15 +204,24 @@ class TrackerNode(Node):
 
     # -- outputs -----------------------------------------------------------------------------
     def _book(self, tr: Track, destination: str) -> None:
-        est = estimate(tr, self.priors, self.policy.prices_eur_per_kg, self.material_density)
+        est = self._estimate(tr)
         self.ledger.book(est, destination)
         self.finished.append((tr, est))
         self.estimates.pop(tr.track_id, None)
 
+    def _estimate(self, tr: Track) -> ObjectEstimate:
+        return estimate(tr, self.priors, self.policy.prices_eur_per_kg, self.material_density,
+                        feed_weights=self.feed_weights,
+                        detector_accuracy=self.policy.detector_accuracy)
+
     def target_bin(self, est: ObjectEstimate) -> str:
         if est.class_name in self.policy.priority_classes:
+            if est.class_confidence < self.policy.priority_min_confidence:
+                return ""
             return self.policy.bin_for(est.class_name)
         if est.value_eur < self.policy.min_value_eur:
+            return ""
+        if est.class_confidence < self.policy.min_class_confidence:
             return ""
         return self.policy.bin_for(est.class_name)
 
@@ -221,7 +235,7 @@ class TrackerNode(Node):
             self._book(tr, RESIDUE)
         objects = []
         for tr in self.tracker.tracks.values():
-            est = estimate(tr, self.priors, self.policy.prices_eur_per_kg, self.material_density)
+            est = self._estimate(tr)
             self.estimates[tr.track_id] = est
             objects.append(self._to_msg(tr, est, p))
         self.pub.publish(new("crmsort_msgs/msg/SortObjectArray", header=header(now, "belt"),

@@ -106,7 +106,7 @@ class XrfAcquisitionNode(Node):
 
 
 class XrfQuantNode(Node):
-    """``xrf/spectrum`` → ``xrf/result`` (elements, wt% ± u, LOD)."""
+    """``xrf/spectrum`` → ``xrf/result`` (every analysed element: wt% ± u, LOD)."""
 
     def __init__(self, ctx: NodeContext, line: LineConfig) -> None:
         super().__init__(ctx)
@@ -124,7 +124,9 @@ class XrfQuantNode(Node):
                         offset_kev=float(msg.offset_kev), live_time_s=float(msg.live_time_s),
                         real_time_s=float(msg.real_time_s))
         res = self.quantifier.quantify(spec)
-        els = [e for e in res.elements if e.detected]
+        # every analysed element, below its detection limit too (mass_fraction <= lod): a
+        # silent analysis is a measured near-zero that fusion must not replace by a prior
+        els = list(res.elements)
         out = new(
             "crmsort_msgs/msg/XrfResult", header=header(stamp_ns(msg.header.stamp), "xrf_spot"),
             acquisition_id=msg.acquisition_id, belt_position_m=msg.belt_position_m,

@@ -1,16 +1,20 @@
 """From a track to an object estimate: class, material, volume, mass, composition, CRM grams, value.
 
-Uncertainties are standard (k=1) and propagated to first order:
+The class is uncertain, so every estimate is a mixture over the classes of the track's
+posterior (:mod:`sorting.tracking.posterior`): per class the formulas below, then
+``mean = Σ p_c μ_c``, ``u² = Σ p_c (u_c² + μ_c²) − mean²``.
+Per class, uncertainties are standard (k=1) and propagated to first order:
 
 - volume: median of the 3D measurements, ``u = max(median(u_i), MAD-spread / sqrt(n))``;
   without any, the class prior mean ± its spread;
 - mass ``m = V ρ`` with the class bulk density prior ``ρ ± u_ρ``:
   ``(u_m/m)² = (u_V/V)² + (u_ρ/ρ)²``;
-- composition per element: the XRF spots combined by inverse variance, each
-  weighted by the share of the spot that lay on the object (coverage ``c``),
-  then mixed with the class prior: ``f = c f_xrf + (1-c) f_prior``,
-  ``u² = c² u_xrf² + (1-c)² u_prior² + c(1-c)(f_xrf - f_prior)²``;
-  no XRF → the prior ``f_prior ± sd``;
+- composition per element: the XRF spots that lay (almost) wholly on the object
+  (coverage ``c`` ≥ :data:`XRF_FULL_COVERAGE`) combined by inverse variance, weighted by
+  ``c``, with ``u² = u_xrf² + ((1-c) f_xrf)²`` for the uncovered rest; every element the
+  XRF analysed is taken from it (below its detection limit too: a silent analysis is a
+  measured near-zero, not a reason to fall back on the prior); elements XRF cannot see
+  (Li, C, B, ...) and objects without a usable spot → the prior ``f_prior ± sd``;
 - element mass ``m_e = m f``: ``u² = (f u_m)² + (m u_f)²``; value ``Σ price_e m_e``.
 """
 
@@ -22,10 +26,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sorting.tracking.measurements import XrfMeasurement
+from sorting.tracking.posterior import class_posterior, top_classes
 from sorting.tracking.priors import ClassPrior
 from sorting.tracking.tracker import Track
 
 UNKNOWN = "unknown"
+XRF_FULL_COVERAGE = 0.9
 
 
 @dataclass(frozen=True)
@@ -79,12 +86,13 @@ def _volume(track: Track, prior: ClassPrior | None) -> tuple[float, float]:
     return 0.0, 0.0
 
 
-def _xrf_composition(track: Track) -> tuple[dict[str, float], dict[str, float], float]:
+def _xrf_composition(spots: list[tuple[XrfMeasurement, float]]
+                     ) -> tuple[dict[str, float], dict[str, float], float]:
     """Coverage-weighted inverse-variance mean of the spots; returns (f, u, mean coverage)."""
     num: dict[str, float] = {}
     den: dict[str, float] = {}
     coverage = []
-    for spot, cov in track.xrf:
+    for spot, cov in spots:
         coverage.append(cov)
         for e, fe in spot.fractions.items():
             ue = max(spot.uncertainties.get(e, 0.0), 1e-6)
@@ -94,7 +102,7 @@ def _xrf_composition(track: Track) -> tuple[dict[str, float], dict[str, float], 
     f = {e: num[e] / den[e] for e in num}
     # combined u of a weighted mean with weights cov/u²: sqrt(Σ cov² / u² ) / Σ(cov/u²)
     u2: dict[str, float] = {}
-    for spot, cov in track.xrf:
+    for spot, cov in spots:
         for e in spot.fractions:
             ue = max(spot.uncertainties.get(e, 0.0), 1e-6)
             u2[e] = u2.get(e, 0.0) + (cov / (ue * ue)) ** 2 * ue * ue
@@ -102,66 +110,113 @@ def _xrf_composition(track: Track) -> tuple[dict[str, float], dict[str, float], 
     return f, u, float(np.mean(coverage)) if coverage else 0.0
 
 
+@dataclass(frozen=True)
+class _ClassEstimate:
+    volume: float
+    volume_u: float
+    mass: float
+    mass_u: float
+    fractions: dict[str, tuple[float, float]]       # element -> (f, u)
+    element_mass: dict[str, tuple[float, float]]    # element -> (kg, u kg)
+    value: float
+    value_u: float
+
+
+def _for_class(
+    track: Track,
+    prior: ClassPrior | None,
+    rho: tuple[float, float] | None,
+    xrf: tuple[dict[str, float], dict[str, float], float] | None,
+    prices: Mapping[str, float],
+) -> _ClassEstimate:
+    """Everything under the hypothesis that ``track`` is of ``prior``'s class."""
+    volume, volume_u = _volume(track, prior)
+    if rho is None:
+        rho = (prior.density_kg_m3, prior.density_sd_kg_m3) if prior else (0.0, 0.0)
+    mass = volume * rho[0]
+    rel = math.hypot(volume_u / volume if volume > 0 else 0.0,
+                     rho[1] / rho[0] if rho[0] > 0 else 0.0)
+    mass_u = mass * rel
+    comp = ({e: (f, prior.composition_sd.get(e, 0.0)) for e, f in prior.composition.items()}
+            if prior is not None else {})
+    if xrf is not None:
+        f_x, u_x, c = xrf
+        # the spot lay (almost) wholly on the object: its analysis is the object's, the
+        # uncovered rest of the spot diluting it by at most (1 - c)
+        for e, fx in f_x.items():
+            comp[e] = (max(fx, 0.0), math.hypot(u_x[e], (1.0 - c) * fx))
+    element_mass = {e: (mass * f, math.hypot(f * mass_u, mass * u)) for e, (f, u) in comp.items()}
+    value = sum(prices.get(e, 0.0) * m for e, (m, _u) in element_mass.items())
+    value_u = math.sqrt(sum((prices.get(e, 0.0) * u) ** 2 for e, (_m, u) in element_mass.items()))
+    return _ClassEstimate(volume, volume_u, mass, mass_u, comp, element_mass, value, value_u)
+
+
+def _mix(parts: list[tuple[float, float, float]]) -> tuple[float, float]:
+    """Mean and standard deviation of a mixture of (weight, mean, sd) components."""
+    mean = sum(w * m for w, m, _ in parts)
+    second = sum(w * (s * s + m * m) for w, m, s in parts)
+    return mean, math.sqrt(max(second - mean * mean, 0.0))
+
+
 def estimate(
     track: Track,
     priors: Mapping[str, ClassPrior],
     prices_eur_per_kg: Mapping[str, float],
     material_density: Mapping[str, tuple[float, float]] | None = None,
+    *,
+    feed_weights: Mapping[str, float] | None = None,
+    detector_accuracy: float = 0.5,
+    xrf_full_coverage: float = XRF_FULL_COVERAGE,
 ) -> ObjectEstimate:
     """Fuse everything known about ``track`` (see the module docstring for the formulas).
 
-    ``material_density`` (material id → (mean, u) kg/m³) is the density used when the
-    class is unknown but the spectral classifier named the material; an unknown class
-    otherwise takes the ``"unknown"`` prior (all classes pooled) when ``priors`` has one.
+    The class is the posterior of :func:`class_posterior` (detector votes, spectral
+    material, size; ``feed_weights`` the expected stream mix, ``detector_accuracy`` the
+    detector's measured per-frame accuracy); every estimate is the posterior mixture of
+    the per-class estimates, so an uncertain class widens the intervals instead of biasing
+    them. Without class priors, ``material_density`` (material id → (mean, u) kg/m³) gives
+    the density of the spectral material. XRF spots count when at least
+    ``xrf_full_coverage`` of the spot lay on the object (a partly covered spot reads the
+    belt too, and its analysis is not the object's).
     """
-    class_name, class_conf = _vote(track.class_votes)
     material, material_conf = _vote(track.material_votes)
-    prior = priors.get(class_name)
-    volume, volume_u = _volume(track, prior)
-    rho = prior.density_kg_m3 if prior else 0.0
-    rho_u = prior.density_sd_kg_m3 if prior else 0.0
-    if (prior is None or class_name == UNKNOWN) and material_density and (
-            material in material_density):
-        rho, rho_u = material_density[material]
-    mass = volume * rho
-    rel = math.hypot(volume_u / volume if volume > 0 else 0.0, rho_u / rho if rho > 0 else 0.0)
-    mass_u = mass * rel
-
-    f_prior = dict(prior.composition) if prior else {}
-    u_prior = dict(prior.composition_sd) if prior else {}
-    source = "prior"
-    if track.xrf:
-        f_x, u_x, c = _xrf_composition(track)
-        c = min(max(c, 0.0), 1.0)
-        source = "xrf"
-        elements = sorted(set(f_prior) | set(f_x))
-        f_all: dict[str, float] = {}
-        u_all: dict[str, float] = {}
-        for e in elements:
-            fp, up = f_prior.get(e, 0.0), u_prior.get(e, 0.0)
-            if e in f_x:
-                fx, ux = f_x[e], u_x[e]
-                f_all[e] = c * fx + (1 - c) * fp
-                u_all[e] = math.sqrt(
-                    (c * ux) ** 2 + ((1 - c) * up) ** 2 + c * (1 - c) * (fx - fp) ** 2)
-            else:
-                f_all[e], u_all[e] = fp, up
+    posterior = class_posterior(track, priors, feed_weights, detector_accuracy)
+    spots = [(spot, cov) for spot, cov in track.xrf if cov >= xrf_full_coverage]
+    xrf = _xrf_composition(spots) if spots else None
+    mix = top_classes(posterior) if posterior else {}
+    if mix:
+        class_name = max(sorted(posterior), key=lambda k: posterior[k])
+        class_conf = posterior[class_name]
+        parts = [(p, _for_class(track, priors[c], None, xrf, prices_eur_per_kg))
+                 for c, p in mix.items()]
     else:
-        elements = sorted(f_prior)
-        f_all, u_all = f_prior, u_prior
+        class_name, class_conf = _vote(track.class_votes)
+        prior = priors.get(class_name) or priors.get(UNKNOWN)
+        rho = None
+        if material_density and material in material_density and (
+                prior is None or class_name == UNKNOWN):
+            rho = material_density[material]
+        parts = [(1.0, _for_class(track, prior, rho, xrf, prices_eur_per_kg))]
 
-    fr = tuple(float(f_all[e]) for e in elements)
-    fu = tuple(float(u_all[e]) for e in elements)
-    em = tuple(mass * f for f in fr)
-    eu = tuple(math.hypot(f * mass_u, mass * u) for f, u in zip(fr, fu, strict=True))
-    value = sum(prices_eur_per_kg.get(e, 0.0) * m for e, m in zip(elements, em, strict=True))
-    value_u = math.sqrt(sum((prices_eur_per_kg.get(e, 0.0) * u) ** 2
-                            for e, u in zip(elements, eu, strict=True)))
+    volume, volume_u = _mix([(p, e.volume, e.volume_u) for p, e in parts])
+    mass, mass_u = _mix([(p, e.mass, e.mass_u) for p, e in parts])
+    value, value_u = _mix([(p, e.value, e.value_u) for p, e in parts])
+    elements = sorted({el for _, e in parts for el in e.fractions})
+    zero = (0.0, 0.0)
+    fr, fu, em, eu = [], [], [], []
+    for el in elements:
+        f, u = _mix([(p, *e.fractions.get(el, zero)) for p, e in parts])
+        m, mu = _mix([(p, *e.element_mass.get(el, zero)) for p, e in parts])
+        fr.append(f)
+        fu.append(u)
+        em.append(m)
+        eu.append(mu)
     return ObjectEstimate(
         track_id=track.track_id, class_name=class_name, class_confidence=class_conf,
         material=material, material_confidence=material_conf, volume_m3=volume,
-        volume_u_m3=volume_u, mass_kg=mass, mass_u_kg=mass_u, composition_source=source,
-        elements=tuple(elements), fractions=fr, fractions_u=fu, element_mass_kg=em,
-        element_mass_u_kg=eu, value_eur=value, value_u_eur=value_u,
-        sensors=tuple(sorted(track.sensors)),
+        volume_u_m3=volume_u, mass_kg=mass, mass_u_kg=mass_u,
+        composition_source="xrf" if xrf is not None else "prior",
+        elements=tuple(elements), fractions=tuple(fr), fractions_u=tuple(fu),
+        element_mass_kg=tuple(em), element_mass_u_kg=tuple(eu), value_eur=value,
+        value_u_eur=value_u, sensors=tuple(sorted(track.sensors)),
     )

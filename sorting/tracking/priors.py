@@ -1,5 +1,10 @@
 """Class priors from the catalog: what we expect of an object when we only know its class.
 
+Besides the moments of volume, density, mass and composition, each prior carries what the
+class posterior (:mod:`sorting.tracking.posterior`) needs to weigh the sensors' evidence:
+the log-volume and log-height spread, and how often each surface material (as the
+hyperspectral classifier names it: metals as one group ``"metal"``) occurs.
+
 The priors are moments of the catalog's own per-class distributions (sizes,
 densities, compositions), estimated by drawing ``n`` objects per class from
 the spawner with a fixed seed — the same distributions the simulator uses,
@@ -9,6 +14,7 @@ object's truth.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 
@@ -34,6 +40,11 @@ class ClassPrior:
     mass_sd_kg: float
     composition: dict[str, float]
     composition_sd: dict[str, float]
+    log_volume_mean: float = math.nan
+    log_volume_sd: float = math.nan
+    log_height_mean: float = math.nan
+    log_height_sd: float = math.nan
+    surface: dict[str, float] | None = None   # HSI material name -> share of objects
 
 
 @cache
@@ -50,19 +61,31 @@ def priors_for(catalog: Catalog, n: int = 300, seed: int = 20261127) -> dict[str
     for spec in catalog.classes:
         objs = [spawner.spawn(i, 0.0, 0.0, class_name=spec.name) for i in range(n)]
         pooled.extend(objs)
-        out[spec.name] = _moments(spec.name, objs)
+        out[spec.name] = _moments(spec.name, objs, catalog)
     # an object whose class the detector could not tell: any class of the catalog, equally
     # likely -- wide, but honest intervals instead of none
-    out[UNKNOWN_CLASS] = _moments(UNKNOWN_CLASS, pooled)
+    out[UNKNOWN_CLASS] = _moments(UNKNOWN_CLASS, pooled, catalog)
     return out
 
 
-def _moments(name: str, objs: list[SceneObject]) -> ClassPrior:
+def hsi_name(catalog: Catalog, material: str) -> str:
+    """The name the hyperspectral classifier gives a catalog material (metals: ``"metal"``)."""
+    spec = catalog.materials.get(material)
+    return "metal" if spec is not None and spec.family == "metal" else material
+
+
+def _moments(name: str, objs: list[SceneObject], catalog: Catalog) -> ClassPrior:
     vol = np.array([o.volume_m3() for o in objs])
     rho = np.array([o.density_kg_m3 for o in objs])
     mass = vol * rho
     elements = sorted({e for o in objs for e in o.composition})
     comp = np.array([[o.composition.get(e, 0.0) for e in elements] for o in objs])
+    log_v = np.log(vol)
+    log_h = np.log([o.height_m for o in objs])
+    surface: dict[str, float] = {}
+    for o in objs:
+        key = hsi_name(catalog, o.material)
+        surface[key] = surface.get(key, 0.0) + 1.0 / len(objs)
     return ClassPrior(
         class_name=name,
         volume_m3=float(vol.mean()),
@@ -75,4 +98,9 @@ def _moments(name: str, objs: list[SceneObject]) -> ClassPrior:
         composition_sd={
             e: float(v) for e, v in zip(elements, comp.std(axis=0, ddof=1), strict=True)
         },
+        log_volume_mean=float(log_v.mean()),
+        log_volume_sd=float(log_v.std(ddof=1)),
+        log_height_mean=float(log_h.mean()),
+        log_height_sd=float(log_h.std(ddof=1)),
+        surface=surface,
     )

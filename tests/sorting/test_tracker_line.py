@@ -75,7 +75,10 @@ class OracleDetector(Node):
 
 
 def test_tracker_keeps_identities_on_the_simulated_line(tmp_path: Path) -> None:
-    line = load_line()
+    base = load_line()
+    # the class posterior weighs detector votes by the detector's accuracy: the oracle's
+    line = base.model_copy(update={
+        "sorting": base.sorting.model_copy(update={"detector_accuracy": 0.9})})
     ex = InProcessExecutor(SimClock())
     build_sim_line(line, ex, perception=False)
     ex.add_node(lambda ctx: OracleDetector(ctx, rgb_camera(line)), "oracle", namespace="/line1")

@@ -1,0 +1,122 @@
+"""Which class is a track? A posterior over the catalog classes from every sensor's evidence.
+
+The detector alone decides badly when it is weak or an object is seen in few frames; the
+other sensors know a lot about the class too. Bayes' rule over the detector classes:
+
+    p(c | data) ∝ w_c · L_det(c) · L_hsi(c) · L_size(c)
+
+- ``w_c``: the class's share of the feed the line is set up for (the line YAML's feed mix,
+  an operating parameter, not a look at any object);
+- ``L_det``: the detector's votes (score sums per class ``v_k``) through a symmetric
+  confusion model ``P(k | c) = a`` for ``k = c`` and ``(1 - a)/(K - 1)`` otherwise, with the
+  detector's measured accuracy ``a``; frames of one object are not independent, so in the
+  log-likelihood ``Σ_k v_k log P(k | c)`` the votes beyond the first unit count by
+  ``DETECTOR_TEMPER`` (total weight ``min(V, 1) + τ max(V - 1, 0)`` for ``V = Σ v_k``);
+- ``L_hsi``: the hyperspectral classifier's votes as shares ``q_m``,
+  ``Σ_m q_m [(1 - ε) s_c(m) + ε / M]`` with ``s_c(m)`` the class's surface-material shares
+  and ``ε`` the classifier's error rate (soft evidence, one observation);
+- ``L_size``: the measured volume and height against the class's log-normal spread
+  (Student-t with 3 degrees of freedom, so a merged or partial blob does not veto a class),
+  the measurement's own spread ``SIZE_SD_LOG`` added.
+
+With no evidence the posterior is the feed mix; with one class in ``priors`` it is that
+class. :func:`top_classes` keeps the few classes that carry the posterior mass, for the
+mixture estimates of :mod:`sorting.tracking.fusion`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from sorting.tracking.priors import UNKNOWN_CLASS, ClassPrior
+from sorting.tracking.tracker import Track
+
+DETECTOR_TEMPER = 0.5
+HSI_ERROR = 0.05
+SIZE_SD_LOG = 0.15
+STUDENT_DOF = 3.0
+
+
+def _log_student(z: float, dof: float = STUDENT_DOF) -> float:
+    return -0.5 * (dof + 1.0) * math.log1p(z * z / dof)
+
+
+def _size_loglik(track: Track, prior: ClassPrior) -> float:
+    if not track.volumes or not math.isfinite(prior.log_volume_mean):
+        return 0.0
+    out = 0.0
+    v = float(np.median([m.volume_m3 for m in track.volumes]))
+    h = float(np.median([m.height_m for m in track.volumes]))
+    for value, mean, sd in ((v, prior.log_volume_mean, prior.log_volume_sd),
+                            (h, prior.log_height_mean, prior.log_height_sd)):
+        if value <= 0 or not math.isfinite(mean):
+            continue
+        s = math.hypot(sd, SIZE_SD_LOG)
+        out += _log_student((math.log(value) - mean) / s) - math.log(s)
+    return out
+
+
+def class_posterior(
+    track: Track,
+    priors: Mapping[str, ClassPrior],
+    weights: Mapping[str, float] | None = None,
+    detector_accuracy: float = 0.5,
+) -> dict[str, float]:
+    """Posterior probability of each class of ``priors`` (the pooled ``"unknown"`` prior
+    excluded) for ``track``; ``weights`` are the feed shares (missing → equal)."""
+    classes = sorted(c for c in priors if c != UNKNOWN_CLASS)
+    if not classes:
+        return {}
+    k = max(len(classes), 2)
+    a = min(max(detector_accuracy, 1.0 / k), 0.999)
+    log_hit, log_miss = math.log(a), math.log((1.0 - a) / (k - 1))
+    votes = {name: v for name, v in track.class_votes.items() if v > 0}
+    total = sum(votes.values())
+    if total > 0:
+        scale = (min(total, 1.0) + DETECTOR_TEMPER * max(total - 1.0, 0.0)) / total
+        votes = {name: v * scale for name, v in votes.items()}
+    mat_total = sum(v for v in track.material_votes.values() if v > 0)
+    materials = {m: v / mat_total for m, v in track.material_votes.items()
+                 if v > 0} if mat_total > 0 else {}
+    n_materials = max(len({m for p in priors.values() for m in (p.surface or {})}), 1)
+    logp = []
+    for c in classes:
+        prior = priors[c]
+        w = (weights or {}).get(c, 1.0 if not weights else 0.0)
+        if w <= 0:
+            logp.append(-math.inf)
+            continue
+        lp = math.log(w)
+        lp += sum(v * (log_hit if name == c else log_miss)
+                                    for name, v in votes.items())
+        if materials and prior.surface is not None:
+            lik = sum(q * ((1.0 - HSI_ERROR) * prior.surface.get(m, 0.0)
+                           + HSI_ERROR / n_materials) for m, q in materials.items())
+            lp += math.log(lik)
+        lp += _size_loglik(track, prior)
+        logp.append(lp)
+    arr = np.array(logp)
+    if not np.isfinite(arr).any():
+        arr = np.zeros(len(classes))
+    arr = np.exp(arr - arr.max())
+    arr /= arr.sum()
+    return {c: float(p) for c, p in zip(classes, arr, strict=True)}
+
+
+def top_classes(posterior: Mapping[str, float], mass: float = 0.995, limit: int = 6
+                ) -> dict[str, float]:
+    """The most probable classes holding ``mass`` of the posterior (at most ``limit``),
+    renormalized."""
+    ranked = sorted(posterior.items(), key=lambda kv: (-kv[1], kv[0]))
+    out: dict[str, float] = {}
+    acc = 0.0
+    for c, p in ranked[:limit]:
+        out[c] = p
+        acc += p
+        if acc >= mass:
+            break
+    total = sum(out.values())
+    return {c: p / total for c, p in out.items()} if total > 0 else {}

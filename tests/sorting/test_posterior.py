@@ -1,0 +1,104 @@
+"""Class posterior from all sensors, and the posterior-mixture estimates of fusion."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sorting.tracking.fusion import estimate
+from sorting.tracking.measurements import VolumeMeasurement, XrfMeasurement
+from sorting.tracking.posterior import class_posterior, top_classes
+from sorting.tracking.priors import ClassPrior, class_priors
+from sorting.tracking.tracker import Track
+
+
+def _track(votes: dict[str, float] | None = None, materials: dict[str, float] | None = None,
+           volume: float | None = None, height: float = 0.0) -> Track:
+    tr = Track(1, 0.0, 0.0, 0.1, 0.1, born_ns=0)
+    tr.class_votes.update(votes or {})
+    tr.material_votes.update(materials or {})
+    if volume is not None:
+        tr.volumes.append(VolumeMeasurement(0, 0.0, 0.0, 0.1, 0.1, volume, volume * 0.03,
+                                            height))
+    return tr
+
+
+def test_without_evidence_the_posterior_is_the_feed_mix() -> None:
+    priors = class_priors()
+    weights = {"copper_scrap": 3.0, "laptop": 1.0}
+    post = class_posterior(_track(), priors, weights)
+    assert post["copper_scrap"] == pytest.approx(0.75)
+    assert post["laptop"] == pytest.approx(0.25)
+    assert sum(post.values()) == pytest.approx(1.0)
+
+
+def test_spectral_material_and_size_tell_a_class_the_detector_missed() -> None:
+    priors = class_priors()
+    # a slag-coloured, slag-sized lump that the detector never boxed: the NIR classifier
+    # says BOF slag, the 3D sensor a fist-sized lump
+    p = priors["ld_slag_lump"]
+    tr = _track(materials={"slag_bof": 40.0, "unknown": 0.0},
+                volume=math.exp(p.log_volume_mean), height=math.exp(p.log_height_mean))
+    post = class_posterior(tr, priors)
+    assert max(post, key=lambda c: post[c]) == "ld_slag_lump"
+    assert post["ld_slag_lump"] > 0.9
+    # the same lump without the spectral evidence is much less certain
+    assert class_posterior(_track(volume=math.exp(p.log_volume_mean),
+                                  height=math.exp(p.log_height_mean)), priors)[
+        "ld_slag_lump"] < post["ld_slag_lump"]
+
+
+def test_detector_votes_count_by_the_detectors_accuracy() -> None:
+    priors = class_priors()
+    tr = _track(votes={"laptop": 0.9})
+    weak = class_posterior(tr, priors, detector_accuracy=0.2)["laptop"]
+    strong = class_posterior(tr, priors, detector_accuracy=0.9)["laptop"]
+    assert 0 < weak < strong
+    assert strong > 0.8
+
+
+def test_top_classes_keep_the_mass_and_renormalize() -> None:
+    out = top_classes({"a": 0.6, "b": 0.3, "c": 0.0999, "d": 0.0001}, mass=0.99)
+    assert list(out) == ["a", "b", "c"]
+    assert sum(out.values()) == pytest.approx(1.0)
+
+
+def _prior(name: str, co: float, density: float) -> ClassPrior:
+    return ClassPrior(class_name=name, volume_m3=1e-4, volume_sd_m3=1e-5,
+                      density_kg_m3=density, density_sd_kg_m3=density * 0.05, mass_kg=0.1,
+                      mass_sd_kg=0.01, composition={"Co": co, "Li": 0.02},
+                      composition_sd={"Co": co * 0.1, "Li": 0.002})
+
+
+def test_an_uncertain_class_widens_the_interval_around_the_mixture_mean() -> None:
+    priors = {"a": _prior("a", 0.10, 2000.0), "b": _prior("b", 0.0, 2000.0)}
+    tr = _track(volume=1e-4)
+    sure = estimate(tr, priors, {}, feed_weights={"a": 1.0, "b": 1e-9})
+    split = estimate(tr, priors, {}, feed_weights={"a": 1.0, "b": 1.0})
+    co_sure, u_sure = sure.element("Co")
+    co_split, u_split = split.element("Co")
+    assert co_sure == pytest.approx(0.2 * 0.10, rel=1e-6)      # 0.2 kg x 10 %
+    assert co_split == pytest.approx(0.5 * co_sure, rel=1e-6)  # mixture mean
+    assert u_split > 2 * u_sure                                # and the spread between
+    assert split.class_confidence == pytest.approx(0.5)
+
+
+def test_xrf_counts_only_when_the_spot_lay_on_the_object() -> None:
+    priors = {"a": _prior("a", 0.10, 2000.0)}
+    spot = XrfMeasurement(0, 0.0, 0.0, 0.012, fractions={"Co": 0.03, "Ta": 0.0001},
+                          uncertainties={"Co": 0.001, "Ta": 0.0002}, lod={"Co": 1e-4,
+                                                                           "Ta": 6e-4})
+    full = _track(volume=1e-4)
+    full.xrf.append((spot, 1.0))
+    part = _track(volume=1e-4)
+    part.xrf.append((spot, 0.5))
+    est_full = estimate(full, priors, {})
+    est_part = estimate(part, priors, {})
+    assert est_full.composition_source == "xrf"
+    assert est_full.fractions[est_full.elements.index("Co")] == pytest.approx(0.03)
+    # an element analysed below its detection limit is a measured near-zero
+    assert est_full.fractions[est_full.elements.index("Ta")] == pytest.approx(0.0001)
+    assert est_full.fractions[est_full.elements.index("Li")] == pytest.approx(0.02)  # prior
+    assert est_part.composition_source == "prior"
+    assert est_part.fractions[est_part.elements.index("Co")] == pytest.approx(0.10)
