@@ -134,13 +134,14 @@ def _onnx_metadata(session: ort.InferenceSession, path: Path) -> ModelMetadata:
 class OnnxDetector:
     """Runs an exported YOLO11 ONNX model on RGB frames (see the module docstring).
 
-    ``conf``: score threshold (0-1); ``iou``: NMS IoU threshold; ``max_det``: most boxes
-    kept per frame; ``threads``: ONNX Runtime intra-op threads (default: its own choice).
-    Metadata comes from the JSON next to the model (or, failing that, Ultralytics' ONNX
-    metadata). Raises :class:`ModelFileError` for a missing or unloadable model or one whose
-    output does not fit its class list, and :class:`ClassMismatchError` if
-    ``check_classes`` and the classes differ from the catalog's.
-    """
+    ``conf``: score threshold (0-1); ``iou``: NMS IoU threshold; ``agnostic``: NMS across
+    classes (one box per object, as a sorting line wants; class-wise by default, as
+    Ultralytics' own evaluation does); ``max_det``: most boxes kept per frame; ``threads``:
+    ONNX Runtime intra-op threads (default: its own choice). Metadata comes from the JSON
+    next to the model (or, failing that, Ultralytics' ONNX metadata). Raises
+    :class:`ModelFileError` for a missing or unloadable model or one whose output does not
+    fit its class list, and :class:`ClassMismatchError` if ``check_classes`` and the classes
+    differ from the catalog's."""
 
     def __init__(
         self,
@@ -148,6 +149,7 @@ class OnnxDetector:
         *,
         conf: float = 0.25,
         iou: float = 0.7,
+        agnostic: bool = False,
         max_det: int = 300,
         threads: int | None = None,
         check_classes: bool = True,
@@ -187,6 +189,7 @@ class OnnxDetector:
             )
         self.conf = conf
         self.iou = iou
+        self.agnostic = agnostic
         self.max_det = max_det
 
     # -- the three stages -----------------------------------------------------------------
@@ -230,7 +233,8 @@ class OnnxDetector:
         boxes[:, 2:] = xywh[:, :2] + xywh[:, 2:] / 2
         sc = score[sel].astype(np.float32)
         cid = cls[sel].astype(np.int64)
-        keep = nms_classwise(boxes, sc, cid, self.iou)[: self.max_det]
+        groups = np.zeros_like(cid) if self.agnostic else cid
+        keep = nms_classwise(boxes, sc, groups, self.iou)[: self.max_det]
         boxes, sc, cid = boxes[keep], sc[keep], cid[keep]
         boxes[:, [0, 2]] -= lb.pad_x
         boxes[:, [1, 3]] -= lb.pad_y

@@ -157,6 +157,7 @@ class TrackerNode(Node):
                 volume_m3=float(v.volume_m3), volume_u_m3=float(v.volume_u_m3),
                 height_m=float(v.height_m), grasp_s_m=float(v.grasp_point.x) - p,
                 grasp_y_m=float(v.grasp_point.y), grasp_z_m=float(v.grasp_point.z),
+                truncated=bool(v.truncated),
             )
             for v in msg.volumes
         ]

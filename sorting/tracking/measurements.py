@@ -39,6 +39,7 @@ class VolumeMeasurement:
     grasp_s_m: float = 0.0
     grasp_y_m: float = 0.0
     grasp_z_m: float = 0.0
+    truncated: bool = False    # touches the edge of the sensor's view: partial object
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,13 @@ class Tracker:
             tr.last_seen_ns = max(tr.last_seen_ns, det.t_ns)
 
     def add_volumes(self, blobs: Sequence[VolumeMeasurement]) -> None:
-        """One 3D frame's blobs."""
+        """One 3D frame's blobs.
+
+        A blob goes to the track the gated assignment gives it, else to the one track whose
+        centre it covers, else to the track whose footprint it overlaps most (a long object
+        the camera boxed in part); only a whole blob (not ``truncated`` at the edge of the
+        view) that touches no track starts one. A truncated blob's volume is partial and is
+        not kept."""
         live = self.live()
         match = self._assign([(b.s_m, b.y_m) for b in blobs], live)
         for i, blob in enumerate(blobs):
@@ -169,19 +175,40 @@ class Tracker:
                 # touching objects segmented as one blob: its volume belongs to nobody alone
                 self.stats.merged_blobs += 1
                 continue
+            tr: Track | None
             if i in match:
                 tr = live[match[i]]
-                tr._move(blob.s_m, blob.y_m, 1.0)
-            elif len(covered) == 1 or (owner := self._owner(live, blob.s_m, blob.y_m)):
-                # a large object's blob centre can sit outside the gate (a partial view at
-                # the sensor's edge): it still lies on that object's footprint
-                tr = covered[0] if len(covered) == 1 else owner  # type: ignore[assignment]
+                if not blob.truncated:
+                    tr._move(blob.s_m, blob.y_m, 1.0)
+            elif len(covered) == 1:
+                tr = covered[0]
             else:
-                tr = self._new_track(blob.t_ns, blob.s_m, blob.y_m, blob.length_m, blob.width_m)
-                live.append(tr)
-            tr.volumes.append(blob)
+                # a large object's blob centre can sit outside the gate (a partial view at
+                # the sensor's edge, a camera box of part of the object): it still lies on
+                # that object's footprint
+                tr = self._owner(live, blob.s_m, blob.y_m) or self._most_overlapped(live, blob)
+                if tr is None:
+                    if blob.truncated:
+                        continue
+                    tr = self._new_track(blob.t_ns, blob.s_m, blob.y_m, blob.length_m,
+                                         blob.width_m)
+                    live.append(tr)
+            if not blob.truncated:
+                tr.volumes.append(blob)
             tr.sensors.add("depth")
             tr.last_seen_ns = max(tr.last_seen_ns, blob.t_ns)
+
+    def _most_overlapped(self, live: list[Track], blob: VolumeMeasurement,
+                         min_share: float = 0.3) -> Track | None:
+        """The live track whose footprint overlaps the blob's most (at least ``min_share``
+        of the smaller of the two), or None."""
+        best: tuple[float, Track] | None = None
+        for t in live:
+            share = _box_overlap_share((t.s_m, t.y_m, t.length_m, t.width_m),
+                                       (blob.s_m, blob.y_m, blob.length_m, blob.width_m))
+            if share >= min_share and (best is None or share > best[0]):
+                best = (share, t)
+        return best[1] if best else None
 
     def _owner(self, live: list[Track], s: float, y: float) -> Track | None:
         inside = [t for t in live if self._inside(t, s, y, margin=0.01)]
@@ -322,16 +349,22 @@ def _absorb(keep: Track, other: Track) -> None:
     keep.last_seen_ns = max(keep.last_seen_ns, other.last_seen_ns)
 
 
-def _overlap_share(a: Track, b: Track) -> float:
-    """Area of the two footprints' intersection over the smaller footprint (0-1)."""
-    ds = min(a.s_m + a.length_m / 2, b.s_m + b.length_m / 2) - max(
-        a.s_m - a.length_m / 2, b.s_m - b.length_m / 2)
-    dy = min(a.y_m + a.width_m / 2, b.y_m + b.width_m / 2) - max(
-        a.y_m - a.width_m / 2, b.y_m - b.width_m / 2)
+def _box_overlap_share(a: tuple[float, float, float, float],
+                       b: tuple[float, float, float, float]) -> float:
+    """Intersection of two axis-aligned footprints ``(s, y, length, width)`` over the
+    smaller one's area (0-1)."""
+    ds = min(a[0] + a[2] / 2, b[0] + b[2] / 2) - max(a[0] - a[2] / 2, b[0] - b[2] / 2)
+    dy = min(a[1] + a[3] / 2, b[1] + b[3] / 2) - max(a[1] - a[3] / 2, b[1] - b[3] / 2)
     if ds <= 0 or dy <= 0:
         return 0.0
-    smaller = min(a.length_m * a.width_m, b.length_m * b.width_m)
+    smaller = min(a[2] * a[3], b[2] * b[3])
     return ds * dy / smaller if smaller > 0 else 0.0
+
+
+def _overlap_share(a: Track, b: Track) -> float:
+    """Area of the two footprints' intersection over the smaller footprint (0-1)."""
+    return _box_overlap_share((a.s_m, a.y_m, a.length_m, a.width_m),
+                              (b.s_m, b.y_m, b.length_m, b.width_m))
 
 
 def _same_kind(a: Track, b: Track) -> bool:

@@ -171,3 +171,24 @@ def test_material_grid_votes_only_cells_under_the_footprint() -> None:
     (track,) = tr.tracks.values()
     assert track.material_votes == pytest.approx({"abs": 121.0})
     assert "hsi" in track.sensors
+
+
+def test_a_truncated_blob_neither_starts_a_track_nor_gives_a_volume() -> None:
+    tr = Tracker()
+    tr.add_volumes([VolumeMeasurement(0, 0.0, 0.0, 0.05, 0.05, 5e-5, 1e-6, 0.02,
+                                      truncated=True)])
+    assert not tr.tracks  # a partial view at the edge of the 3D sensor: no birth
+    tr.add_volumes([VolumeMeasurement(1, 0.0, 0.0, 0.10, 0.05, 1e-4, 1e-6, 0.02)])
+    (only,) = tr.tracks.values()
+    tr.add_volumes([VolumeMeasurement(2, 0.03, 0.0, 0.04, 0.05, 4e-5, 1e-6, 0.02,
+                                      truncated=True)])
+    assert len(tr.tracks) == 1 and len(only.volumes) == 1  # associated, volume not kept
+
+
+def test_a_blob_overlapping_a_camera_track_joins_it_instead_of_starting_one() -> None:
+    tr = Tracker(TrackerConfig(gate_m=0.05))
+    # the camera boxed the left part of a 20 cm strip; the 3D blob has the whole strip
+    tr.add_detections([ClassMeasurement(0, -0.06, 0.0, 0.08, 0.03, "copper_scrap", 0.8)])
+    tr.add_volumes([VolumeMeasurement(1, 0.0, 0.02, 0.20, 0.03, 3e-5, 1e-6, 0.005)])
+    assert len(tr.tracks) == 1
+    assert next(iter(tr.tracks.values())).sensors == {"camera", "depth"}
