@@ -16,7 +16,12 @@
    both above ``merge_ratio`` of the lower object's top, and no RGB edge there)
    are one object that noise broke into several seeds (e.g. the one-cell ridge of
    a thin lying cylinder), and are merged.
-6. Objects under ``min_area_m2`` are discarded.
+6. Thin objects (half-width at most ``thin_cells``: cables, wires, strips) that depth
+   noise cut into pieces where their few millimetres of height dipped below
+   ``min_height_m`` are joined again: pieces with tops within ``step_m`` of each other
+   that are connected through cells above ``bridge_ratio * min_height_m`` (hysteresis: the
+   low threshold only links, it adds no cells) are one object.
+7. Objects under ``min_area_m2`` are discarded.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ class SegmentConfig:
     min_seed_cells: int = 2
     neck_ratio: float = 0.6
     merge_ratio: float = 0.7
+    thin_cells: float = 3.0
+    bridge_ratio: float = 0.5
 
 
 def segment_heightmap(
@@ -81,8 +88,39 @@ def segment_heightmap(
     seeds[small[seeds]] = 0
     labels = _watershed(seeds, grad, fg)
     labels = _merge_smooth(labels, h, cfg, edge_mask)
+    labels = _bridge_thin(labels, h, cfg)
     labels = _relabel(labels, cfg.min_area_m2 / cell_m**2)
     return labels
+
+
+def _bridge_thin(labels: IntArray, h: NDArray[np.float32], cfg: SegmentConfig) -> IntArray:
+    """Join the pieces of a thin object linked through low cells (step 6 above)."""
+    n = int(labels.max())
+    if n < 2:
+        return labels
+    index = np.arange(1, n + 1)
+    half_width = ndimage.maximum(ndimage.distance_transform_edt(labels > 0), labels, index)
+    thin = np.zeros(n + 1, bool)
+    thin[1:] = np.asarray(half_width) <= cfg.thin_cells
+    if thin.sum() < 2:
+        return labels
+    tops = np.zeros(n + 1)
+    tops[1:] = np.asarray(ndimage.maximum(h, labels, index))
+    weak = (h > cfg.bridge_ratio * cfg.min_height_m) | (labels > 0)
+    comp, _ = ndimage.label(weak, structure=np.ones((3, 3), bool))
+    root = np.arange(n + 1, dtype=np.int32)
+    sel = (labels > 0) & thin[labels]
+    groups: dict[int, list[int]] = {}
+    for c, k in set(zip(comp[sel].tolist(), labels[sel].tolist(), strict=True)):
+        groups.setdefault(c, []).append(k)
+    for members in groups.values():
+        members.sort(key=lambda k: -tops[k])
+        for i, k in enumerate(members[1:], start=1):
+            # join the highest earlier piece of like height (its root keeps the group)
+            head = next((m for m in members[:i] if abs(tops[m] - tops[k]) <= cfg.step_m), None)
+            if head is not None:
+                root[k] = root[head]
+    return root[labels]
 
 
 def _split_necks(seeds: IntArray, n_seed: int, cfg: SegmentConfig) -> IntArray:

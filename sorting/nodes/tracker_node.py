@@ -68,6 +68,9 @@ class EncoderHistory:
         return self.p[-1] if self.p else 0.0
 
 
+EDGE_PX = 2.0  # a box this close to the image border is cut by it
+
+
 class TrackerNode(Node):
     """Belt tracker, fusion and grade accounting of one line (see the module docstring)."""
 
@@ -135,10 +138,16 @@ class TrackerNode(Node):
             if not np.all(np.isfinite([c, a, b])) or not d.results:
                 continue
             hyp = max(d.results, key=lambda r: r.hypothesis.score).hypothesis
+            cx, cy = d.bbox.center.position.x, d.bbox.center.position.y
+            hw, hh = d.bbox.size_x / 2, d.bbox.size_y / 2
+            edge = EDGE_PX
+            truncated = bool(cx - hw <= edge or cy - hh <= edge
+                             or cx + hw >= self.camera.width - edge
+                             or cy + hh >= self.camera.height - edge)
             dets.append(ClassMeasurement(
                 t_ns=t_ns, s_m=float(c[0]) - p, y_m=float(c[1]),
                 length_m=abs(float(b[0] - a[0])), width_m=abs(float(b[1] - a[1])),
-                class_name=str(hyp.class_id), score=float(hyp.score),
+                class_name=str(hyp.class_id), score=float(hyp.score), truncated=truncated,
             ))
         self.tracker.add_detections(dets)
 

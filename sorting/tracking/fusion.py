@@ -5,7 +5,8 @@ posterior (:mod:`sorting.tracking.posterior`): per class the formulas below, the
 ``mean = Σ p_c μ_c``, ``u² = Σ p_c (u_c² + μ_c²) − mean²``.
 Per class, uncertainties are standard (k=1) and propagated to first order:
 
-- volume: median of the 3D measurements, ``u = max(median(u_i), MAD-spread / sqrt(n))``;
+- volume: median of the whole 3D views, ``u = max(median(u_i), MAD-spread / sqrt(n))``;
+  with only views truncated at the sensor's edge, their median ± 40 %;
   without any, the class prior mean ± its spread;
 - mass ``m = V ρ`` with the class bulk density prior ``ρ ± u_ρ``:
   ``(u_m/m)² = (u_V/V)² + (u_ρ/ρ)²``;
@@ -33,6 +34,7 @@ from sorting.tracking.tracker import Track
 
 UNKNOWN = "unknown"
 XRF_FULL_COVERAGE = 0.9
+TRUNCATED_REL_U = 0.4
 
 
 @dataclass(frozen=True)
@@ -74,13 +76,30 @@ def _vote(votes: Mapping[str, float]) -> tuple[str, float]:
     return name, votes[name] / total if total > 0 else 0.0
 
 
+def track_volume(track: Track) -> tuple[float, float] | None:
+    """(volume, u) m³ from the 3D views of ``track``, or None without any.
+
+    Whole views (not truncated at the sensor's edge): their median, ``u = max(median(u_i),
+    MAD-spread / sqrt(n))``. Only views truncated at the sensor's edge: their median (the
+    partial ones are too small, those merged with a touching neighbour too large), with a
+    relative u of :data:`TRUNCATED_REL_U`."""
+    if not track.volumes:
+        return None
+    whole = [m for m in track.volumes if not m.truncated]
+    if not whole:
+        v_med = float(np.median([m.volume_m3 for m in track.volumes]))
+        return v_med, TRUNCATED_REL_U * v_med
+    v = np.array([m.volume_m3 for m in whole])
+    u = np.array([m.volume_u_m3 for m in whole])
+    med = float(np.median(v))
+    spread = 1.4826 * float(np.median(np.abs(v - med))) / math.sqrt(len(v))
+    return med, max(float(np.median(u)), spread)
+
+
 def _volume(track: Track, prior: ClassPrior | None) -> tuple[float, float]:
-    if track.volumes:
-        v = np.array([m.volume_m3 for m in track.volumes])
-        u = np.array([m.volume_u_m3 for m in track.volumes])
-        med = float(np.median(v))
-        spread = 1.4826 * float(np.median(np.abs(v - med))) / math.sqrt(len(v))
-        return med, max(float(np.median(u)), spread)
+    measured = track_volume(track)
+    if measured is not None:
+        return measured
     if prior is not None:
         return prior.volume_m3, prior.volume_sd_m3
     return 0.0, 0.0
@@ -180,8 +199,8 @@ def estimate(
     belt too, and its analysis is not the object's).
     """
     material, material_conf = _vote(track.material_votes)
-    posterior = class_posterior(track, priors, feed_weights, detector_accuracy)
     spots = [(spot, cov) for spot, cov in track.xrf if cov >= xrf_full_coverage]
+    posterior = class_posterior(track, priors, feed_weights, detector_accuracy, spots)
     xrf = _xrf_composition(spots) if spots else None
     mix = top_classes(posterior) if posterior else {}
     if mix:

@@ -22,6 +22,7 @@ class ClassMeasurement:
     width_m: float
     class_name: str
     score: float
+    truncated: bool = False    # the box touches the image border: a partial view
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 The detector alone decides badly when it is weak or an object is seen in few frames; the
 other sensors know a lot about the class too. Bayes' rule over the detector classes:
 
-    p(c | data) ∝ w_c · L_det(c) · L_hsi(c) · L_size(c)
+    p(c | data) ∝ w_c · L_det(c) · L_hsi(c) · L_size(c) · L_xrf(c)
 
 - ``w_c``: the class's share of the feed the line is set up for (the line YAML's feed mix,
   an operating parameter, not a look at any object);
@@ -17,7 +17,12 @@ other sensors know a lot about the class too. Bayes' rule over the detector clas
   and ``ε`` the classifier's error rate (soft evidence, one observation);
 - ``L_size``: the measured volume and height against the class's log-normal spread
   (Student-t with 3 degrees of freedom, so a merged or partial blob does not veto a class),
-  the measurement's own spread ``SIZE_SD_LOG`` added.
+  the measurement's own spread ``SIZE_SD_LOG`` added; with only views truncated at the 3D
+  sensor's edge the volume is a lower bound (likelihood: the t survival function) and the
+  height still counts;
+- ``L_xrf``: the XRF analysis of spots that lay on the object, element by element against
+  the class's composition (Student-t, variance ``u_xrf² + sd_c² + (XRF_ABS + XRF_REL f)²``,
+  the last term for what the quantification itself gets wrong, e.g. matrix effects).
 
 With no evidence the posterior is the feed mix; with one class in ``priors`` it is that
 class. :func:`top_classes` keeps the few classes that carry the posterior mass, for the
@@ -27,14 +32,18 @@ mixture estimates of :mod:`sorting.tracking.fusion`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+from scipy.stats import t as student_t
 
+from sorting.tracking.measurements import XrfMeasurement
 from sorting.tracking.priors import UNKNOWN_CLASS, ClassPrior
 from sorting.tracking.tracker import Track
 
 DETECTOR_TEMPER = 0.5
+XRF_ABS = 0.002
+XRF_REL = 0.25
 HSI_ERROR = 0.05
 SIZE_SD_LOG = 0.15
 STUDENT_DOF = 3.0
@@ -47,15 +56,36 @@ def _log_student(z: float, dof: float = STUDENT_DOF) -> float:
 def _size_loglik(track: Track, prior: ClassPrior) -> float:
     if not track.volumes or not math.isfinite(prior.log_volume_mean):
         return 0.0
+    whole = [m for m in track.volumes if not m.truncated]
+    views = whole or track.volumes
+    # truncated views only: the smallest is a safe lower bound (a larger one may be two
+    # touching objects segmented as one)
+    v = float(np.median([m.volume_m3 for m in whole])) if whole else min(
+        m.volume_m3 for m in views)
+    h = float(np.median([m.height_m for m in views]))
     out = 0.0
-    v = float(np.median([m.volume_m3 for m in track.volumes]))
-    h = float(np.median([m.height_m for m in track.volumes]))
-    for value, mean, sd in ((v, prior.log_volume_mean, prior.log_volume_sd),
-                            (h, prior.log_height_mean, prior.log_height_sd)):
+    for value, mean, sd, bound in ((v, prior.log_volume_mean, prior.log_volume_sd, not whole),
+                                   (h, prior.log_height_mean, prior.log_height_sd, False)):
         if value <= 0 or not math.isfinite(mean):
             continue
         s = math.hypot(sd, SIZE_SD_LOG)
-        out += _log_student((math.log(value) - mean) / s) - math.log(s)
+        z = (math.log(value) - mean) / s
+        if bound:  # the true volume is at least this: P(V >= v | c)
+            out += float(student_t.logsf(z, STUDENT_DOF))
+        else:
+            out += _log_student(z) - math.log(s)
+    return out
+
+
+def _xrf_loglik(spots: Sequence[tuple[XrfMeasurement, float]], prior: ClassPrior) -> float:
+    out = 0.0
+    for spot, _cov in spots:
+        for e, f in spot.fractions.items():
+            mu = prior.composition.get(e, 0.0)
+            sd = prior.composition_sd.get(e, 0.0)
+            u = spot.uncertainties.get(e, 0.0)
+            var = u * u + sd * sd + (XRF_ABS + XRF_REL * max(f, mu)) ** 2
+            out += _log_student((f - mu) / math.sqrt(var)) - 0.5 * math.log(var)
     return out
 
 
@@ -64,9 +94,11 @@ def class_posterior(
     priors: Mapping[str, ClassPrior],
     weights: Mapping[str, float] | None = None,
     detector_accuracy: float = 0.5,
+    xrf_spots: Sequence[tuple[XrfMeasurement, float]] = (),
 ) -> dict[str, float]:
     """Posterior probability of each class of ``priors`` (the pooled ``"unknown"`` prior
-    excluded) for ``track``; ``weights`` are the feed shares (missing → equal)."""
+    excluded) for ``track``; ``weights`` are the feed shares (missing → equal);
+    ``xrf_spots`` the (spot, coverage) pairs that count as analyses of the object."""
     classes = sorted(c for c in priors if c != UNKNOWN_CLASS)
     if not classes:
         return {}
@@ -97,6 +129,8 @@ def class_posterior(
                            + HSI_ERROR / n_materials) for m, q in materials.items())
             lp += math.log(lik)
         lp += _size_loglik(track, prior)
+        if xrf_spots:
+            lp += _xrf_loglik(xrf_spots, prior)
         logp.append(lp)
     arr = np.array(logp)
     if not np.isfinite(arr).any():

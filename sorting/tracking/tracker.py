@@ -64,6 +64,7 @@ class Track:
     sensors: set[str] = field(default_factory=set)
     last_seen_ns: int = 0
     detections: int = 0
+    whole_views: int = 0   # position updates from views not truncated at a sensor's edge
 
     def x_at(self, encoder_m: float) -> float:
         """Belt-frame x of the track when the encoder reads ``encoder_m``."""
@@ -74,6 +75,9 @@ class Track:
         self.s_m = (self.s_m * self.n_pos + s * weight) / total
         self.y_m = (self.y_m * self.n_pos + y * weight) / total
         self.n_pos = min(total, 20.0)  # keep some memory, do not freeze
+
+
+PARTIAL_EXTEND_M = 0.15  # how far a view cut by the image border may hide its object
 
 
 @dataclass
@@ -134,15 +138,37 @@ class Tracker:
             tr.width_m / 2 + margin)
 
     def add_detections(self, dets: Sequence[ClassMeasurement]) -> None:
-        """One camera frame's detections."""
+        """One camera frame's detections.
+
+        A box cut by the image border (``truncated``) is a partial view: its centre and
+        size are not the object's, so it moves no track that has a whole view and, when no
+        track is within the gate, joins the track of its class (or of none yet) that its
+        footprint overlaps most rather than starting one. A whole box that finds no track
+        within the gate replaces the position of a track of its class known only from partial
+        views that it overlaps."""
         live = self.live()
         match = self._assign([(d.s_m, d.y_m) for d in dets], live)
         for i, det in enumerate(dets):
+            box = (det.s_m, det.y_m, det.length_m, det.width_m)
+            # a cut box's object extends beyond it, along the belt (the direction it
+            # enters and leaves the view): look for its track over a longer footprint
+            ext = PARTIAL_EXTEND_M if det.truncated else 0.0
+            tr: Track | None
             if i in match:
                 tr = live[match[i]]
-                tr._move(det.s_m, det.y_m, det.score)
-                tr.length_m = 0.7 * tr.length_m + 0.3 * det.length_m
-                tr.width_m = 0.7 * tr.width_m + 0.3 * det.width_m
+                if not det.truncated or tr.whole_views == 0:
+                    self._update_position(tr, det)
+            elif det.truncated and (tr := self._most_overlapped(
+                    [t for t in live if _agrees(t, det.class_name)],
+                    (det.s_m, det.y_m, det.length_m + 2 * ext, det.width_m),
+                    extend_partial=PARTIAL_EXTEND_M)) is not None:
+                pass
+            elif not det.truncated and (tr := self._most_overlapped(
+                    [t for t in live if t.whole_views == 0 and _agrees(t, det.class_name)],
+                    box)) is not None:
+                tr.s_m, tr.y_m, tr.n_pos = det.s_m, det.y_m, 1.0
+                tr.length_m, tr.width_m = det.length_m, det.width_m
+                tr.whole_views += 1
             else:
                 owner = next((t for t in live if self._inside(t, det.s_m, det.y_m)), None)
                 if owner is not None:
@@ -152,11 +178,20 @@ class Tracker:
                 if det.score < self.config.birth_score:
                     continue
                 tr = self._new_track(det.t_ns, det.s_m, det.y_m, det.length_m, det.width_m)
+                tr.whole_views = 0 if det.truncated else 1
                 live.append(tr)
             tr.class_votes[det.class_name] = tr.class_votes.get(det.class_name, 0.0) + det.score
             tr.sensors.add("camera")
             tr.detections += 1
             tr.last_seen_ns = max(tr.last_seen_ns, det.t_ns)
+
+    @staticmethod
+    def _update_position(tr: Track, det: ClassMeasurement) -> None:
+        tr._move(det.s_m, det.y_m, det.score)
+        tr.length_m = 0.7 * tr.length_m + 0.3 * det.length_m
+        tr.width_m = 0.7 * tr.width_m + 0.3 * det.width_m
+        if not det.truncated:
+            tr.whole_views += 1
 
     def add_volumes(self, blobs: Sequence[VolumeMeasurement]) -> None:
         """One 3D frame's blobs.
@@ -164,8 +199,8 @@ class Tracker:
         A blob goes to the track the gated assignment gives it, else to the one track whose
         centre it covers, else to the track whose footprint it overlaps most (a long object
         the camera boxed in part); only a whole blob (not ``truncated`` at the edge of the
-        view) that touches no track starts one. A truncated blob's volume is partial and is
-        not kept."""
+        view) that touches no track starts one. Truncated blobs are kept (flagged): their
+        volume is a lower bound, which fusion uses only when no whole view exists."""
         live = self.live()
         match = self._assign([(b.s_m, b.y_m) for b in blobs], live)
         for i, blob in enumerate(blobs):
@@ -180,32 +215,35 @@ class Tracker:
                 tr = live[match[i]]
                 if not blob.truncated:
                     tr._move(blob.s_m, blob.y_m, 1.0)
+                    tr.whole_views += 1
             elif len(covered) == 1:
                 tr = covered[0]
             else:
                 # a large object's blob centre can sit outside the gate (a partial view at
                 # the sensor's edge, a camera box of part of the object): it still lies on
                 # that object's footprint
-                tr = self._owner(live, blob.s_m, blob.y_m) or self._most_overlapped(live, blob)
+                tr = self._owner(live, blob.s_m, blob.y_m) or self._most_overlapped(
+                    live, (blob.s_m, blob.y_m, blob.length_m, blob.width_m))
                 if tr is None:
                     if blob.truncated:
                         continue
                     tr = self._new_track(blob.t_ns, blob.s_m, blob.y_m, blob.length_m,
                                          blob.width_m)
                     live.append(tr)
-            if not blob.truncated:
-                tr.volumes.append(blob)
+            tr.volumes.append(blob)
             tr.sensors.add("depth")
             tr.last_seen_ns = max(tr.last_seen_ns, blob.t_ns)
 
-    def _most_overlapped(self, live: list[Track], blob: VolumeMeasurement,
-                         min_share: float = 0.3) -> Track | None:
-        """The live track whose footprint overlaps the blob's most (at least ``min_share``
-        of the smaller of the two), or None."""
+    @staticmethod
+    def _most_overlapped(live: list[Track], box: tuple[float, float, float, float],
+                         min_share: float = 0.3, extend_partial: float = 0.0) -> Track | None:
+        """The live track whose footprint overlaps ``box`` = (s, y, length, width) most (at
+        least ``min_share`` of the smaller of the two), or None; the footprints of tracks
+        known only from partial views are taken ``extend_partial`` longer at both ends."""
         best: tuple[float, Track] | None = None
         for t in live:
-            share = _box_overlap_share((t.s_m, t.y_m, t.length_m, t.width_m),
-                                       (blob.s_m, blob.y_m, blob.length_m, blob.width_m))
+            grow = 2 * extend_partial if t.whole_views == 0 else 0.0
+            share = _box_overlap_share((t.s_m, t.y_m, t.length_m + grow, t.width_m), box)
             if share >= min_share and (best is None or share > best[0]):
                 best = (share, t)
         return best[1] if best else None
@@ -365,6 +403,13 @@ def _overlap_share(a: Track, b: Track) -> float:
     """Area of the two footprints' intersection over the smaller footprint (0-1)."""
     return _box_overlap_share((a.s_m, a.y_m, a.length_m, a.width_m),
                               (b.s_m, b.y_m, b.length_m, b.width_m))
+
+
+def _agrees(t: Track, class_name: str) -> bool:
+    """Whether ``class_name`` is ``t``'s leading class (or ``t`` has no class votes yet)."""
+    if not t.class_votes:
+        return True
+    return max(sorted(t.class_votes), key=lambda k: t.class_votes[k]) == class_name
 
 
 def _same_kind(a: Track, b: Track) -> bool:

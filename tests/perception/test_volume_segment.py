@@ -76,3 +76,23 @@ def test_touching_boxes_in_a_rendered_cloud() -> None:
     # each within 15 %: the shared wall is one cell wide (2.8 mm of 60 mm = 5 % of the flat
     # box's width either way) plus the edge noise of a single frame
     np.testing.assert_allclose(vols, truth, rtol=0.15)
+
+
+def test_a_thin_cable_cut_by_noise_is_one_object_and_stays_apart_from_others() -> None:
+    cell = 0.003
+    h = np.zeros((60, 120), np.float32)
+    h[20:22, 5:110] = 0.005            # a 6 mm cable, 5 mm high, along the belt
+    h[20:22, 40:43] = 0.002            # depth noise dips it under the 3 mm threshold twice
+    h[20:22, 75:77] = 0.0022
+    h[40:41, 5:60] = 0.004             # a second wire, 6 cm away: bare belt between
+    h[45:58, 70:100] = 0.03            # a box
+    labels = segment_heightmap(h, cell)
+    cable = set(np.unique(labels[20:22, 5:110])) - {0}
+    assert len(cable) == 1             # one cable, not three pieces
+    wire = set(np.unique(labels[40, 5:60])) - {0}
+    box = set(np.unique(labels[45:58, 70:100])) - {0}
+    assert len(wire) == 1 and len(box) == 1
+    assert len(cable | wire | box) == 3
+    # without the bridge the cable falls apart: the check above is not vacuous
+    cfg = SegmentConfig(bridge_ratio=1.0)
+    assert len(set(np.unique(segment_heightmap(h, cell, cfg)[20:22, 5:110])) - {0}) == 3

@@ -182,7 +182,7 @@ def test_a_truncated_blob_neither_starts_a_track_nor_gives_a_volume() -> None:
     (only,) = tr.tracks.values()
     tr.add_volumes([VolumeMeasurement(2, 0.03, 0.0, 0.04, 0.05, 4e-5, 1e-6, 0.02,
                                       truncated=True)])
-    assert len(tr.tracks) == 1 and len(only.volumes) == 1  # associated, volume not kept
+    assert len(tr.tracks) == 1 and [v.truncated for v in only.volumes] == [False, True]
 
 
 def test_a_blob_overlapping_a_camera_track_joins_it_instead_of_starting_one() -> None:
@@ -192,3 +192,18 @@ def test_a_blob_overlapping_a_camera_track_joins_it_instead_of_starting_one() ->
     tr.add_volumes([VolumeMeasurement(1, 0.0, 0.02, 0.20, 0.03, 3e-5, 1e-6, 0.005)])
     assert len(tr.tracks) == 1
     assert next(iter(tr.tracks.values())).sensors == {"camera", "depth"}
+
+
+def test_fusion_volume_prefers_whole_views_and_bounds_with_partial_ones() -> None:
+    from sorting.tracking.fusion import track_volume
+    from sorting.tracking.tracker import Track
+
+    tr = Track(1, 0.0, 0.0, 0.3, 0.2, born_ns=0)
+    assert track_volume(tr) is None
+    tr.volumes += [VolumeMeasurement(0, 0, 0, 0.3, 0.2, v, 1e-6, 0.05, truncated=True)
+                   for v in (1e-3, 2.5e-3)]
+    v, u = track_volume(tr)  # type: ignore[misc]
+    assert v == pytest.approx(1.75e-3) and u == pytest.approx(0.4 * 1.75e-3)
+    tr.volumes += [VolumeMeasurement(0, 0, 0, 0.3, 0.2, v, 2e-5, 0.05) for v in (3e-3, 3.1e-3)]
+    v, u = track_volume(tr)  # type: ignore[misc]
+    assert v == pytest.approx(3.05e-3)  # median of the whole views only

@@ -1,0 +1,96 @@
+"""``crmsort eval-run RUN`` — a simulated run's tracking, per-object CRM grams, stream grades
+and mass balance against the simulator's truth (see :mod:`sorting.evaluation.run_eval`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from sorting.cli.output import console
+from sorting.evaluation.run_eval import evaluate_run
+from sorting.evaluation.tracking_eval import median_abs
+
+SHAPES = {0: "box", 1: "cylinder", 2: "lump"}
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("eval-run", help="score a simulated run (crmsort demo --out RUN) "
+                       "against the simulator's truth")
+    p.add_argument("run", help="run folder with bag/ and ledger.json")
+    p.add_argument("--line", default=None, help="line YAML of the run (default: line1)")
+    p.add_argument("--namespace", default="/line1")
+    p.add_argument("--min-grams", type=float, default=1.0,
+                   help="grade rows for CRM elements with at least this much fed (default 1)")
+    p.set_defaults(func=run)
+
+
+def _pct(x: float) -> str:
+    return "–" if not math.isfinite(x) else f"{100 * x:+.1f} %"
+
+
+def run(args: argparse.Namespace) -> int:
+    con = console()
+    from sorting.config import load_line
+
+    line = load_line(Path(args.line)) if args.line else None
+    rep = evaluate_run(Path(args.run), line=line, namespace=args.namespace)
+    t = rep.tracking
+    volume_err = {SHAPES.get(k, str(k)): median_abs(v)
+                  for k, v in sorted(t.by_shape_volume.items())}
+    summary: dict[str, Any] = {
+        "objects_seen": t.objects_seen,
+        "identity_rate": t.identity_rate,
+        "tracks": t.tracks,
+        "class_accuracy": t.class_accuracy,
+        "volume_median_abs_rel_err": volume_err,
+        "mass_median_abs_rel_err": median_abs(t.mass_rel_err),
+        "interval_coverage_object_element": t.interval_coverage,
+        "interval_coverage_object_all_crm": rep.object_coverage,
+        "closure_mass": rep.closure(),
+    }
+    con.print(f"[bold]{args.run}[/]: {t.objects_seen} objects tracked, identity kept "
+              f"{100 * t.identity_rate:.1f} %, {t.tracks} tracks, class right "
+              f"{100 * t.class_accuracy:.1f} %")
+    vol = ", ".join(f"{s} {100 * e:.1f} %" for s, e in volume_err.items())
+    con.print(f"median |rel. error|: volume {vol}; mass "
+              f"{100 * median_abs(t.mass_rel_err):.1f} %")
+    con.print(f"95 % intervals cover the truth: {100 * t.interval_coverage:.1f} % of "
+              f"(object, element) pairs, {100 * rep.object_coverage:.1f} % of objects "
+              f"(every CRM element at once)")
+    feed_true, feed_booked = rep.true_flows["feed"], rep.booked_flows.get("feed")
+    con.print(f"stream: {feed_true.objects} objects left the line, "
+              f"{feed_true.mass_kg:.2f} kg true, "
+              f"{feed_booked.mass_kg if feed_booked else 0.0:.2f} kg booked; "
+              f"mass balance closure vs weighed outputs {_pct(rep.closure())}")
+    table = Table(title="CRM stream grade and closure (booked by the line vs truth)")
+    for col in ("element", "fed g (true)", "grade true", "grade booked", "grade error",
+                "closure"):
+        table.add_column(col, justify="right")
+    grades = {}
+    for e in rep.crm_elements(min_kg=args.min_grams / 1000):
+        err = rep.grade_error(e)
+        grades[e] = {"fed_g": 1000 * feed_true.element_kg[e], "grade_true":
+                     feed_true.grade(e), "grade_error": err, "closure": rep.closure(e)}
+        table.add_row(e, f"{1000 * feed_true.element_kg[e]:,.2f}",
+                      f"{feed_true.grade(e):.3e}",
+                      f"{feed_booked.grade(e) if feed_booked else 0.0:.3e}",
+                      _pct(err), _pct(rep.closure(e)))
+    con.print(table)
+    dest = Table(title="Destinations: booked by the line vs weighed (truth)")
+    for col in ("destination", "objects true", "objects booked", "kg true", "kg booked"):
+        dest.add_column(col, justify="right")
+    for d in sorted(set(rep.true_flows) | set(rep.booked_flows)):
+        a, b = rep.true_flows.get(d), rep.booked_flows.get(d)
+        dest.add_row(d, str(a.objects if a else 0), str(b.objects if b else 0),
+                     f"{a.mass_kg if a else 0.0:.3f}", f"{b.mass_kg if b else 0.0:.3f}")
+    con.print(dest)
+    summary["grades"] = grades
+    out = Path(args.run) / "eval_run.json"
+    out.write_text(json.dumps(summary, indent=2, default=float))
+    con.print(f"report: {out}")
+    return 0

@@ -1,0 +1,182 @@
+"""Score a whole simulated run — tracks, per-object CRM estimates, stream grades and the mass
+balance — against the simulator's truth, which the line itself never sees.
+
+Inputs: the run folder of ``crmsort demo`` (``bag/`` with ``/sim/ground_truth`` and
+``sorting/objects``, and ``ledger.json``, the line's own books).
+
+- per object (:func:`~sorting.evaluation.tracking_eval.evaluate_tracking`): identity,
+  class, volume and mass error, and whether the 95 % interval of every CRM element's
+  grams covers the truth — per object (all its CRM elements at once) and per
+  (object, element);
+- stream: the objects that left the line during the run (picked or off the belt end)
+  and that were upstream of the camera's view when the run began (the simulator
+  pre-fills the belt: objects already past the camera were never seen by the line).
+  Their true mass and CRM grams against the ledger's feed (the same objects as the line
+  booked them): the stream grade ``Σ m_e / Σ m`` per CRM element, estimated vs true;
+- destinations: each bin and the residue as the line booked them vs what truly went
+  there (what load cells under the bins and a residue scale would weigh);
+- closure: ``(feed booked − Σ outputs weighed) / Σ outputs weighed``, overall and per
+  element — the line's feed estimate against independent weighing of what came out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from calibration.camera import ray_plane_z
+from perception.catalog import is_critical
+from sorting.accounting import FEED, RESIDUE
+from sorting.bags import read_decoded
+from sorting.config import load_line
+from sorting.config.cameras import rgb_camera
+from sorting.config.line import LineConfig
+from sorting.errors import SortingError
+from sorting.evaluation.tracking_eval import TrackingReport, evaluate_tracking, match_truth
+
+PICKED, EXITED = 1, 2
+
+
+@dataclass
+class Flow:
+    """Mass (kg) and element masses (kg) of one stream or destination."""
+
+    objects: int = 0
+    mass_kg: float = 0.0
+    element_kg: dict[str, float] = field(default_factory=dict)
+
+    def grade(self, element: str) -> float:
+        return self.element_kg.get(element, 0.0) / self.mass_kg if self.mass_kg > 0 else 0.0
+
+
+@dataclass
+class RunReport:
+    tracking: TrackingReport
+    objects_covered: int
+    objects_scored: int
+    true_flows: dict[str, Flow]        # destination (FEED = everything that left) -> truth
+    booked_flows: dict[str, Flow]      # the line's ledger
+
+    @property
+    def object_coverage(self) -> float:
+        """Share of objects whose 95 % intervals cover every CRM element's true grams."""
+        return self.objects_covered / self.objects_scored if self.objects_scored else 0.0
+
+    def crm_elements(self, min_kg: float = 0.0) -> list[str]:
+        feed = self.true_flows.get(FEED, Flow())
+        return sorted(e for e, kg in feed.element_kg.items() if is_critical(e) and kg > min_kg)
+
+    def grade_error(self, element: str) -> float:
+        """Relative error of the stream grade of ``element`` (booked vs true)."""
+        true = self.true_flows[FEED].grade(element)
+        est = self.booked_flows.get(FEED, Flow()).grade(element)
+        return (est - true) / true if true > 0 else math.nan
+
+    def closure(self, element: str | None = None) -> float:
+        """(feed booked − Σ true outputs) / Σ true outputs, in mass or one element."""
+        booked = self.booked_flows.get(FEED, Flow())
+        outs = [f for d, f in self.true_flows.items() if d != FEED]
+        if element is None:
+            true = sum(f.mass_kg for f in outs)
+            return (booked.mass_kg - true) / true if true > 0 else math.nan
+        true = sum(f.element_kg.get(element, 0.0) for f in outs)
+        est = booked.element_kg.get(element, 0.0)
+        return (est - true) / true if true > 0 else math.nan
+
+
+def sensing_start_x(line: LineConfig) -> float:
+    """Belt-frame x where the camera's view begins (its upstream edge on the belt)."""
+    cam = rgb_camera(line)
+    w, h = cam.width, cam.height
+    uv = np.array([[u, v] for u in (0.0, w / 2, w) for v in (0.0, h)], dtype=np.float64)
+    pts = ray_plane_z(cam.pixel_rays(uv), 0.0)
+    return float(np.min(pts[:, 0]))
+
+
+def _true_flows(bag: Path, start_x: float) -> dict[str, Flow]:
+    final: dict[int, Any] = {}
+    first_x: dict[int, float] = {}
+    for _topic, _type, _t, msg in read_decoded(bag, topics=["/sim/ground_truth"]):
+        for o in msg.objects:
+            first_x.setdefault(o.id, float(o.pose.position.x))
+            if (o.state in (PICKED, EXITED) and o.id not in final
+                    and first_x[o.id] < start_x):
+                final[o.id] = o
+    flows: dict[str, Flow] = {FEED: Flow()}
+    for o in final.values():
+        dest = str(o.bin) if o.state == PICKED and o.bin else RESIDUE
+        for name in (FEED, dest):
+            f = flows.setdefault(name, Flow())
+            f.objects += 1
+            f.mass_kg += float(o.mass_kg)
+            for e, frac in zip(o.elements, o.mass_fraction, strict=True):
+                f.element_kg[e] = f.element_kg.get(e, 0.0) + float(frac) * float(o.mass_kg)
+    return flows
+
+
+def _booked_flows(ledger_json: Path) -> dict[str, Flow]:
+    try:
+        doc = json.loads(ledger_json.read_text())
+        flows = {d: Flow(int(v["objects"]), float(v["mass_kg"]))
+                 for d, v in doc["destinations"].items()}
+        for row in doc["elements"]:
+            flows[row["destination"]].element_kg[row["element"]] = float(row["kg"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SortingError(f"{ledger_json}: not a readable ledger ({exc})") from exc
+    return flows
+
+
+def _object_coverage(bag: Path, namespace: str, gate_m: float) -> tuple[int, int]:
+    """(objects whose every CRM interval covers, objects scored) from each track's last
+    report matched to the truth at that stamp."""
+    truth_at: dict[int, list[Any]] = {}
+    last: dict[int, tuple[Any, Any]] = {}
+    topics = ["/sim/ground_truth", f"{namespace}/sorting/objects"]
+    for topic, _type, t_ns, msg in read_decoded(bag, topics=topics):
+        if topic == "/sim/ground_truth":
+            truth_at[t_ns] = [o for o in msg.objects if o.state == 0]
+            continue
+        truths = truth_at.get(t_ns)
+        if not truths:
+            continue
+        for o in msg.objects:
+            tr = match_truth(truths, float(o.belt_x_m), float(o.y_m), gate_m)
+            if tr is not None:
+                last[o.id] = (o, tr)
+    covered = 0
+    for o, tr in last.values():
+        true_e = dict(zip(tr.elements, tr.mass_fraction, strict=True))
+        est = {e: (m, u) for e, m, u in zip(o.elements, o.element_mass_kg, o.element_mass_u_kg,
+                                            strict=True)}
+        ok = True
+        for e in set(true_e) | set(est):
+            if not is_critical(e):
+                continue
+            m, u = est.get(e, (0.0, 0.0))
+            if abs(m - true_e.get(e, 0.0) * tr.mass_kg) > 1.96 * u + 1e-12:
+                ok = False
+                break
+        covered += int(ok)
+    return covered, len(last)
+
+
+def evaluate_run(run_dir: Path, line: LineConfig | None = None, namespace: str = "/line1",
+                 gate_m: float = 0.06) -> RunReport:
+    """Score ``run_dir`` of a run of ``line`` (default: the default line; see the module
+    docstring). Raises :class:`SortingError` when the folder lacks the bag or the ledger."""
+    run_dir = Path(run_dir)
+    bag, ledger = run_dir / "bag", run_dir / "ledger.json"
+    for p in (bag, ledger):
+        if not p.exists():
+            raise SortingError(f"{p}: missing (a run folder of `crmsort demo` has bag/ and "
+                               "ledger.json)")
+    tracking = evaluate_tracking(bag, namespace=namespace, gate_m=gate_m)
+    covered, scored = _object_coverage(bag, namespace, gate_m)
+    return RunReport(tracking=tracking, objects_covered=covered, objects_scored=scored,
+                     true_flows=_true_flows(bag, sensing_start_x(line or load_line())),
+                     booked_flows=_booked_flows(ledger))
