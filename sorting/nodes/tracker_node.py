@@ -71,6 +71,16 @@ class EncoderHistory:
 EDGE_PX = 2.0  # a box this close to the image border is cut by it
 
 
+def _extent(v: Any) -> tuple[float, float]:
+    """Axis-aligned footprint (along, across the belt) of an ObjectVolume's oriented box:
+    the tracker's footprints are axis-aligned, a blob's box is not."""
+    q = v.box_pose.orientation
+    yaw = 2.0 * float(np.arctan2(q.z, q.w))
+    c, s = abs(float(np.cos(yaw))), abs(float(np.sin(yaw)))
+    length, width = float(v.box_size_m.x), float(v.box_size_m.y)
+    return length * c + width * s, length * s + width * c
+
+
 class TrackerNode(Node):
     """Belt tracker, fusion and grade accounting of one line (see the module docstring)."""
 
@@ -162,7 +172,7 @@ class TrackerNode(Node):
         blobs = [
             VolumeMeasurement(
                 t_ns=t_ns, s_m=float(v.belt_x_m) - p, y_m=float(v.y_m),
-                length_m=float(v.box_size_m.x), width_m=float(v.box_size_m.y),
+                length_m=_extent(v)[0], width_m=_extent(v)[1],
                 volume_m3=float(v.volume_m3), volume_u_m3=float(v.volume_u_m3),
                 height_m=float(v.height_m), grasp_s_m=float(v.grasp_point.x) - p,
                 grasp_y_m=float(v.grasp_point.y), grasp_z_m=float(v.grasp_point.z),
