@@ -10,15 +10,16 @@ Lifecycle: a track is born from an unmatched camera detection or 3D blob,
 is updated by every sensor downstream, survives missed detections, and ends
 when it leaves the belt end (``exited``) or is picked (``picked``). A 3D
 blob that covers the centres of several tracks (touching objects merged)
-updates none of them and is counted as ``merged``; two detections matching
-one object are resolved by the assignment (one wins, the other is dropped
-if it lies inside the winner's footprint — a split).
+moves none of them and is counted as ``merged``; its volume is shared out by
+footprint area as low-grade views. Two detections matching one object are
+resolved by the assignment (one wins, the other is dropped if it lies inside
+the winner's footprint — a split).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any
 
@@ -207,8 +208,17 @@ class Tracker:
             covered = [t for t in live if abs(t.s_m - blob.s_m) <= blob.length_m / 2
                        and abs(t.y_m - blob.y_m) <= blob.width_m / 2]
             if len(covered) > 1:
-                # touching objects segmented as one blob: its volume belongs to nobody alone
+                # touching objects segmented as one blob: its volume belongs to nobody alone;
+                # each gets the share of its footprint, as a low-grade (truncated) view
                 self.stats.merged_blobs += 1
+                areas = [t.length_m * t.width_m for t in covered]
+                total = sum(areas)
+                for t, a in zip(covered, areas, strict=True):
+                    share = a / total if total > 0 else 1.0 / len(covered)
+                    t.volumes.append(replace(blob, volume_m3=share * blob.volume_m3,
+                                             volume_u_m3=0.5 * share * blob.volume_m3,
+                                             truncated=True))
+                    t.sensors.add("depth")
                 continue
             tr: Track | None
             if i in match:

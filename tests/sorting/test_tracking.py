@@ -52,13 +52,17 @@ def test_each_object_keeps_one_identity_through_noisy_missed_detections() -> Non
         assert t.sensors == {"camera", "depth"}
 
 
-def test_merged_blob_updates_nobody_and_is_counted() -> None:
+def test_merged_blob_moves_nobody_and_shares_its_volume_as_low_grade_views() -> None:
     tr = Tracker()
     tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.05, 0.05, "a", 0.9),
-                       ClassMeasurement(0, 0.06, 0.0, 0.05, 0.05, "b", 0.9)])
-    tr.add_volumes([VolumeMeasurement(1, 0.03, 0.0, 0.12, 0.06, 2e-4, 1e-6, 0.02)])
+                       ClassMeasurement(0, 0.06, 0.0, 0.10, 0.05, "b", 0.9)])
+    tr.add_volumes([VolumeMeasurement(1, 0.04, 0.0, 0.16, 0.06, 3e-4, 1e-6, 0.02)])
     assert tr.stats.merged_blobs == 1
-    assert all(not t.volumes for t in tr.tracks.values())
+    a, b = sorted(tr.tracks.values(), key=lambda t: t.s_m)
+    assert (a.s_m, b.s_m) == (0.0, 0.06)  # positions untouched
+    assert a.volumes[0].volume_m3 == pytest.approx(1e-4)  # footprint shares 1 : 2
+    assert b.volumes[0].volume_m3 == pytest.approx(2e-4)
+    assert a.volumes[0].truncated and b.volumes[0].truncated
 
 
 def test_split_detection_does_not_make_a_second_track() -> None:
