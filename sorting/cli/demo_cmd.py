@@ -37,6 +37,9 @@ def register(sub: Any) -> None:
         help="run at this multiple of real time (default: as fast as possible)",
     )
     p.add_argument("--no-record", action="store_true", help="do not write a bag")
+    p.add_argument("--topics", nargs="+", default=None, metavar="TOPIC",
+                   help="record only these topics (full names), e.g. for long runs scored "
+                   "by `crmsort eval-run`: /sim/ground_truth /line1/sorting/objects")
     p.set_defaults(func=run)
 
 
@@ -71,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
             line,
             args.duration,
             bag,
+            topics=args.topics,
             speed=args.speed,
             progress=lambda t, _total: prog.update(task, completed=t),
         )

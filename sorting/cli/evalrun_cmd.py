@@ -22,7 +22,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("eval-run", help="score a simulated run (crmsort demo --out RUN) "
                        "against the simulator's truth")
     p.add_argument("run", help="run folder with bag/ and ledger.json")
-    p.add_argument("--line", default=None, help="line YAML of the run (default: line1)")
+    p.add_argument("--line", default=None,
+                   help="line YAML of the run (default: RUN/line.yaml, else line1)")
     p.add_argument("--namespace", default="/line1")
     p.add_argument("--min-grams", type=float, default=1.0,
                    help="grade rows for CRM elements with at least this much fed (default 1)")
@@ -37,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
     con = console()
     from sorting.config import load_line
 
-    line = load_line(Path(args.line)) if args.line else None
+    saved = Path(args.run) / "line.yaml"
+    line = (load_line(Path(args.line)) if args.line
+            else load_line(saved) if saved.is_file() else None)
     rep = evaluate_run(Path(args.run), line=line, namespace=args.namespace)
     t = rep.tracking
     volume_err = {SHAPES.get(k, str(k)): median_abs(v)
