@@ -73,6 +73,18 @@ class EvalReport:
     names: list[str]
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def matched_class_accuracy(self) -> float:
+        """Share of the boxes matched to an object (confusion matrix, background excluded)
+        that name its class: the detector's per-frame class accuracy, which the tracker's
+        class posterior takes as ``sorting.detector_accuracy``."""
+        cm = np.asarray(self.confusion, dtype=np.float64)
+        if cm.ndim != 2 or cm.shape[0] < 2:
+            return 0.0
+        inner = cm[:-1, :-1]
+        total = float(inner.sum())
+        return float(np.trace(inner)) / total if total > 0 else 0.0
+
     def weak_classes(self, threshold: float = 0.5) -> list[str]:
         """Classes with ground truth whose AP50 is below ``threshold``, weakest first."""
         weak = [(m.ap50, n) for n, m in self.per_class.items() if m.n_gt and m.ap50 < threshold]
@@ -215,6 +227,7 @@ def save_plots(report: EvalReport, curves: dict[str, F64], out_dir: Path) -> Non
 
     out_dir.mkdir(parents=True, exist_ok=True)
     data = asdict(report)
+    data["matched_class_accuracy"] = report.matched_class_accuracy
     (out_dir / "report.json").write_text(json.dumps(data, indent=1))
     names = [*report.names, "background"]
     cm = np.asarray(report.confusion, dtype=np.float64)
@@ -306,7 +319,8 @@ def print_report(report: EvalReport, emit: Callable[[str], Any] = print) -> None
     """A plain-text table: overall figures, then one row per class."""
     emit(f"{report.source}: {report.n_images} images, model {report.model}")
     emit(f"  mAP50 {report.map50:.3f}  mAP50-95 {report.map50_95:.3f}  "
-         f"P {report.precision:.3f}  R {report.recall:.3f}")
+         f"P {report.precision:.3f}  R {report.recall:.3f}  "
+         f"class right on matched boxes {report.matched_class_accuracy:.3f}")
     emit(f"  {'class':<34}{'n':>6}{'AP50':>8}{'AP50-95':>9}{'P':>7}{'R':>7}")
     for name, m in report.per_class.items():
         emit(f"  {name:<34}{m.n_gt:>6}{m.ap50:>8.3f}{m.ap50_95:>9.3f}"

@@ -134,3 +134,18 @@ def test_class_list_must_match_the_catalog(tmp_path: Path) -> None:
 def test_bad_frames(frame: np.ndarray) -> None:
     with pytest.raises(FrameError):
         OnnxDetector(MODEL).detect(frame)
+
+
+def test_matched_class_accuracy_counts_only_boxes_on_objects() -> None:
+    from perception.detector.evaluate import ImageResult, evaluate_results
+
+    gt = np.array([[0, 0, 10, 10], [20, 20, 40, 40], [50, 50, 60, 60]], dtype=np.float64)
+    res = ImageResult(
+        gt_boxes=gt, gt_classes=np.array([0, 1, 1]),
+        det_boxes=np.array([[0, 0, 10, 10], [20, 20, 40, 40], [50, 50, 60, 60],
+                            [80, 80, 90, 90]], dtype=np.float64),
+        det_scores=np.array([0.9, 0.8, 0.7, 0.9]),
+        det_classes=np.array([0, 0, 1, 1]),  # one wrong class, one box on bare belt
+    )
+    report, _ = evaluate_results([res], ["a", "b"], "unit", "none")
+    assert report.matched_class_accuracy == pytest.approx(2 / 3)
