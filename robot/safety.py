@@ -91,13 +91,19 @@ class Watchdog:
     def stale_sources(self, t_s: float) -> list[str]:
         return [s for s, last in self._last.items() if not t_s - last <= self.timeout_s]
 
-    def check(self, t_s: float) -> None:
+    def hold_reason(self, t_s: float) -> str | None:
+        """Why the arms hold at ``t_s`` (s) — which sources are how old — or None while every
+        source is fresh. The text :meth:`check` raises and diagnostics show."""
         stale = self.stale_sources(t_s)
-        if stale:
-            ages = ", ".join(f"{s} {t_s - self._last[s]:.3f} s old" for s in stale)
-            raise WatchdogStale(
-                f"watchdog: stale data ({ages}; timeout {self.timeout_s} s): arms hold"
-            )
+        if not stale:
+            return None
+        ages = ", ".join(f"{s} {t_s - self._last[s]:.3f} s old" for s in stale)
+        return f"watchdog: stale data ({ages}; timeout {self.timeout_s} s): arms hold"
+
+    def check(self, t_s: float) -> None:
+        reason = self.hold_reason(t_s)
+        if reason is not None:
+            raise WatchdogStale(reason)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,10 @@
-"""``crmsort status`` — the live line's health, from ``/diagnostics`` over DDS (loopback)."""
+"""``crmsort status`` — the live line's health, from ``/diagnostics`` over DDS.
+
+It joins the line's DDS domain with the line YAML's network settings (loopback
+unless ``deploy.network`` names interfaces and unicast peers), so it runs on any
+machine of the line. An arm held by its safety watchdog shows as WARN with the
+reason (which data went stale, how old, the timeout).
+"""
 
 from __future__ import annotations
 

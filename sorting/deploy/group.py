@@ -18,6 +18,17 @@ group injects at a step never depends on thread timing: a multi-process run is
 as deterministic as the in-process one, with one clock step of latency per
 process hop. A process that joins late (restarted) moves its clock to the first
 T it sees and takes part from there on.
+
+A process that misses clock values — the supervisor dropped it after a network
+cut longer than its report timeout, or it stalled — does the same when the clock
+reaches it again: it moves to the new T without firing the timers of the time it
+missed (a burst of stale output would help nobody), says so in the log and, for
+``stale_after_s`` of line time, in its ``<ns>/<group>/clock`` diagnostics status,
+and goes on. Nothing is restarted.
+
+Signals: SIGTERM or SIGINT end the clock loop after the current step; the nodes
+shut down, the process says ``bye`` and exits 0. A signal that comes while the
+process is still starting up ends it at once, also with 0.
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ from sorting.config.line import LineConfig
 from sorting.deploy.bridge import CLOCK_TOPIC, CONTROL_PREFIX, DdsBridge
 from sorting.deploy.config import DeployConfig, load_deployment, parse_deploy
 from sorting.deploy.dds import DataWait, DdsParticipant, network_config_xml, wait_matched
-from sorting.deploy.health import HealthNode, status_msg
+from sorting.deploy.health import OK, WARN, HealthNode, status_msg
 from sorting.deploy.plan import GroupExecutor, build_line, plan_processes
 from sorting.msgs import deserialize, new, serialize
 from sorting.msgs.convert import stamp_ns
@@ -96,8 +107,10 @@ class GroupProcess:
         ns = line.namespace
         self.bridge = DdsBridge(self.executor, self.participant,
                                 name=f"{ns}/{group}/dds_bridge", hardware_id=hw)
+        self.clock_name = f"{ns}/{group}/clock"
+        self.hardware_id = hw
         self.health = self.executor.add_node(
-            lambda ctx: HealthNode(ctx, self.executor, extra=self.bridge.diagnostics),
+            lambda ctx: HealthNode(ctx, self.executor, extra=self._extra_statuses),
             f"health_{group}", namespace=ns,
             parameters={"period_s": deploy.diagnostics_period_s,
                         "stale_after_s": deploy.stale_after_s, "hardware_id": hw},
@@ -109,6 +122,8 @@ class GroupProcess:
         self._wait = DataWait(self.participant, [self.clock_reader])
         self.t_prev: int | None = None
         self.steps = 0
+        self.rejoins = 0
+        self.last_gap: tuple[int, int] | None = None  # (last T before, first T after) ns
 
     def report(self, kind: str, t_ns: int, exported: int = 0) -> None:
         self.step_writer.write(step_report(self.group, kind, t_ns, exported))
@@ -125,6 +140,8 @@ class GroupProcess:
             if t_ns > self.step_ns:  # joining a running line: start the timers from here
                 ex.reset_time(t_ns - self.step_ns)
             self.t_prev = ex.now_ns()
+        elif t_ns - self.t_prev > self.step_ns:
+            self._rejoin(t_ns)
         self.bridge.poll()
         self.bridge.deliver(self.t_prev)
         before = self.bridge.exported
@@ -137,6 +154,37 @@ class GroupProcess:
             self.bridge.check_types()
         self.t_prev = t_ns
         return out
+
+    def _rejoin(self, t_ns: int) -> None:
+        """Clock values were missed (dropped from the lockstep): move to ``t_ns`` without
+        running the timers of the gap."""
+        assert self.t_prev is not None
+        gap_s = (t_ns - self.t_prev) * 1e-9
+        _log.warning("group %s: no clock from t=%.3f s to t=%.3f s (%.2f s of line time; "
+                     "network cut or stall): rejoining without replaying the gap",
+                     self.group, self.t_prev * 1e-9, t_ns * 1e-9, gap_s)
+        self.last_gap = (self.t_prev, t_ns)
+        self.rejoins += 1
+        self.executor.reset_time(t_ns - self.step_ns)
+        self.t_prev = t_ns - self.step_ns
+
+    def clock_status(self, now_ns: int) -> Any:
+        """DiagnosticStatus of this process's place in the lockstep clock: WARN for
+        ``stale_after_s`` of line time after a rejoin (naming the gap), else OK."""
+        values: dict[str, Any] = {"steps": self.steps, "rejoins": self.rejoins}
+        level, message = OK, "in step with the line clock"
+        if self.last_gap is not None:
+            before, after = self.last_gap
+            values["last_gap_s"] = (after - before) * 1e-9
+            if now_ns - after <= self.deploy.stale_after_s * 1e9:
+                level = WARN
+                message = (f"rejoined the line clock at t={after * 1e-9:.3f} s after missing "
+                           f"{(after - before) * 1e-9:.2f} s of it (no clock from the "
+                           f"supervisor: network cut or this process stalled)")
+        return status_msg(level, self.clock_name, message, self.hardware_id, values)
+
+    def _extra_statuses(self, now_ns: int) -> list[Any]:
+        return [*self.bridge.diagnostics(now_ns), self.clock_status(now_ns)]
 
     def run(self, should_stop: Callable[[], bool]) -> None:
         """Follow ``/clock`` until ``should_stop()``; report each step."""
@@ -166,24 +214,32 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"%(levelname)s [{args.group}] %(name)s: "
                         "%(message)s")
-    stop = {"flag": False}
+    state = {"stop": False, "running": False}
 
     def _on_signal(signum: int, _frame: Any) -> None:
-        stop["flag"] = True
+        state["stop"] = True
+        if not state["running"]:  # still starting (loading models, discovery): leave now
+            raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    line, deploy = load_deployment(args.line)
-    if args.deploy_json:
-        import json
-
-        deploy = parse_deploy(json.loads(args.deploy_json), "--deploy-json")
-    proc = GroupProcess(line, deploy, args.group)
+    proc: GroupProcess | None = None
     try:
+        line, deploy = load_deployment(args.line)
+        if args.deploy_json:
+            import json
+
+            deploy = parse_deploy(json.loads(args.deploy_json), "--deploy-json")
+        proc = GroupProcess(line, deploy, args.group)
         proc.ready()
-        proc.run(lambda: stop["flag"])
+        state["running"] = True
+        proc.run(lambda: state["stop"])
+    except KeyboardInterrupt:
+        _log.info("group %s: stopped by a signal while starting", args.group)
     finally:
-        proc.close()
+        state["running"] = True  # a second signal must not interrupt the shutdown
+        if proc is not None:
+            proc.close()
     return 0
 
 

@@ -8,15 +8,20 @@ name with
 - ``pub <topic> rate_hz`` / ``count``: what it published (rate over the last period);
 - ``sub <topic> received`` / ``dropped`` / ``age_s``: what reached it, queue drops,
   and the time since its last message (s of the line's clock);
-- ``errors``: callbacks that raised (executor ``on_error="log"``).
+- ``errors``: callbacks that raised (executor ``on_error="log"``);
+- ``watchdog``: ``hold`` or ``ok``, for a node that carries a motion-safety
+  watchdog (an arm node's ``watchdog``, :class:`robot.safety.Watchdog`).
 
 Levels: ERROR when callbacks failed during the last period, WARN when an input
 (not a latched, transient-local one) that has delivered before has been silent
 for longer than ``stale_after_s`` (the
-watchdog; the message names the topic and the age) or when a queue dropped
-messages in the last period, else OK. :class:`DiagnosticsMonitor` is the reading
-side: it keeps the last status of each node and marks a node STALE when no
-status has come for ``stale_after_s`` of wall time (a dead process).
+watchdog; the message names the topic and the age), when a queue dropped
+messages in the last period, or when an arm holds because its safety watchdog
+finds tracking or encoder data stale (the message says which source, how old, and
+the timeout — the same text the arm's driver raises), else OK.
+:class:`DiagnosticsMonitor` is the reading side: it keeps the last status of each
+node and marks a node STALE when no status has come for ``stale_after_s`` of wall
+time (a dead process).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from robot.safety import Watchdog
+from sorting.errors import RuntimeGraphError
 from sorting.msgs import new
 from sorting.msgs.convert import header
 from sorting.runtime.context import Node, NodeContext
@@ -154,6 +161,12 @@ class HealthNode(Node):
             for topic, age in wd.stale(now_ns):
                 level = max(level, WARN)
                 problems.append(f"stale input {topic}: no message for {age:.1f} s")
+            hold = self._safety_hold(info.name, now_ns)
+            if hold is not None:
+                values["watchdog"] = "hold" if hold else "ok"
+                if hold:
+                    level = max(level, WARN)
+                    problems.append(hold)
             n_err = errors.get(info.name, 0)
             values["errors"] = n_err
             if n_err > self._errors.get(info.name, 0):
@@ -165,6 +178,18 @@ class HealthNode(Node):
         if self.extra is not None:
             out.extend(self.extra(now_ns))
         return out
+
+    def _safety_hold(self, fqn: str, now_ns: int) -> str | None:
+        """The hold reason of node ``fqn``'s safety watchdog ("" while it lets the arm move),
+        or None when the node has no watchdog."""
+        try:
+            node = self.executor.node(fqn)
+        except RuntimeGraphError:  # still being constructed
+            return None
+        wd = getattr(node, "watchdog", None)
+        if not isinstance(wd, Watchdog):
+            return None
+        return wd.hold_reason(now_ns * 1e-9) or ""
 
     def _tick(self) -> None:
         now = self.ctx.get_clock().now().nanoseconds

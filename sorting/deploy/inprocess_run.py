@@ -4,8 +4,9 @@ The line builder's nodes plus a :class:`~sorting.deploy.health.HealthNode` run i
 one :class:`~sorting.runtime.InProcessExecutor` on the wall clock (``rate`` times
 real time) or as fast as possible (``rate=None``); a recorder tap writes the bag;
 a DDS bridge limited to ``/diagnostics`` lets ``crmsort status`` watch the run.
-Ctrl-C / SIGTERM (KeyboardInterrupt) end the run; nodes are shut down and the
-bag is closed in every case.
+Ctrl-C / SIGTERM stop the executor at the next callback
+(:func:`~sorting.deploy.signals.stop_on_signals`, never an exception in the
+middle of a bag write); nodes are shut down and the bag is closed in every case.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sorting.deploy.config import DeployConfig
 from sorting.deploy.group import participant_for
 from sorting.deploy.health import DIAGNOSTICS_TOPIC, HealthNode
 from sorting.deploy.plan import build_line
+from sorting.deploy.signals import stop_on_signals
 from sorting.record import Recorder
 from sorting.runtime import InProcessExecutor, SimClock, WallClock
 
@@ -31,6 +33,7 @@ class InProcessResult:
     counts: dict[str, int]
     bag_path: Path | None
     interrupted: bool
+    stop_reason: str = ""  # "duration", or the signal's name (SIGINT, SIGTERM)
 
 
 def run_in_process(line: LineConfig, deploy: DeployConfig, duration_s: float | None,
@@ -41,33 +44,41 @@ def run_in_process(line: LineConfig, deploy: DeployConfig, duration_s: float | N
     ex = InProcessExecutor(clock, on_error="log")
     recorder: Recorder | None = None
     participant = None
-    interrupted = False
+    why = ""
     wall0 = time.perf_counter()
     start = clock.now_ns()
+
+    def _stop(signame: str) -> None:
+        nonlocal why
+        why = why or signame
+        ex.stop()  # the one executor call that is safe from a signal handler
+
     try:
-        build_line(line, ex)
-        bridge: DdsBridge | None = None
-        if dds:
-            participant = participant_for(deploy)
-            bridge = DdsBridge(ex, participant, name=f"{line.namespace}/dds_bridge",
-                               topics={DIAGNOSTICS_TOPIC})
-        ex.add_node(lambda ctx: HealthNode(ctx, ex, extra=bridge.diagnostics if bridge else None),
-                    "health", namespace=line.namespace,
-                    parameters={"period_s": deploy.diagnostics_period_s,
-                                "stale_after_s": deploy.stale_after_s, "hardware_id": "inprocess"})
-        if bridge is not None:
-            bridge.attach()
-        if bag_path is not None:
-            recorder = Recorder(Path(bag_path))
-            ex.add_tap(recorder)
-        end = None if duration_s is None else start + round(duration_s * 1e9)
-        t = start
-        while end is None or t < end:
-            t = t + 1_000_000_000 if end is None else min(t + 1_000_000_000, end)
-            if not ex.spin_until(t):
-                break
-    except KeyboardInterrupt:
-        interrupted = True
+        with stop_on_signals(_stop):
+            build_line(line, ex)
+            bridge: DdsBridge | None = None
+            if dds:
+                participant = participant_for(deploy)
+                bridge = DdsBridge(ex, participant, name=f"{line.namespace}/dds_bridge",
+                                   topics={DIAGNOSTICS_TOPIC})
+            ex.add_node(
+                lambda ctx: HealthNode(ctx, ex, extra=bridge.diagnostics if bridge else None),
+                "health", namespace=line.namespace,
+                parameters={"period_s": deploy.diagnostics_period_s,
+                            "stale_after_s": deploy.stale_after_s, "hardware_id": "inprocess"})
+            if bridge is not None:
+                bridge.attach()
+            if bag_path is not None:
+                recorder = Recorder(Path(bag_path))
+                ex.add_tap(recorder)
+            end = None if duration_s is None else start + round(duration_s * 1e9)
+            t = start
+            while (end is None or t < end) and not why:
+                t = t + 1_000_000_000 if end is None else min(t + 1_000_000_000, end)
+                if not ex.spin_until(t):
+                    break
+    except KeyboardInterrupt:  # only where no signal handler could be installed
+        why = why or "KeyboardInterrupt"
     finally:
         try:
             ex.shutdown()
@@ -77,5 +88,7 @@ def run_in_process(line: LineConfig, deploy: DeployConfig, duration_s: float | N
             if participant is not None:
                 participant.close()
     counts = {topic: n for topic, _type, n in ex.topics() if n}
+    why = why or "duration"
     return InProcessResult((clock.now_ns() - start) * 1e-9, time.perf_counter() - wall0, counts,
-                           Path(bag_path) if bag_path is not None else None, interrupted)
+                           Path(bag_path) if bag_path is not None else None,
+                           why != "duration", why)

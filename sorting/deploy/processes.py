@@ -9,12 +9,27 @@ rosbag2 bag, and aggregates ``/diagnostics``. A group that stops reporting
 when its process has exited) and reported STALE; when it says ready again
 (restarted) it takes part again from the next clock value.
 
-:meth:`Supervisor.stop` runs flush rounds (the last clock value again until no
-group sends anything, so what was in flight at the end is processed, as in the
-in-process run), sends SIGTERM to every child, waits for them (SIGKILL after
-``kill_after_s``), closes the bag and the DDS participant. It is called from
-``finally`` blocks, so Ctrl-C and SIGTERM (which ``crmsort`` turns into
-KeyboardInterrupt) shut everything down cleanly.
+A group dropped after a network cut keeps running on its own machine; when the
+link heals, DDS discovery finds it again (the participants announce themselves
+to their peers every second, see :func:`~sorting.deploy.dds.network_config_xml`),
+its reports reach the supervisor and it takes part again — no restart.
+``report_timeout_s`` must exceed the DDS lease (2 s; checked): the line then only
+moves on once the unreachable readers are forgotten, so no writer blocks on them
+and nothing the reachable processes publish is lost from the bag. Until then the
+whole line waits (the clock is shared).
+
+``launch_prefix`` puts command words before a group's command, as a ROS 2 launch
+``prefix`` does: ``ip netns exec NS`` (tests: a group in another network
+namespace), ``ssh host``, ``taskset -c 2``, ``nice``.
+
+Children run in process groups of their own, so a terminal's Ctrl-C reaches only
+the supervisor, which shuts them down in order. :meth:`Supervisor.request_stop`
+(what :func:`run_processes` calls on SIGINT/SIGTERM; async-signal safe: it only
+sets a flag) ends :meth:`~Supervisor.start` and :meth:`~Supervisor.advance` at
+the next clock step. :meth:`Supervisor.stop` runs flush rounds (the last clock
+value again until no group sends anything, so what was in flight at the end is
+processed, as in the in-process run), sends SIGTERM to every child, waits for
+them (SIGKILL after ``kill_after_s``), closes the bag and the DDS participant.
 """
 
 from __future__ import annotations
@@ -26,6 +41,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +50,8 @@ from sorting.bags import BagWriter
 from sorting.config.line import LineConfig
 from sorting.deploy.bridge import CLOCK_TOPIC, CONTROL_PREFIX
 from sorting.deploy.config import DeployConfig
-from sorting.deploy.dds import DataWait, RawReader, RawWriter
-from sorting.deploy.errors import DeployError
+from sorting.deploy.dds import LEASE_S, DataWait, RawReader, RawWriter
+from sorting.deploy.errors import DeployConfigError, DeployError
 from sorting.deploy.group import (
     CLOCK_TYPE,
     CONTROL_QOS,
@@ -54,6 +70,7 @@ from sorting.deploy.health import (
     status_msg,
 )
 from sorting.deploy.plan import ProcessPlan, plan_processes
+from sorting.deploy.signals import stop_on_signals
 from sorting.msgs import deserialize, new, serialize
 from sorting.msgs.convert import header
 from sorting.runtime import QoSProfile
@@ -85,6 +102,7 @@ class SupervisorResult:
     bag_path: Path | None
     steps: int
     lost_groups: list[str] = field(default_factory=list)
+    stop_reason: str = ""
 
 
 class Supervisor:
@@ -93,18 +111,33 @@ class Supervisor:
     ``line_path`` is the YAML the children load; ``deploy`` overrides its deploy
     section (tests pass a private domain id). ``rate`` paces the clock at that
     multiple of real time (None: as fast as the slowest process allows).
-    Raises DeployError when a group does not come up within ``startup_timeout_s``.
+    ``launch_prefix`` maps a group to the command words put before its command.
+    ``report_timeout_s`` (wall s) is how long a silent group holds up the clock before
+    it is dropped. Raises DeployConfigError for a prefix of an unknown group or a
+    report timeout not above the DDS lease, DeployError when a group does not come up
+    within ``startup_timeout_s``.
     """
 
     def __init__(self, line_path: str | Path, line: LineConfig, deploy: DeployConfig, *,
                  bag_path: str | Path | None = None, rate: float | None = None,
                  report_timeout_s: float = 10.0, startup_timeout_s: float = 120.0,
                  settle_s: float = 0.3, kill_after_s: float = 5.0,
-                 stderr: Any = None) -> None:
+                 stderr: Any = None,
+                 launch_prefix: Mapping[str, Sequence[str]] | None = None) -> None:
         self.line_path = Path(line_path)
         self.line = line
         self.deploy = deploy
         self.plan: ProcessPlan = plan_processes(line, deploy, str(line_path))
+        if not report_timeout_s > LEASE_S:
+            raise DeployConfigError(
+                f"report timeout {report_timeout_s} s: must exceed the DDS lease ({LEASE_S} s), "
+                f"or the line would go on while writers still wait for an unreachable reader")
+        self.launch_prefix = {g: list(words) for g, words in (launch_prefix or {}).items()}
+        for g in self.launch_prefix:
+            if g not in self.plan.groups:
+                raise DeployConfigError(
+                    f"launch prefix for group {g!r}: no such group; groups are "
+                    f"{sorted(self.plan.groups)}")
         self.bag_path = Path(bag_path) if bag_path is not None else None
         self.rate = rate
         self.report_timeout_s = report_timeout_s
@@ -129,20 +162,37 @@ class Supervisor:
         self._clock_w: RawWriter | None = None
         self._diag_w: RawWriter | None = None
         self._t_start: int | None = None
+        self.stop_reason: str | None = None
 
     # ----------------------------------------------------------------- processes
     def child_command(self, group: str) -> list[str]:
-        """The command line that starts ``group`` (what :meth:`restart` runs)."""
-        return [sys.executable, "-m", "sorting.deploy.group", str(self.line_path),
+        """The command line that starts ``group`` (what :meth:`restart` runs), with the
+        group's launch prefix in front."""
+        return [*self.launch_prefix.get(group, []),
+                sys.executable, "-m", "sorting.deploy.group", str(self.line_path),
                 "--group", group, "--deploy-json", json.dumps(self.deploy.model_dump())]
 
     def _spawn(self, group: str) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         st = self.groups[group]
+        # a process group of its own: a terminal's Ctrl-C goes to the supervisor alone,
+        # which stops the children in order (see stop)
         st.proc = subprocess.Popen(self.child_command(group), env=env, cwd=str(REPO_ROOT),
-                                   stdin=subprocess.DEVNULL, stderr=self.stderr)
+                                   stdin=subprocess.DEVNULL, stderr=self.stderr,
+                                   process_group=0)
         st.reason = "starting"
+
+    def request_stop(self, reason: str) -> None:
+        """Ask :meth:`start`/:meth:`advance` to return at the next clock step (the first
+        reason is kept). Only sets a flag: safe from a signal handler."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    def all_exited(self) -> bool:
+        """True when every group's process has exited (nothing left to run)."""
+        return all(st.proc is not None and st.proc.poll() is not None
+                   for st in self.groups.values())
 
     def start(self) -> None:
         """Start DDS, the children, wait until all are ready and discovered."""
@@ -166,6 +216,8 @@ class Supervisor:
         deadline = time.monotonic() + self.startup_timeout_s
         while not all(st.live for st in self.groups.values()):
             self._read_reports(wait_s=0.2)
+            if self.stop_reason is not None:
+                return
             for st in self.groups.values():
                 if st.proc is not None and st.proc.poll() is not None and not st.live:
                     raise DeployError(
@@ -246,7 +298,7 @@ class Supervisor:
             self.groups[g].last_report_s = time.monotonic()
         self._clock_w.write(clock_msg_raw(t_ns), t_ns)
         sent = 0
-        while waiting:
+        while waiting and self.stop_reason is None:
             for g, kind, t, n in self._read_reports(wait_s=0.05):
                 if kind == "step" and t == t_ns:
                     waiting.discard(g)
@@ -269,7 +321,7 @@ class Supervisor:
         if self._t_start is None:
             self._t_start = self.t_ns
         end = self.t_ns + round(seconds * 1e9)
-        while self.t_ns < end:
+        while self.t_ns < end and self.stop_reason is None:
             self._clock_step(min(self.t_ns + self.step_ns, end))
 
     def flush(self, max_rounds: int = 10) -> None:
@@ -366,7 +418,7 @@ class Supervisor:
     def _result(self, wall: float, lost: list[str]) -> SupervisorResult:
         return SupervisorResult(self.t_ns * 1e-9, wall, dict(sorted(self.counts.items())),
                                 dict(self.bytes), dict(self.types), self.bag_path, self.steps,
-                                lost)
+                                lost, self.stop_reason or "")
 
     def __enter__(self) -> Supervisor:
         return self
@@ -375,21 +427,47 @@ class Supervisor:
         self.stop(flush=exc[0] is None)
 
 
+#: SupervisorResult.stop_reason when every group process exited on its own.
+ALL_EXITED = "every group process exited"
+
+
 def run_processes(line_path: str | Path, line: LineConfig, deploy: DeployConfig,
                   duration_s: float | None, bag_path: str | Path | None = None,
-                  rate: float | None = 1.0) -> SupervisorResult:
-    """Run the line as processes for ``duration_s`` (None: until Ctrl-C/SIGTERM)."""
-    sup = Supervisor(line_path, line, deploy, bag_path=bag_path, rate=rate)
-    interrupted = False
-    try:
-        sup.start()
-        if duration_s is None:
-            while True:
-                sup.advance(1.0)
-        else:
-            sup.advance(duration_s)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        result = sup.stop(flush=not interrupted)
+                  rate: float | None = 1.0,
+                  launch_prefix: Mapping[str, Sequence[str]] | None = None,
+                  stderr: Any = None, report_timeout_s: float = 10.0) -> SupervisorResult:
+    """Run the line as processes for ``duration_s`` (None: until Ctrl-C/SIGTERM).
+
+    A signal ends the run at the next clock step: every child gets SIGTERM and is
+    waited for, the bag is closed, and the result (``stop_reason`` = the signal's
+    name, e.g. ``SIGTERM``) comes back as from a run that reached its duration
+    (``stop_reason`` ``"duration"``). When every child has exited on its own the run
+    ends with ``stop_reason`` :data:`ALL_EXITED`. Raises DeployError when a group
+    cannot start.
+    """
+    sup = Supervisor(line_path, line, deploy, bag_path=bag_path, rate=rate,
+                     launch_prefix=launch_prefix, stderr=stderr,
+                     report_timeout_s=report_timeout_s)
+
+    def _hurry() -> None:  # a second Ctrl-C: no grace time for the children
+        sup.kill_after_s = 0.0
+
+    with stop_on_signals(sup.request_stop, _hurry):
+        try:
+            sup.start()
+            if duration_s is None:
+                while sup.stop_reason is None:
+                    sup.advance(1.0)
+                    if sup.all_exited():
+                        sup.request_stop(ALL_EXITED)
+            else:
+                sup.advance(duration_s)
+        except KeyboardInterrupt:  # only where no handler could be installed
+            sup.request_stop("KeyboardInterrupt")
+        finally:
+            # flush (process what is in flight) only after a run that reached its end:
+            # a stop request also ends the flush rounds' waiting
+            reason = sup.stop_reason or "duration"
+            result = sup.stop(flush=sup.stop_reason is None)
+    result.stop_reason = reason
     return result

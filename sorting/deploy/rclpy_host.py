@@ -18,8 +18,10 @@ The layer is thin on purpose: :class:`RclpyContext` implements the runtime's
   topics are reliable + transient local as ``/tf_static`` and ``ros2 bag`` use.
 
 Entry points: ``ros2 run crmsort <node>`` runs :func:`main` with the node name;
-:func:`console_scripts` lists them for ``setup.py``/``pyproject`` (one per node
-of the line; ``main_<node>`` resolves through the module ``__getattr__``). The
+:func:`console_scripts` lists them (one per node of the line; ``main_<node>``
+resolves through the module ``__getattr__``) as the colcon package
+``ros2/crmsort`` (ament_python: ``package.xml``, ``setup.py``, ``setup.cfg``)
+declares them. The
 node's line YAML comes from the ``line_file`` parameter (``--ros-args -p
 line_file:=launch/line1.yaml``), default ``launch/line1.yaml``.
 
