@@ -2,7 +2,7 @@
 
 ``arm_model`` (the :class:`ArmModel` contract, :class:`TableArmModel`), ``stream`` (stream
 files and the generator), ``problem`` (time windows), ``online`` (rolling-horizon
-scheduler), ``baselines`` (FIFO, greedy, hindsight-optimum MILP), ``simulate``
+slot assignment across all arms), ``baselines`` (FIFO, greedy, hindsight-optimum MILP), ``simulate``
 (event-driven evaluation).
 """
 

@@ -25,6 +25,10 @@ class OutOfReachError(SchedulingError):
     """A pick target lies outside every reach window (or outside the arm asked)."""
 
 
+class SettingsError(SchedulingError):
+    """A planner setting is out of range (names the setting and the range expected)."""
+
+
 class ArmFaultError(SchedulingError):
     """An arm named in a command is unknown or faulted."""
 

@@ -1,25 +1,35 @@
-"""The online pick scheduler: rolling-horizon look-ahead over the next picks of every arm.
+"""The online pick scheduler: rolling-horizon assignment of known objects to every arm's next picks.
 
-Each planning cycle, for every arm that is up (earliest free first), the scheduler
-takes the pending objects the arm can still catch, keeps the ``top_m`` most valuable
-and the ``urgent`` ones whose window closes first, and searches **exhaustively** over
-all ordered sequences of up to ``depth`` picks among them (vectorised: ``m³``
-sequences for ``depth = 3``). A sequence's pick times chain the arm's timing
-(``t_k = max(r_k, t_{k−1} + cycle_{k−1} + approach_k)``, each ``≤ d_k``) and it scores
+Each planning cycle lays out, for every arm that is up, a grid of up to ``max_slots``
+pick **slots**: slot ``k`` of arm ``a`` leaves standby at ``s_ak = free_a + k · T_a``
+(``T_a`` the (lower) median approach + cycle time of the arm's candidates) and meets object
+``i`` at ``t_aki = s_ak + approach_ia``. Object ``i`` fits the slot when
+``t_aki ≤ d_ia`` and the arm waits at most ``wait_tol_rel · T_a`` for it to enter reach
+(``wait_aki = max(0, r_ia − t_aki)``). Every known object is assigned to at most one
+slot and every slot to at most one object, maximising
 
-    Σ value_k  −  wait_cost_eur_per_s · (end − free)  −  1e-6 · end,
+    Σ w_aki,   w_aki = value_i − λ_a · wait_aki − 1e-6 · (t_aki − now),
 
-so the planner prefers more value, then less arm time. The objects in an arm's
-sequence are claimed, and the next arm plans among the rest. Only the first pick of
-a free arm is committed (when its approach must start); everything else is re-planned
-at the next cycle, which is how new objects, failed picks (the object comes back and
-a downstream arm that can still reach it takes it) and arm faults (a down arm is
-skipped) are absorbed.
+a rectangular assignment problem (slots × objects, a few dozen each) that
+:func:`scipy.optimize.linear_sum_assignment` solves exactly. ``λ_a = wait_cost_rel ·
+median candidate value / T_a`` (EUR/s) prices the arm time a wait costs. All arms' slots
+compete for the same objects in one problem, so an upstream arm leaves an object that a
+downstream arm has room for and takes one that would otherwise be lost: the coordination
+that a per-arm look-ahead lacks (it cost ~4 % of the hindsight optimum on dense streams).
+Only objects seen so far take part; nothing is assumed about objects still to come.
 
-Safety priority (Li-ion cells and packs) overrides value: a priority object is always a
-candidate and carries :data:`PRIORITY_BONUS_EUR` on top of its value, so any sequence
-that catches it beats every sequence that does not (it may still come second when a
-normal object fits before it).
+Each arm's assigned picks are then chained in slot order with their exact windows
+(``t = max(r, f + approach)``, ``f`` the previous pick's return): that is the arm's plan.
+A wait shifts the picks after it, which the fixed grid does not see; a pick the chain
+pushes out of its window is forbidden in that slot and the assignment solved again (at
+most ``repair_rounds`` times). Only the first pick of a free arm is committed (when its
+approach must start); everything else is re-planned at the next cycle, which is how new
+objects, failed picks (the object comes back and a downstream arm that can still reach
+it takes it) and arm faults (a down arm gets no slots) are absorbed.
+
+Safety priority (Li-ion cells and packs) overrides value: a priority object carries
+:data:`PRIORITY_BONUS_EUR` on top of its value, so the assignment catches it whenever
+any slot can.
 
 :class:`OnlinePolicy` runs the planner on a :class:`Problem` for :func:`simulate`;
 :class:`OnlineScheduler` keeps its own object table for the line node.
@@ -27,14 +37,16 @@ normal object fits before it).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.optimize import linear_sum_assignment
 
 from sorting.scheduling.arm_model import ArmModel
-from sorting.scheduling.errors import ArmFaultError, NonFiniteError
+from sorting.scheduling.errors import ArmFaultError, NonFiniteError, SettingsError
 from sorting.scheduling.problem import (
     PRIORITY_BONUS_EUR,
     Problem,
@@ -51,139 +63,105 @@ _TIE_EPS = 1e-6
 
 @dataclass(frozen=True)
 class PlannerSettings:
-    """Look-ahead ``depth`` (1–3 picks); candidates kept (``top_m`` by value + ``urgent`` by
-    deadline); the longest wait considered for a first pick (s); the cost of arm time
-    ``λ = wait_cost_eur_per_s + wait_cost_rel · median candidate value / mean cycle`` (EUR/s);
-    slack of the look-ahead horizon (s); weight of objects a later arm can still catch."""
+    """Slots per arm at most (``max_slots``); the longest wait for an object to enter reach
+    a slot may take, as a share of the pick time (``wait_tol_rel``); the price of arm time
+    ``λ = wait_cost_rel · median candidate value / pick time`` (EUR/s); how many times an
+    assignment whose chained timing misses a window is re-solved (``repair_rounds``)."""
 
-    depth: int = 3
-    top_m: int = 6
-    urgent: int = 2
-    max_wait_s: float = 0.5
-    wait_cost_eur_per_s: float = 0.0
+    max_slots: int = 8
+    wait_tol_rel: float = 0.3
     wait_cost_rel: float = 1.0
-    horizon_slack_s: float = 0.1
-    downstream_weight: float = 1.0
+    repair_rounds: int = 3
+
+    def __post_init__(self) -> None:
+        if self.max_slots < 1 or self.repair_rounds < 0:
+            raise SettingsError(f"PlannerSettings: max_slots must be ≥ 1 and repair_rounds ≥ 0, "
+                                f"got {self.max_slots} and {self.repair_rounds}")
+        for k in ("wait_tol_rel", "wait_cost_rel"):
+            x = float(getattr(self, k))
+            if not (math.isfinite(x) and x >= 0.0):
+                raise SettingsError(f"PlannerSettings.{k}: must be finite and ≥ 0, got {x}")
 
 
-_MASKS: dict[int, tuple[NDArray[np.bool_], NDArray[np.bool_]]] = {}
+def _median(x: F64) -> float:
+    """Lower median of a non-empty 1-D array (``np.median`` costs ~10× more on a few dozen)."""
+    k = (x.size - 1) // 2
+    return float(np.partition(x, k)[k])
 
 
-def _distinct(m: int) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
-    if m not in _MASKS:
-        i = np.arange(m)
-        two = i[:, None] != i[None, :]
-        three = two[:, :, None] & (i[:, None, None] != i) & (i[None, :, None] != i)
-        _MASKS[m] = (two, three)
-    return _MASKS[m]
-
-
-def search_sequence(
-    free_s: float, r: F64, d: F64, ap: F64, cy: F64, v: F64, depth: int = 3,
-    wait_cost: float = 0.0, horizon_s: float = np.inf,
-) -> list[tuple[int, float]]:
-    """Best sequence of up to ``depth`` (≤ 3) picks for one arm free at ``free_s``.
-
-    Inputs are per-candidate arrays (length m): window ``[r, d]`` (s), approach and
-    cycle durations (s), value. Only picks back at standby by ``horizon_s`` count (the
-    first always may), so a sequence that waits for a late object fits fewer. Returns
-    ``[(candidate index, pick time s), …]`` (empty
-    if nothing can be caught). Exhaustive over all ordered sequences (see module doc).
-    """
-    m = len(r)
-    if m == 0:
-        return []
-    t1 = np.maximum(r, free_s + ap)
-    ok1 = t1 <= d
-    if not ok1.any():
-        return []
-    e1 = t1 + cy
-    s1 = np.where(ok1, v - wait_cost * (e1 - free_s) - _TIE_EPS * e1, -np.inf)
-    best: list[tuple[float, tuple[int, ...]]] = [(float(s1.max()), (int(s1.argmax()),))]
-    if depth >= 2 and m >= 2:
-        two, three = _distinct(m)
-        t2 = np.maximum(r[None, :], e1[:, None] + ap[None, :])
-        ok2 = ok1[:, None] & (t2 <= d[None, :]) & two & (t2 + cy[None, :] <= horizon_s)
-        if ok2.any():
-            e2 = t2 + cy[None, :]
-            vv = v[:, None] + v[None, :]
-            s2 = np.where(ok2, vv - wait_cost * (e2 - free_s) - _TIE_EPS * e2, -np.inf)
-            k = int(s2.argmax())
-            best.append((float(s2.flat[k]), divmod(k, m)))
-            if depth >= 3 and m >= 3:
-                t3 = np.maximum(r, e2[:, :, None] + ap)
-                ok3 = ok2[:, :, None] & (t3 <= d) & three & (t3 + cy <= horizon_s)
-                if ok3.any():
-                    e3 = t3 + cy
-                    s3 = np.where(ok3, vv[:, :, None] + v - wait_cost * (e3 - free_s)
-                                  - _TIE_EPS * e3, -np.inf)
-                    k = int(s3.argmax())
-                    i, rest = divmod(k, m * m)
-                    best.append((float(s3.flat[k]), (i, *divmod(rest, m))))
-    _, seq = max(best, key=lambda b: b[0])
-    out: list[tuple[int, float]] = []
-    f = free_s
-    for c in seq:
-        t = max(float(r[c]), f + float(ap[c]))
-        out.append((int(c), t))
-        f = t + float(cy[c])
-    return out
-
-
-def plan_arm(
-    free_s: float, r: F64, d: F64, ap: F64, cy: F64, v: F64, prio: NDArray[np.bool_],
-    settings: PlannerSettings,
-) -> list[tuple[int, float]]:
-    """Pre-select candidates among ``n`` objects for one arm and search (see module doc).
-
-    Arrays have length n (``r = +inf`` for objects the arm cannot serve); returns
-    ``[(object row, pick time s), …]``.
-    """
-    t1 = np.maximum(r, free_s + ap)
-    feas = (t1 <= d) & (t1 <= free_s + ap + settings.max_wait_s)
-    idx = np.flatnonzero(feas)
-    if idx.size == 0:
-        return []
-    if idx.size > settings.top_m + settings.urgent:
-        pri = idx[prio[idx]]  # safety-priority objects are always candidates
-        rest = idx[~prio[idx]]
-        k_v = min(settings.top_m, rest.size)
-        by_v = rest[np.argpartition(-v[rest], k_v - 1)[:k_v]] if k_v else rest
-        others = np.setdiff1d(rest, by_v, assume_unique=True)
-        k_d = min(settings.urgent, others.size)
-        by_d = others[np.argpartition(d[others], k_d - 1)[:k_d]] if k_d else others
-        idx = np.concatenate([pri[: settings.top_m + settings.urgent], by_v, by_d])
-    dur = ap[idx] + cy[idx]
-    horizon = free_s + settings.depth * float(dur.min()) + settings.horizon_slack_s
-    normal = v[idx][~prio[idx]]
-    # arm time is worth what the arm earns per second on a typical candidate
-    lam = settings.wait_cost_eur_per_s + (
-        settings.wait_cost_rel * float(np.median(normal)) / float(dur.mean()) if normal.size
-        else 0.0)
-    seq = search_sequence(free_s, r[idx], d[idx], ap[idx], cy[idx], v[idx], settings.depth,
-                          lam, horizon)
-    return [(int(idx[c]), t) for c, t in seq]
+def _slots(
+    free: F64, arm_up: NDArray[np.bool_], r: F64, d: F64, ap: F64, cy: F64, max_slots: int,
+) -> tuple[list[int], list[float], list[float]]:
+    """Per slot: its arm, when it leaves standby (s) and its arm's slot period T_a (s)."""
+    arm: list[int] = []
+    start: list[float] = []
+    per: list[float] = []
+    for a in range(r.shape[1]):
+        if not arm_up[a]:
+            continue
+        cand = np.isfinite(r[:, a]) & (free[a] + ap[:, a] <= d[:, a])
+        if not cand.any():
+            continue
+        dur = _median(ap[cand, a] + cy[cand, a])
+        # no slot after the last candidate's window has closed
+        n_k = 1 + max(0, min(max_slots - 1, math.floor((float(d[cand, a].max()) - free[a])
+                                                         / dur)))
+        arm.extend([a] * n_k)
+        start.extend(float(free[a]) + dur * np.arange(n_k))
+        per.extend([dur] * n_k)
+    return arm, start, per
 
 
 def plan_all(
     now_s: float, arm_free_s: F64, arm_up: NDArray[np.bool_], r: F64, d: F64, ap: F64,
     cy: F64, v: F64, prio: NDArray[np.bool_], settings: PlannerSettings,
 ) -> list[list[tuple[int, float]]]:
-    """One planning cycle over all arms: matrices ``(n, n_arms)``; earliest-free arm first,
-    each arm's sequence claims its objects. Returns per arm ``[(row, pick time s), …]``."""
+    """One planning cycle over all arms (see the module doc).
+
+    Matrices are ``(n, n_arms)``: windows ``[r, d]`` (s, ``r = +inf`` where the arm cannot
+    serve the object), approach and cycle times (s); ``v`` (EUR, priority bonus included)
+    and ``prio`` have length n. Returns per arm ``[(row, pick time s), …]`` in pick order.
+    """
     n, na = r.shape
     plans: list[list[tuple[int, float]]] = [[] for _ in range(na)]
-    free = np.maximum(arm_free_s, now_s)
-    claimed = np.zeros(n, dtype=bool)
-    for a in np.argsort(free, kind="stable"):
-        if not arm_up[a]:
-            continue
-        ra = np.where(claimed, np.inf, r[:, a])
-        seq = plan_arm(float(free[a]), ra, d[:, a], ap[:, a], cy[:, a], v, prio & ~claimed,
-                       settings)
-        plans[a] = seq
-        for k, _ in seq:
-            claimed[k] = True
+    if n == 0:
+        return plans
+    free = np.maximum(np.asarray(arm_free_s, dtype=float), now_s)
+    sa, ss, sp = _slots(free, arm_up, r, d, ap, cy, settings.max_slots)
+    if not sa:
+        return plans
+    s_arm, s_start, s_dur = np.array(sa), np.array(ss), np.array(sp)
+    t = s_start[:, None] + ap[:, s_arm].T  # (slots, n) pick times
+    wait = np.maximum(r[:, s_arm].T - t, 0.0)
+    fit = (t <= d[:, s_arm].T) & (wait <= settings.wait_tol_rel * s_dur[:, None])
+    cols = np.flatnonzero(fit.any(axis=0))
+    if cols.size == 0:
+        return plans
+    normal = v[cols][~prio[cols]]
+    ref = _median(normal) if normal.size else 0.0
+    lam = settings.wait_cost_rel * ref / s_dur[:, None]
+    w = v[cols][None, :] - lam * wait[:, cols] - _TIE_EPS * (t[:, cols] - now_s)
+    w = np.where(fit[:, cols] & (w > 0.0), w, 0.0)
+    for round_ in range(settings.repair_rounds + 1):
+        rows, cc = linear_sum_assignment(w, maximize=True)
+        keep = w[rows, cc] > 0.0
+        plans = [[] for _ in range(na)]
+        missed = False
+        for a in range(na):
+            f = float(free[a])
+            for k in np.flatnonzero(keep & (s_arm[rows] == a)):  # slots in time order
+                i = int(cols[cc[k]])
+                tp = max(float(r[i, a]), f + float(ap[i, a]))
+                if tp > d[i, a]:
+                    # a wait before it pushed it out of its window, which the fixed slot
+                    # grid does not see: forbid the pair and solve again
+                    w[rows[k], cc[k]] = 0.0
+                    missed = True
+                    continue
+                plans[a].append((i, tp))
+                f = tp + float(cy[i, a])
+        if not missed or round_ == settings.repair_rounds:
+            break
     return plans
 
 
@@ -202,13 +180,10 @@ class OnlinePolicy:
         ids = np.fromiter(view.pending, dtype=np.int64, count=len(view.pending))
         if ids.size == 0:
             return None, None
-        v = p.eff_value[ids]
-        if self.settings.downstream_weight != 1.0:
-            # an object a later window can still catch is worth less to this arm
-            later = (p.d[ids] > p.d[ids, arm][:, None] + 1e-9).any(axis=1)
-            v = np.where(later, v * self.settings.downstream_weight, v)
-        seq = plan_arm(now_s, p.r[ids, arm], p.d[ids, arm], p.appr_est[ids, arm],
-                       p.cyc_est[ids, arm], v, p.priority[ids] > 0, self.settings)
+        plans = plan_all(now_s, view.arm_free_s, view.arm_up, p.r[ids], p.d[ids],
+                         p.appr_est[ids], p.cyc_est[ids], p.eff_value[ids],
+                         p.priority[ids] > 0, self.settings)
+        seq = plans[arm]
         if not seq:
             # wake when the next pending object enters this arm's reach
             rs = p.r[ids, arm] - p.appr_est[ids, arm]
@@ -226,6 +201,8 @@ class OnlinePolicy:
 class _Row:
     obj: StreamObject
     t_ref: float
+    value_eur: float  # priority bonus included
+    priority: bool
 
 
 class OnlineScheduler:
@@ -248,7 +225,7 @@ class OnlineScheduler:
         self.settings = settings or PlannerSettings()
         self.priority_classes = set(priority_classes)
         self.rows: dict[int, _Row] = {}
-        self.win: dict[int, tuple[F64, F64, F64, F64]] = {}
+        self.win: dict[int, F64] = {}  # rows r, d, approach, cycle (s) × arms
         self.in_pick: set[int] = set()
         self.arm_free_s = np.zeros(len(self.arms))
         self.arm_up = np.ones(len(self.arms), dtype=bool)
@@ -266,19 +243,21 @@ class OnlineScheduler:
         if not all(np.isfinite(x) for x in vals):
             raise NonFiniteError(f"object {obj.id}: x/y/z/value/time must be finite, got {vals}")
         old = self.rows.get(obj.id)
-        self.rows[obj.id] = _Row(obj, t_s)
+        prio = max(obj.priority, int(obj.class_name in self.priority_classes)) > 0
+        self.rows[obj.id] = _Row(obj, t_s, obj.value_eur + PRIORITY_BONUS_EUR * prio, prio)
         if (old is not None and obj.id in self.win and old.obj.target_bin == obj.target_bin
                 and abs(old.obj.y_m - obj.y_m) < 0.01):
             # same object re-measured: shift its windows by the position update
             shift = ((old.obj.x_m + self.v * (t_s - old.t_ref)) - obj.x_m) / self.v
-            r, d, ap, cy = self.win[obj.id]
-            self.win[obj.id] = (r + shift, d + shift, ap, cy)
+            win = self.win[obj.id].copy()
+            win[:2] += shift
+            self.win[obj.id] = win
             return
         if not obj.pickable:
             self.win.pop(obj.id, None)
             return
         w = object_windows(self.arms, obj, self.v, t_s, where=f"object {obj.id}")
-        self.win[obj.id] = (w.r, w.d, w.appr_est, w.cyc_est)
+        self.win[obj.id] = np.stack([w.r, w.d, w.appr_est, w.cyc_est])
 
     def remove(self, object_id: int) -> None:
         """Forget an object (picked, left the belt, dropped by the tracker)."""
@@ -296,17 +275,20 @@ class OnlineScheduler:
         self.arm_free_s[a] = free_s
 
     def _matrices(self, now_s: float) -> tuple[list[int], tuple[F64, ...], NDArray[np.bool_]]:
-        ids = [k for k, (_, d, _, _) in self.win.items()
-               if k not in self.in_pick and bool((d >= now_s).any())]
+        ids = [k for k in self.win if k not in self.in_pick]
+        e = np.zeros((0, len(self.arms)))
         if not ids:
-            e = np.zeros((0, len(self.arms)))
             return ids, (e, e, e, e, np.zeros(0)), np.zeros(0, dtype=bool)
-        r, d, ap, cy = (np.stack([self.win[k][j] for k in ids]) for j in range(4))
-        objs = [self.rows[k].obj for k in ids]
-        prio = np.array([max(o.priority, int(o.class_name in self.priority_classes)) > 0
-                         for o in objs])
-        v = np.array([o.value_eur for o in objs]) + PRIORITY_BONUS_EUR * prio
-        return ids, (r, d, ap, cy, v), prio
+        win = np.array([self.win[k] for k in ids])  # (n, 4, n_arms)
+        live = np.flatnonzero(win[:, 1].max(axis=1) >= now_s)  # some window still open
+        ids = [ids[k] for k in live]
+        if not ids:
+            return ids, (e, e, e, e, np.zeros(0)), np.zeros(0, dtype=bool)
+        win = win[live]
+        rows = [self.rows[k] for k in ids]
+        prio = np.array([row.priority for row in rows], dtype=bool)
+        v = np.array([row.value_eur for row in rows])
+        return ids, (win[:, 0], win[:, 1], win[:, 2], win[:, 3], v), prio
 
     def plan(self, now_s: float) -> list[list[tuple[int, float]]]:
         """One planning cycle: per arm ``[(object id, pick time s), …]``."""

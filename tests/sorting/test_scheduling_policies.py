@@ -43,12 +43,12 @@ def test_optimum_is_exact_and_bounds_every_policy(density: str) -> None:
 def test_value_share_of_optimum() -> None:
     # sparse: every object fits, all policies must get everything
     assert _share("sparse", "online") == pytest.approx(1.0, abs=1e-9)
-    # issue goal 97 %; on these 12 s streams the online planner measures 99.0 % (medium)
-    # and 96.3 % (dense) — the dense floor asserted is what it reaches, not the goal
+    # issue goal 97 % on every density; on these 12 s streams the online planner measures
+    # 100 % (medium) and 98.8 % (dense), greedy 98.2 % and 93.3 %
     assert _share("medium", "online") >= 0.97
-    assert _share("dense", "online") >= 0.95
-    # the look-ahead must not lose to the greedy baseline at high density
-    assert _share("dense", "online") >= _share("dense", "greedy")
+    assert _share("dense", "online") >= 0.97
+    # the cross-arm assignment must beat the greedy baseline at high density
+    assert _share("dense", "online") > _share("dense", "greedy")
 
 
 def test_online_beats_fifo_by_15_points_when_dense() -> None:
@@ -56,7 +56,7 @@ def test_online_beats_fifo_by_15_points_when_dense() -> None:
 
 
 def test_arms_run_at_their_kinematic_limit_when_dense() -> None:
-    # issue: ≥ 95 % of 1/cycle at saturation; measured 96–100 % per arm on these streams
+    # issue: ≥ 95 % of 1/cycle at saturation; measured 95.6–100 % per arm on these streams
     for seed in SEEDS:
         for arm in _eval("dense", seed).results["online"].arms:
             assert arm.limit_per_min == pytest.approx(60.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sorting.scheduling.arm_model import TableArmModel
 from sorting.scheduling.baselines import FifoPolicy, GreedyPolicy
 from sorting.scheduling.online import OnlinePolicy, OnlineScheduler
@@ -69,7 +71,10 @@ def test_li_ion_beats_value_for_every_policy() -> None:
 def test_scheduler_commit_fail_and_replan() -> None:
     sch = OnlineScheduler(_arms(), belt_speed_mps=0.4)
     sch.upsert(StreamObject(9, 0.0, 0.0, 3.0, "cu"), t_s=0.0)
-    assert sch.plan(0.0) == [[], []]  # 2.5 s before it reaches arm1: too early to plan
+    # 2.5 s before it reaches arm1: planned for arm1 when its window opens, not committed
+    early = sch.plan(0.0)
+    assert [[k for k, _ in p] for p in early] == [[9], []]
+    assert early[0][0][1] == pytest.approx(2.5)
     plans = sch.plan(2.3)
     arm_first = [a.name for a, p in zip(sch.arms, plans, strict=True) if p]
     assert arm_first[0] == "arm1" and plans[0][0][0] == 9
