@@ -1,21 +1,33 @@
 """Spectrum fit: line-group templates from xraylib line energies and FP line ratios, fitted with
-non-negative weighted linear least squares over a SNIP background, with an optional nonlinear
+non-negative weighted linear least squares over a background, with an optional nonlinear
 refinement of gain, offset and electronic noise (variable projection: the areas are re-solved
 linearly inside each step).
 
 Model in the fit region (channels with E in [min_kev, max_kev]):
-y ≈ b_SNIP + Σ_g a_g T_g + Σ_s a_s R_s + a_p P, a ≥ 0, weights 1/max(y, 1) (Poisson), where T_g is
+y ≈ B + Σ_g a_g T_g + Σ_s a_s R_s + a_p P, a ≥ 0, weights 1/max(y, 1) (Poisson), where T_g is
 the unit-area template of line group g ("Fe K", "Pb L": Σ_l r_l [(1−f_esc) G(E_l) + f_esc
 G(E_l − 1.740)], with r_l the line's share of the group's FP intensity — primary and secondary
 fluorescence — in the current matrix estimate), R_s Rayleigh and Compton (three Doppler widths)
 templates of the anode lines, and P the pile-up template (:mod:`perception.xrf.pileup`: the sum
-spectrum of the whole measured spectrum with its own pile-up removed, clipped by SNIP like the
-data). Tail and shelf columns follow for the strongest groups; then the background is re-estimated
-by SNIP on the spectrum with the fitted fluorescence peaks stripped (SNIP alone sits on the peaks'
-overlap between dense lines) and the areas re-solved. The linear solves use the normal equations
-(:meth:`LineFitter._solve`). Areas are detected photons (counts) of the group, escape included;
-their standard uncertainties come from the weighted normal matrix; the 3σ detection limit of an
-area is 3·u.
+spectrum of the whole measured spectrum with its own pile-up removed). Tail and shelf columns
+follow for the strongest groups.
+
+Background B: without a composition estimate (the quick first fit), SNIP, with P clipped by SNIP
+like the data. With one (``continuum_model``), B = c(E) Σ_k b_k β_k(E), fitted with the peaks:
+c the FP scattered tube continuum of the estimate (:mod:`perception.xrf.continuum`, with the
+steps at the matrix's absorption edges), β_k cubic B-splines ``continuum_knot_kev`` apart, b_k ≥ 0
+free (the level, and any slow deviation of the real continuum from the model). SNIP clips to
+the lower envelope of the noise (−1σ per channel: at 40 counts a channel, −6 counts under every
+channel of a wide peak), bridges steps narrower than its window and sits on the overlap of dense
+lines; all three bias areas, and in the Compton region the bias was taken up by "detections" of
+absent K lines (Mo…Sb). Without the continuum model, SNIP is re-run on the spectrum with the
+fitted peaks stripped (divided by c when ``edge_aware``).
+
+The linear solves use the normal equations (:meth:`LineFitter._solve`). Areas are detected
+photons (counts) of the group in its Gaussian peaks and escape peaks; their standard
+uncertainties come from the weighted normal matrix, scaled by √χ² of the residuals under the
+group's template where that exceeds 1 (:meth:`LineFitter._misfit_scale`); the 3σ detection
+limit of an area is 3·u.
 """
 from __future__ import annotations
 
@@ -25,10 +37,12 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.interpolate import BSpline
 from scipy.linalg import cholesky, solve_triangular
 from scipy.optimize import least_squares, nnls
 from scipy.sparse import csr_matrix
 
+from perception.xrf.continuum import ContinuumShape
 from perception.xrf.detector import (
     SI_KA_KEV,
     channel_edges,
@@ -54,7 +68,10 @@ COMPTON_FWHM_KEV = (0.3, 0.6, 1.0)  # Doppler FWHM of the Compton templates at 2
 @dataclass(frozen=True)
 class FitConfig:
     """Fit options: analytes, region (keV; default from the set-up), SNIP width (keV),
-    refinement policy (``auto``: when reduced χ² > ``refine_chi2``), pile-up template."""
+    refinement policy (``auto``: when reduced χ² > ``refine_chi2``), pile-up template, tail
+    columns, and the background (see the module docstring): ``continuum_model`` (FP continuum ×
+    B-splines ``continuum_knot_kev`` apart) or SNIP re-run after stripping the peaks
+    (``background_passes``, on the quotient by the FP continuum when ``edge_aware``)."""
 
     elements: tuple[str, ...] = DEFAULT_ANALYTES
     min_kev: float | None = None
@@ -67,6 +84,9 @@ class FitConfig:
     min_group_fraction: float = 0.2
     background_passes: int = 1
     strip_smooth: int = 9
+    edge_aware: bool = True
+    continuum_model: bool = True
+    continuum_knot_kev: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -132,6 +152,11 @@ class LineFitter:
         self._sm_key: tuple[float, float, int, float] | None = None
         self._sm: tuple[list[str], _F] | None = None
         self.tube_ec = self.tube_e / (1.0 + self.tube_e / 510.999 * (1.0 - np.cos(theta)))
+        self._continuum = ContinuumShape(m)
+
+    def _vector(self, composition: Mapping[str, float]) -> _F:
+        """Composition vector in ``model`` order (symbols outside the model ignored)."""
+        return self.model.vector({s: v for s, v in composition.items() if s in self.model.index})
 
     def _set_lines(self, sel: NDArray[np.intp]) -> None:
         m = self.model
@@ -251,6 +276,25 @@ class LineFitter:
                                         self.setup.detector.pileup_time_s, gain, offset)
             pile = (pile_full - snip_background(pile_full, width))[region]
             pile_total = float(pile_full.sum())
+        model_bg = bool(composition) and cfg.continuum_model and not quick
+        if model_bg:
+            assert composition is not None
+            # background = FP scattered continuum × a smooth correction (cubic B-splines), fitted
+            # with the peaks: no clipping bias at low counts, the edges' steps in the shape
+            shape = self._continuum.shape(self._vector(composition), channel_edges(
+                spectrum.channels, gain, offset), noise, region)[region]
+            bg_cols = shape[:, None] * self._spline_basis(e[region], cfg.continuum_knot_kev)
+            if pile is not None:
+                pile = pile_full[region]
+            peaks_design = design
+
+            def design(g: float, o: float, nz: float, groups: NDArray[np.intp] | None = None
+                       ) -> tuple[list[str], _F]:
+                names, a = peaks_design(g, o, nz, groups)
+                return (names + [f"continuum {k}" for k in range(bg_cols.shape[1])],
+                        np.hstack([a, bg_cols]))
+
+            br = np.zeros_like(yr)
         names, a = design(gain, offset, noise)
         x, chi2, u = self._solve(a, yr - br, wts)
         if cfg.tails and not quick:
@@ -258,17 +302,22 @@ class LineFitter:
             design = self._with_tails(design, strong, spectrum.channels, region, ratios)
             names, a = design(gain, offset, noise)
             x, chi2, u = self._solve(a, yr - br, wts)
-        if cfg.background_passes > 0 and not quick:
+        if cfg.background_passes > 0 and not quick and not model_bg:
             # SNIP clips to the lower envelope of what it sees, which between dense peaks (an
             # L-line forest beside Fe K) is the peaks' overlap, not the continuum: re-estimate
             # the background from the spectrum with the fitted fluorescence peaks (and their
             # tails) removed, then refit; the broad scatter peaks stay SNIP's as before
             lines = np.array([i < len(self.group_names) or n.startswith(("tail", "shelf"))
                               for i, n in enumerate(names)])
+            # with a composition estimate, SNIP works on the quotient by the FP shape of the
+            # scattered continuum, whose absorption-edge steps it could not follow alone
+            shape = (self._continuum.shape(self._vector(composition), channel_edges(
+                spectrum.channels, gain, offset), noise, region)
+                     if composition and cfg.edge_aware else np.ones_like(y))
             for _ in range(cfg.background_passes):
                 stripped = y.copy()
                 stripped[region] = np.clip(yr - a[:, lines] @ x[lines], 0.0, None)
-                bg = snip_background(stripped, width, smooth=cfg.strip_smooth)
+                bg = shape * snip_background(stripped / shape, width, smooth=cfg.strip_smooth)
                 br = bg[region]
                 x, chi2, u = self._solve(a, yr - br, wts)
         refined = False
@@ -289,13 +338,42 @@ class LineFitter:
             x, chi2, u = self._solve(a, yr - br, wts)
             refined = True
         ng = len(self.group_names)
-        model = bg.copy()
-        model[region] += a @ x
+        if model_bg:
+            is_bg = np.array([n.startswith("continuum ") for n in names])
+            bg = bg.copy()
+            bg[region] = a[:, is_bg] @ x[is_bg]
+            model = bg.copy()
+            model[region] += a[:, ~is_bg] @ x[~is_bg]
+        else:
+            model = bg.copy()
+            model[region] += a @ x
+        u = u.copy()
+        u[:ng] *= self._misfit_scale(a[:, :ng], ((yr - br - a @ x) * wts) ** 2)
         extra = {n: float(v) for n, v in zip(names[ng:], x[ng:], strict=True)}
         if "pile-up" in extra:  # amplitude → pile-up counts in the whole spectrum
             extra["pile-up"] *= pile_total
         return FitResult(self.group_names, x[:ng], u[:ng], 3.0 * u[:ng], bg, model, chi2,
                          float(gain), float(offset), float(noise), refined, extra)
+
+    @staticmethod
+    def _spline_basis(e: _F, knot_kev: float) -> _F:
+        """Cubic B-splines [channels × bases] on uniform knots ``knot_kev`` apart over ``e``."""
+        lo, hi = float(e[0]), float(e[-1])
+        n = max(1, int(np.ceil((hi - lo) / knot_kev)))
+        h = (hi - lo) / n
+        t = lo + h * np.arange(-3, n + 4)
+        basis = BSpline.design_matrix(np.clip(e, t[3], t[-4]), t, 3).toarray()
+        return np.asarray(basis, dtype=np.float64)
+
+    @staticmethod
+    def _misfit_scale(templates: _F, r2: _F) -> _F:
+        """√max(1, χ²_g) per group: χ²_g is the mean squared normalised residual r² [channels]
+        weighted by the group's template [channels × groups]. Where the model misses the data
+        (a Compton profile, a continuum step) the counting u understates an area's error, and
+        an absent element's line there would pass as detected."""
+        mass = templates.sum(axis=0)
+        chi2 = (templates.T @ r2) / np.where(mass > 0, mass, 1.0)
+        return np.asarray(np.sqrt(np.maximum(chi2, 1.0)), dtype=np.float64)
 
     def _strong_groups(self, areas: _F) -> list[int]:
         tot = areas.sum()

@@ -9,10 +9,11 @@ cached per set-up / element set and calibration, :mod:`perception.xrf.response`)
 spectrum (pairs within the pile-up resolving time) → non-paralyzable dead time (real time).
 Counts are Poisson draws of the expected counts in the live time.
 
-The analysis (:mod:`perception.xrf.fit`, :mod:`perception.xrf.quantify`) shares the FP physics but
-does *not* model the tail/shelf, the Compton profile shape, the continuum from scatter (it uses
-SNIP) or pile-up beyond a free sum-spectrum template — these are the effects that make accuracy
-tests against this simulator meaningful.
+The analysis (:mod:`perception.xrf.fit`, :mod:`perception.xrf.quantify`) shares the FP physics
+(the scattered continuum's shape included, with a nominal Compton width) but does *not* model the
+tail/shelf beyond free columns for the strongest groups, the Compton profile shape, the
+continuum's level (free smooth factors), or pile-up beyond a sum-spectrum template from the
+measurement — these are the effects that make accuracy tests against this simulator meaningful.
 """
 
 from __future__ import annotations

@@ -4,31 +4,37 @@ and optional correction of per-element sensitivities from reference standards.
 
 Per element e (quantified from its primary line group g, :func:`lines.primary_group`), the
 measured area A_e (counts, pile-up loss corrected) is matched to the FP prediction
-k_e · t_live · I_g(w) (:meth:`fp.FPModel.line_rates`, primary + secondary fluorescence) by the
-fixed-point iteration w_e ← w_e · A_e / (k_e t I_g(w)), followed by the balance
-(:mod:`perception.xrf.balance`), until the largest relative change is < 1e-5. The line ratios of
-the fit templates are then recomputed for the estimate and the spectrum refitted once.
+k_e · t_live · I_g(w) (:meth:`fp.FPModel.line_rates`, primary + secondary fluorescence), with the
+balance (:mod:`perception.xrf.balance`) closing the composition, by Newton's method on the
+fixed point of w_e ← w_e · A_e / (k_e t I_g(w)) (:mod:`perception.xrf.solve`) until the largest
+relative change is < 1e-5. With the scatter balance, the dark matrix's composition is a further
+unknown, fixed by the counts in the scatter window (:mod:`perception.xrf.scatter`). The line
+ratios of the fit templates are then recomputed for the estimate and the spectrum refitted once.
 
 Sensitivity factors k_e are 1 on fundamental parameters alone (relative standard uncertainty
 ``setup.fp_relative_u``), or come from standards: k_e = A_e / (t I_g(w_std)) on each standard
 containing e, combined by weight; elements in no standard take the median factor. Standard
 uncertainty u(w_e)/w_e = √((u_A/A)² + u(k_e)²/k_e²) (counting ⊕ calibration; matrix coupling is
-neglected). Detection limit LOD_e = 3 u_A(blank) / (t k_e ∂I_g/∂w_e).
+neglected); the scatter balance adds (∂ln w_e/∂ln S · u_S/S)² — u_S the window's counting ⊕ the
+scatter sensitivity's u (``fp_relative_u``, or from standards: k_S = S/S_pred(w_std)) — and
+``SCATTER_FAMILY_U``² for real dark matrices off the family. Detection limit
+LOD_e = 3 u_A(blank) / (t k_e ∂I_g/∂w_e).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
-from perception.xrf.balance import Balance, oxygen_per_mass
+from perception.xrf.balance import SCATTER_FAMILY_U, Balance, oxygen_per_mass
 from perception.xrf.errors import QuantificationError
 from perception.xrf.fit import FitConfig, FitResult, LineFitter
 from perception.xrf.lines import primary_group
 from perception.xrf.setup import XrfSetup, load_setup
+from perception.xrf.solve import MatrixSolver, ScatterMeasurement, Solution
 from perception.xrf.spectrum import Spectrum
 
 _F = NDArray[np.float64]
@@ -77,7 +83,8 @@ class StandardCheck:
 @dataclass(frozen=True)
 class QuantResult:
     """Elements (analytes with a fitted group), balance fraction, method, fit χ², the fit, the
-    standards' residuals and a note (``fundamental parameters alone`` without standards)."""
+    standards' residuals, a note (``fundamental parameters alone`` without standards) and the
+    dark matrix's composition (fractions of the balance part; empty without one)."""
 
     elements: tuple[ElementResult, ...]
     balance_fraction: float
@@ -86,6 +93,7 @@ class QuantResult:
     chi2_reduced: float
     fit: FitResult
     standards: tuple[StandardCheck, ...] = ()
+    dark_matrix: dict[str, float] = field(default_factory=dict)
 
     def mass_fractions(self, detected_only: bool = False) -> dict[str, float]:
         """symbol → mass fraction."""
@@ -128,10 +136,18 @@ class Quantifier:
                 self.symbols.append(s)
                 self.gidx.append(groups.index(g))
         self.eidx = np.array([self.model.index[s] for s in self.symbols], dtype=np.intp)
+        both = sorted(set(self.balance.symbols) & set(self.symbols))
+        if both:
+            raise QuantificationError(f"balance {self.balance.label!r}: {', '.join(both)} also "
+                                      "analysed; a dark-matrix element cannot be an analyte")
         self.ox = np.array([oxygen_per_mass(s) for s in self.symbols]) if self.balance.oxides \
             else np.zeros(len(self.symbols))
-        self.k = np.ones(len(self.symbols))
+        self.solver = MatrixSolver(self.model, self.eidx, self.fitter.sel,
+                                   self.fitter.line_group, np.array(self.gidx, dtype=np.intp),
+                                   len(groups), self.ox, self.balance)
+        self.k = self.solver.k  # shared: calibration updates the solver's factors
         self.k_u = np.full(len(self.symbols), self.setup.fp_relative_u)
+        self.k_scatter_u = self.setup.fp_relative_u
         self.checks: tuple[StandardCheck, ...] = ()
         self.n_standards = len(standards)
         if standards:
@@ -139,51 +155,7 @@ class Quantifier:
 
     # --- core -------------------------------------------------------------------------------
     def _group_rates(self, w: _F, secondary: bool = True) -> _F:
-        f = self.fitter
-        r = self.model.line_rates(w, secondary=secondary).total[f.sel]
-        per_group = np.bincount(f.line_group, weights=r, minlength=len(f.group_names))
-        return np.asarray(per_group[self.gidx], dtype=np.float64)
-
-    def _apply_balance(self, w: _F) -> float:
-        ana = w[self.eidx]
-        oxy = float((ana * self.ox).sum())
-        visible = float(ana.sum()) + oxy
-        if self.balance.oxides:
-            w[self.model.index["O"]] = 0.0
-        for s, _ in self.balance.matrix:
-            w[self.model.index[s]] = 0.0
-        dark = 1.0 - visible
-        if not self.balance.matrix or dark < 0:
-            scale = 1.0 / max(visible, 1e-12)
-            w[self.eidx] = ana * scale
-            oxy *= scale
-            dark = 0.0
-        if self.balance.oxides:
-            w[self.model.index["O"]] += oxy
-        for s, f in self.balance.matrix:
-            w[self.model.index[s]] += dark * f
-        return dark
-
-    def _iterate(self, areas: _F, areas_u: _F, live: float, w0: _F | None
-                 ) -> tuple[_F, float]:
-        # only significant peaks (> 2σ) enter the matrix; the others are estimated afterwards
-        pos = areas > 2.0 * areas_u
-        w = np.zeros(len(self.model.symbols)) if w0 is None else w0.copy()
-        if w0 is None:
-            w[self.eidx[pos]] = 1e-3
-            self._apply_balance(w)
-        dark = 0.0
-        for _ in range(100):
-            pred = self.k * live * self._group_rates(w)
-            ana = w[self.eidx]
-            new = np.where(pos & (pred > 0), ana * areas / np.maximum(pred, 1e-300), 0.0)
-            new = np.where(pos & (ana <= 0), 1e-3, new)
-            w[self.eidx] = new
-            dark = self._apply_balance(w)
-            change = np.abs(w[self.eidx] - ana) / np.maximum(w[self.eidx], 1e-9)
-            if np.all(change[pos] < 1e-5):
-                break
-        return w, dark
+        return self.solver.group_rates(self.model.line_rates(w, secondary=secondary).total)
 
     def _areas(self, fit: FitResult, spectrum: Spectrum) -> tuple[_F, _F, _F]:
         pile = fit.extra.get("pile-up", 0.0)
@@ -193,20 +165,33 @@ class Quantifier:
         gi = np.array(self.gidx, dtype=np.intp)
         return fit.areas[gi] * corr, fit.areas_u[gi] * corr, fit.lod_areas[gi] * corr
 
-    def _solve(self, spectrum: Spectrum) -> tuple[_F, float, FitResult, _F, _F, _F]:
+    def _scatter(self, spectrum: Spectrum, noise_fwhm_kev: float) -> ScatterMeasurement | None:
+        window = self.solver.window
+        if window is None:
+            return None
+        rate, rate_u, edges = window.measured(spectrum)
+        return ScatterMeasurement(rate, rate_u, edges, noise_fwhm_kev)
+
+    def _solve(self, spectrum: Spectrum
+               ) -> tuple[Solution, FitResult, _F, _F, _F, ScatterMeasurement | None]:
         live = spectrum.live_time_s
+        scatter = self._scatter(spectrum, self.setup.detector.noise_fwhm_ev * 1e-3)
         fit = self.fitter.fit(spectrum, None, quick=True)
         a, au, al = self._areas(fit, spectrum)
-        w, dark = self._iterate(a, au, live, None)
-        comp = {s: float(v) for s, v in zip(self.model.symbols, w, strict=True) if v > 0}
+        sol = self.solver.solve(a, au, live, scatter)
+        comp = {s: float(v) for s, v in zip(self.model.symbols, sol.w, strict=True) if v > 0}
         fit = self.fitter.fit(spectrum, comp)
         a, au, al = self._areas(fit, spectrum)
-        w, dark = self._iterate(a, au, live, w)
-        return w, dark, fit, a, au, al
+        if scatter is not None and fit.refined:
+            scatter = replace(scatter, noise_fwhm_kev=fit.noise_fwhm_kev)
+        sol = self.solver.solve(a, au, live, scatter, warm=sol)
+        return sol, fit, a, au, al, scatter
 
     def quantify(self, spectrum: Spectrum) -> QuantResult:
-        """Fit and quantify one spectrum."""
-        w, dark, fit, a, au, al = self._solve(spectrum)
+        """Fit and quantify one spectrum. With the scatter balance, raises
+        ``QuantificationError`` if the scatter window holds no counts."""
+        sol, fit, a, au, al, scatter = self._solve(spectrum)
+        w = sol.w
         live = spectrum.live_time_s
         # sensitivity (counts per unit mass fraction) at the final matrix, primary fluorescence
         probe = w.copy()
@@ -215,9 +200,16 @@ class Quantifier:
         ana = w[self.eidx].copy()
         weak = ana <= 0
         ana[weak] = np.maximum(a[weak], 0.0) / sens[weak]
+        # the scatter balance adds the scatter's counting and FP u, carried by d ln w/d ln S,
+        # and the spread of real dark matrices about the family (SCATTER_FAMILY_U)
+        scatter_u = np.zeros(len(self.symbols))
+        if scatter is not None and sol.dark > 0:
+            u_s = float(np.hypot(scatter.rate_u, self.k_scatter_u))
+            scatter_u = np.hypot(sol.scatter_sensitivity * u_s, SCATTER_FAMILY_U)
         results = []
         for i, s in enumerate(self.symbols):
             rel = float(np.hypot(au[i] / a[i], self.k_u[i])) if a[i] > 0 else 0.0
+            rel = float(np.hypot(rel, scatter_u[i])) if not weak[i] else rel
             u = max(ana[i] * rel, au[i] / sens[i])
             results.append(ElementResult(s, self.fitter.group_names[self.gidx[i]], float(a[i]),
                                          float(au[i]), float(ana[i]), float(u),
@@ -226,8 +218,19 @@ class Quantifier:
             method, note = "fp+standards", f"sensitivities from {self.n_standards} standard(s)"
         else:
             method, note = "fp", "no standards: fundamental parameters alone"
-        return QuantResult(tuple(results), float(dark), method, note, fit.chi2_reduced, fit,
-                           self.checks)
+        dark_vec = self.solver.dark_vector(sol.x)
+        dark = ({s: float(dark_vec[j]) for j, s in enumerate(self.model.symbols)
+                 if dark_vec[j] > 0} if dark_vec is not None and sol.dark > 0 else {})
+        if scatter is not None:
+            if sol.dark > 0:
+                note += "; dark matrix from the scatter: " + ", ".join(
+                    f"{s} {v:.2f}" for s, v in sorted(dark.items(), key=lambda t: -t[1]))
+                if sol.at_edge:
+                    note += " (end of the family: scatter not matched)"
+            else:
+                note += "; no dark matrix (analytes sum to ≥ 1), scatter unused"
+        return QuantResult(tuple(results), float(sol.dark), method, note, fit.chi2_reduced, fit,
+                           self.checks, dark)
 
     # --- standards --------------------------------------------------------------------------
     def _calibrate(self, standards: Sequence[Standard]) -> None:
@@ -263,6 +266,8 @@ class Quantifier:
             else:
                 self.k[i] = med
                 self.k_u[i] = float(np.hypot(self.setup.fp_relative_u, spread))
+        if self.solver.window is not None:
+            self._calibrate_scatter(standards)
         checks = []
         for st in standards:
             res = self.quantify(st.spectrum)
@@ -271,6 +276,28 @@ class Quantifier:
                     for e in res.elements if st.composition.get(e.symbol, 0.0) > 0}
             checks.append(StandardCheck(st.name, vals))
         self.checks = tuple(checks)
+
+    def _calibrate_scatter(self, standards: Sequence[Standard]) -> None:
+        """Scatter sensitivity k_S = S_meas / S_pred(w_std), combined over the standards by
+        weight like the k_e (the standards' compositions were checked by ``_calibrate``)."""
+        line_k = self.solver.line_k()
+        logs, rel = [], []
+        window = self.solver.window
+        assert window is not None
+        for st in standards:
+            total = sum(st.composition.values())
+            w = self.model.vector({s: v / total for s, v in st.composition.items()})
+            sc = self._scatter(st.spectrum, self.setup.detector.noise_fwhm_ev * 1e-3)
+            assert sc is not None
+            pred = window.predicted(w, self.model.line_rates(w).total, line_k, sc.edges,
+                                    sc.noise_fwhm_kev)
+            logs.append(float(np.log(sc.rate / pred)))
+            rel.append(sc.rate_u)
+        wt = 1.0 / np.maximum(np.array(rel), 1e-4) ** 2
+        lg = np.array(logs)
+        self.solver.k_scatter = float(np.exp((lg * wt).sum() / wt.sum()))
+        between = float(np.std(lg, ddof=1) / np.sqrt(lg.size)) if lg.size > 1 else 0.0
+        self.k_scatter_u = float(np.hypot(1.0 / np.sqrt(wt.sum()), between))
 
 
 def quantify(spectrum: Spectrum, setup: XrfSetup | None = None,

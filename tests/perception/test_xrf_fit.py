@@ -71,3 +71,28 @@ def test_energy_calibration_and_nonlinear_refinement() -> None:
     fit = LineFitter(SETUP, FitConfig(elements=("Cr", "Fe", "Ni", "Cu", "Mo"), refine="always")
                      ).fit(Spectrum(counts, 0.0201, 0.02, 5.0, ex.real_time_s), ALLOY)
     assert fit.refined and abs(fit.gain_kev_per_channel / true_gain - 1) < 5e-4
+
+
+def test_continuum_background_follows_the_fe_k_edge() -> None:
+    """Dy L (3 wt%) beside 64 wt% Fe in a magnet: Dy Lα hides under Fe Kα, and Lβ/Lγ sit just
+    above the Fe K edge, where the scattered continuum drops to about half. With the FP
+    continuum shape (× B-splines) the Dy area stays within 2 % of its truth relative to Fe's
+    (measured +0.2 %, noise-free spectrum, line ratios from the true composition); SNIP alone
+    bridges the step and takes the excess from Dy (measured −6.8 %)."""
+    comp = {"Nd": 0.24, "Pr": 0.06, "Dy": 0.03, "Fe": 0.64, "Co": 0.015, "B": 0.01, "Cu": 0.002,
+            "Al": 0.003}
+    live = 30.0
+    ex = SIM.expected(comp, live)
+    spec = Spectrum(ex.counts, ex.gain_kev_per_channel, ex.offset_kev, live, ex.real_time_s)
+    m = SIM.model(comp)
+    truth: dict[str, float] = {}
+    for ln, r in zip(m.lines, m.line_rates(m.vector(comp)).total * live, strict=True):
+        truth[ln.group_id] = truth.get(ln.group_id, 0.0) + r
+    elements = ("Nd", "Pr", "Dy", "Fe", "Co", "Cu")
+
+    def dy_vs_fe(cfg: FitConfig) -> float:
+        fit = LineFitter(SETUP, cfg, ("B", "Al")).fit(spec, comp)
+        return (fit.area("Dy L")[0] / truth["Dy L"]) / (fit.area("Fe K")[0] / truth["Fe K"]) - 1
+
+    assert abs(dy_vs_fe(FitConfig(elements=elements))) < 0.02
+    assert dy_vs_fe(FitConfig(elements=elements, continuum_model=False, edge_aware=False)) < -0.04
