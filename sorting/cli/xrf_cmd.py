@@ -1,7 +1,7 @@
 """``crmsort xrf quant|simulate`` — quantify XRF spectra from files; simulate test spectra.
 
 ``crmsort xrf quant SPECTRUM... [--standard SPECTRUM=COMPOSITION ...] [--setup FILE]
-[--balance CH2O] [--oxides]`` prints wt% ± u and the 3σ LOD per element with CRM flags.
+[--balance scatter|CH2O] [--oxides]`` prints wt% ± u and the 3σ LOD per element with CRM flags.
 ``crmsort xrf simulate --composition Fe=0.7,Cr=0.18,Ni=0.08 --live-time 5 -o spec.npz``
 writes a simulated spectrum (.npz, .mca or .csv).
 """
@@ -33,7 +33,8 @@ def register(sub: Any) -> None:
                    help="reference standard, e.g. std.mca=Fe=0.7,Cr=0.2,Ni=0.1 (repeatable)")
     q.add_argument("--setup", default=None, help="set-up YAML (default: datasets/xrf/)")
     q.add_argument("--balance", default=None,
-                   help="dark matrix for what XRF cannot see: formula (CH2O, SiO2) or "
+                   help="dark matrix for what XRF cannot see: 'scatter' (estimated from "
+                        "the tube's Compton/Rayleigh scatter), a formula (CH2O, SiO2) or "
                         "C=0.6,O=0.4; default: normalise the analytes to 100 %%")
     q.add_argument("--oxides", action="store_true", help="analytes bound as their oxides")
     q.add_argument("--all", action="store_true", help="also list elements below the LOD")

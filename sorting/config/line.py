@@ -108,7 +108,8 @@ class XrfConfig(_Model):
     spot_radius_m: float = Field(0.012, gt=0, le=0.1)
     setup: str = Field("", description="XRF set-up YAML; '' = datasets/xrf/setup_default.yaml")
     balance: str | None = Field(
-        "CH2O", description="light-element balance for quantification (None = normalise)")
+        "scatter", description="light-element balance for quantification: 'scatter' (dark "
+        "matrix from the tube's scatter), a formula such as CH2O, or None (normalise)")
     timeout_s: float = Field(0.5, gt=0)
     retries: int = Field(3, ge=0)
 
