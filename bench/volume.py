@@ -1,12 +1,14 @@
 """Volume path vs a plain Open3D pipeline on the same simulated frames.
 
-``python -m bench.volume [--frames N]``: a 320 x 320 depth sensor at 0.9 m (~100 k points
-per frame), catalog objects placed apart, the depth simulator's full noise model. Ours:
-:class:`perception.volume.VolumeEstimator`. Peer: Open3D ``segment_plane`` (RANSAC, seeded)
-+ ``cluster_dbscan`` on the points above the plane + convex-hull volume of each cluster with
-its footprint projected onto the plane. Both are matched to truth the same way (nearest
-truth centre within the truth footprint radius); time is per frame, median over the frames,
-same process.
+``python -m bench.volume [--frames N] [--repeat R]``: a 320 x 320 depth sensor at 0.9 m
+(~100 k points per frame), catalog objects placed apart, the depth simulator's full noise
+model. Ours: :class:`perception.volume.VolumeEstimator`. Peer: Open3D ``segment_plane``
+(RANSAC, seeded per frame) + ``cluster_dbscan`` on the points above the plane + convex-hull
+volume of each cluster with its footprint projected onto the plane. Both are matched to
+truth the same way (nearest truth centre within the truth footprint radius). Time is per
+frame, median over the frames and ``R`` repeats of each (the two paths alternate, same
+process), with our per-stage medians. The title gives the cores the process may use and
+the load average: pin it (``taskset -c 0``) for one-core figures.
 
 A second table compares sensor resolutions for the line (``--resolutions``, default
 160x120 and 320x240, the sensor at 0.9 m with a 52 deg field of view): per shape the median
@@ -18,6 +20,7 @@ process it, on the same scenes.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -129,13 +132,14 @@ def resolution_table(sizes: list[tuple[int, int]], scenes: int) -> Table:
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.volume")
     ap.add_argument("--frames", type=int, default=20)
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="times each frame goes through each path (timing medians over all)")
     ap.add_argument("--width", type=int, default=320)
     ap.add_argument("--height", type=int, default=320)
     ap.add_argument("--resolutions", default="160x120,320x240",
                     help="sensor sizes for the resolution table ('' skips it)")
     ap.add_argument("--scenes", type=int, default=8, help="scenes per resolution")
     args = ap.parse_args()
-    o3d.utility.random.seed(0)
     cam = PinholeCamera.looking_down(2.0, 0.0, 0.9, args.width, args.height, hfov_deg=52.0)
     spawner = ObjectSpawner(load_catalog(), np.random.default_rng(21),
                             mix={"weee": 0.6, "scrap": 0.25, "slag": 0.15})
@@ -144,25 +148,36 @@ def main() -> int:
     ours = VolumeEstimator(cam)
     t_ours: list[float] = []
     t_peer: list[float] = []
+    stages: dict[str, list[float]] = {}
     e_ours: list[tuple[str, float]] = []
     e_peer: list[tuple[str, float]] = []
     n_pts = []
+    repeat = max(1, args.repeat)
     for f in range(args.frames):
         objs = make_scene(spawner.spawn, rng, cam, 8, first_id=100 * f)
         pts = sim.render_frame(objs, 0.0).points_optical
         flat = pts[np.isfinite(pts[..., 2])].astype(np.float64)
         n_pts.append(len(flat))
-        t0 = time.perf_counter()
-        fr = ours.process_frame(pts)
-        t_ours.append(time.perf_counter() - t0)
-        e_ours += _match(objs, [(o.x_m, o.y_m, o.volume_m3) for o in fr.objects])
-        t0 = time.perf_counter()
-        belt = cam.T_belt_camera.apply(flat)
-        e_peer += _match(objs, open3d_volumes(belt))
-        t_peer.append(time.perf_counter() - t0)
+        for r in range(repeat):
+            t0 = time.perf_counter()
+            fr = ours.process_frame(pts)
+            t_ours.append(time.perf_counter() - t0)
+            for k, v in fr.timings_s.items():
+                stages.setdefault(k, []).append(v)
+            o3d.utility.random.seed(f)  # the same RANSAC draws on every repeat of a frame
+            t0 = time.perf_counter()
+            belt = cam.T_belt_camera.apply(flat)
+            est = open3d_volumes(belt)
+            t_peer.append(time.perf_counter() - t0)
+            if r == 0:
+                e_ours += _match(objs, [(o.x_m, o.y_m, o.volume_m3) for o in fr.objects])
+                e_peer += _match(objs, est)
 
-    table = Table(title=f"volume: {args.frames} frames, {args.width}x{args.height}, "
-                        f"{np.mean(n_pts) / 1e3:.0f} k points/frame")
+    load = os.getloadavg()[0]
+    cores = len(os.sched_getaffinity(0))
+    table = Table(title=f"volume: {args.frames} frames x {repeat}, {args.width}x{args.height}, "
+                        f"{np.mean(n_pts) / 1e3:.0f} k points/frame; {cores} core(s), "
+                        f"load average {load:.1f}")
     table.add_column("figure")
     table.add_column("crmsort")
     table.add_column("Open3D plain")
@@ -178,11 +193,9 @@ def main() -> int:
                       f"{np.median(b):.1%} ({b.size})", f"{np.median(b) / np.median(a):.2f}")
         table.add_row(f"{shape}: p90 |rel err|", f"{np.percentile(a, 90):.1%}",
                       f"{np.percentile(b, 90):.1%}", "")
-    # per-stage times of our path on the last frames (median, ms)
-    stages = ours.process_frame(pts).timings_s
-    table.add_row("  ours by stage (ms, last frame)",
-                  " ".join(f"{k} {v * 1e3:.1f}" for k, v in stages.items() if k != "total"),
-                  "", "")
+    table.add_row("  ours by stage (ms, median)",
+                  " ".join(f"{k} {np.median(v) * 1e3:.1f}" for k, v in stages.items()
+                           if k != "total"), "", "")
     console().print(table)
     if args.resolutions:
         sizes = [tuple(int(v) for v in item.split("x")) for item in args.resolutions.split(",")]

@@ -105,47 +105,72 @@ def build_heightmap(
     promises there are none with ``assume_finite``). Raises
     :class:`BadCloudError` when no finite point falls in the grid.
     """
-    cfg = config or HeightMapConfig()
     p = np.asarray(xyz)
     if p.ndim != 2 or p.shape[1] != 3:
         raise BadCloudError(f"heightmap: expected N x 3 points, got shape {p.shape}")
     if not assume_finite:
         p = p[np.isfinite(p[:, 0]) & np.isfinite(p[:, 1]) & np.isfinite(p[:, 2])]
-    if len(p) == 0:
+    return build_heightmap_columns(p[:, 0], p[:, 1], p[:, 2], sensor_xyz=sensor_xyz,
+                                   config=config, bounds=bounds)
+
+
+def build_heightmap_columns(
+    x: FloatArray,
+    y: FloatArray,
+    height: FloatArray,
+    *,
+    sensor_xyz: FloatArray,
+    config: HeightMapConfig | None = None,
+    bounds: tuple[float, float, float, float] | None = None,
+) -> HeightMap:
+    """:func:`build_heightmap` for finite points given as three (N,) columns (m).
+
+    The columns need not be contiguous; passing them apart spares the caller an N x 3
+    array (gathering rows of one is slow in numpy). Raises :class:`BadCloudError` when no
+    point falls in the grid.
+    """
+    cfg = config or HeightMapConfig()
+    if len(x) == 0:
         raise BadCloudError("heightmap: no finite points")
     c = cfg.cell_m
     if bounds is None:
-        x_min, x_max = float(p[:, 0].min()), float(p[:, 0].max())
-        y_min, y_max = float(p[:, 1].min()), float(p[:, 1].max())
+        x_min, x_max = float(np.min(x)), float(np.max(x))
+        y_min, y_max = float(np.min(y)), float(np.max(y))
     else:
         x_min, x_max, y_min, y_max = bounds
     x0, y0 = np.floor(x_min / c) * c, np.floor(y_min / c) * c
     rows = int(np.ceil((x_max - x0) / c)) + 1
     cols = int(np.ceil((y_max - y0) / c)) + 1
-    i = ((p[:, 0] - x0) / c).astype(np.int64)
-    j = ((p[:, 1] - y0) / c).astype(np.int64)
+    i = ((x - x0) / c).astype(np.int64)
+    j = ((y - y0) / c).astype(np.int64)
     keep = (i >= 0) & (i < rows) & (j >= 0) & (j < cols)
-    if not keep.any():
-        raise BadCloudError(f"heightmap: no point inside the grid bounds {bounds}")
-    lin = (i * cols + j)[keep]
-    h = p[keep, 2]
+    lin = i * cols + j
+    h = height
+    if not keep.all():
+        if not keep.any():
+            raise BadCloudError(f"heightmap: no point inside the grid bounds {bounds}")
+        lin, h = lin[keep], h[keep]
     n_cells = rows * cols
     count = np.bincount(lin, minlength=n_cells)
     total = np.bincount(lin, weights=h, minlength=n_cells)
     known = count > 0
-    mean = np.where(known, total / np.maximum(count, 1), np.nan).reshape(rows, cols)
+    mean = np.divide(total, count, out=np.full(n_cells, np.nan), where=known).reshape(rows, cols)
     known2 = known.reshape(rows, cols)
     sensor = np.asarray(sensor_xyz, np.float64)
-    occluded, floor = _shadows(mean, known2, x0, y0, c, sensor, cfg)
-    filled_mean = _fill(mean, known2, occluded, cfg.fill_iterations, floor)
+    occluded = _shadows(mean, known2, x0, y0, c, sensor, cfg)
+    filled_mean = _fill(mean, known2, occluded, cfg.fill_iterations)
     return HeightMap(
         height=filled_mean,
-        count=count.reshape(rows, cols).astype(np.int64),
+        count=count.reshape(rows, cols).astype(np.int64, copy=False),
         filled=~known2,
         x0=float(x0),
         y0=float(y0),
         cell_m=c,
     )
+
+
+_MARCH_CELLS = 1 << 20
+"""Largest (starts x steps) block :func:`_march` works on at once (bounds its memory)."""
 
 
 def _shadows(
@@ -156,7 +181,7 @@ def _shadows(
     c: float,
     sensor: FloatArray,
     cfg: HeightMapConfig,
-) -> tuple[BoolArray, FloatArray]:
+) -> tuple[IntArray, IntArray, FloatArray]:
     """Occluded holes and the height to give each (see the module docstring).
 
     A hole is occluded when its line of sight from the belt to the sensor passes more than
@@ -166,24 +191,29 @@ def _shadows(
     lies ``D`` from the nadir casts a shadow ``(h_n - h_f) D / (H - h_n)`` long on ``h_f``
     (``H`` the sensor height); holes within that of the far cell are in the shadow and get
     ``h_f``; the rest of the run is the occluder's own edge, lost at the depth edge, and
-    gets ``h_n``. Returns ``(occluded mask, fill values)``, both (rows, cols).
+    gets ``h_n``. Returns the occluded holes' rows, columns and fill values.
     """
     rows, cols = values.shape
-    occ_map = np.zeros((rows, cols), dtype=bool)
-    fill = np.zeros((rows, cols), dtype=np.float64)
+    none = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     # only holes with something above the belt within the longest shadow can be occluded
-    raised = np.where(known, values, 0.0) > cfg.occlusion_margin_m
+    ground = np.where(known, values, 0.0)
+    raised = ground > cfg.occlusion_margin_m
     if not raised.any():
-        return occ_map, fill
+        return none
     # nothing in this frame stands taller than its highest known cell
-    top = min(cfg.max_height_m, float(np.max(np.where(known, values, 0.0))))
+    top = min(cfg.max_height_m, float(np.max(ground)))
     far = float(np.hypot(abs(sensor[0]) + abs(x0) + rows * c, abs(sensor[1]) + abs(y0) + cols * c))
     rad = min(int(np.ceil(top * far / max(float(sensor[2]), 1e-9) / c)), max(rows, cols))
-    near_raised = cv2.dilate(raised.astype(np.uint8), np.ones((2 * rad + 1, 2 * rad + 1),
-                                                              np.uint8)).astype(bool)
-    hi, hj = np.nonzero(~known & near_raised)
+    hi, hj = np.nonzero(~known)
+    # holes with a raised cell in the (2 rad + 1)^2 square around them, from an integral image
+    integral = cv2.integral(raised.astype(np.uint8), sdepth=cv2.CV_32S)
+    r0, r1 = np.maximum(hi - rad, 0), np.minimum(hi + rad + 1, rows)
+    c0, c1 = np.maximum(hj - rad, 0), np.minimum(hj + rad + 1, cols)
+    n_raised = integral[r1, c1] - integral[r0, c1] - integral[r1, c0] + integral[r0, c0]
+    near = n_raised > 0
+    hi, hj = hi[near], hj[near]
     if hi.size == 0:
-        return occ_map, fill
+        return none
     hx = x0 + (hi + 0.5) * c
     hy = y0 + (hj + 0.5) * c
     dx, dy = sensor[0] - hx, sensor[1] - hy
@@ -193,82 +223,106 @@ def _shadows(
     rise = h_sensor / dist  # height gained per metre towards the sensor
     # beyond max_height / rise the line of sight is above anything on the belt
     reach = np.minimum(top / rise, dist)
-    n_steps = int(np.ceil(float(reach.max()) / c))
-    occ = np.zeros(hi.size, dtype=bool)
-    h_near = np.zeros(hi.size)
-    s_near = np.zeros(hi.size)
-    seen = np.zeros(hi.size, dtype=bool)
-    for k in range(1, n_steps + 1):
-        s = k * c
-        active = (s <= reach) & ~occ
-        if not active.any():
-            break
-        ii = np.floor((hx + s * ux - x0) / c).astype(np.int64)
-        jj = np.floor((hy + s * uy - y0) / c).astype(np.int64)
-        inside = active & (ii >= 0) & (ii < rows) & (jj >= 0) & (jj < cols)
-        kn = np.zeros(hi.size, dtype=bool)
-        kn[inside] = known[ii[inside], jj[inside]]
-        z = np.zeros(hi.size)
-        z[kn] = values[ii[kn], jj[kn]]
-        first = kn & ~seen
-        h_near[first], s_near[first] = z[first], s
-        seen |= kn
-        occ |= kn & (z > s * rise + cfg.occlusion_margin_m)
+    _, s_near, h_near, occ = _march(hx, hy, ux, uy, reach, known, values, x0, y0, c,
+                                    rise=rise, margin=cfg.occlusion_margin_m)
     oi = np.nonzero(occ)[0]
     if oi.size == 0:
-        return occ_map, fill
+        return none
     # walk away from the sensor from the occluded holes for the surface the shadow falls on
-    ox, oy, oux, ouy = hx[oi], hy[oi], -ux[oi], -uy[oi]
     o_reach = top / rise[oi] + c
-    h_far = np.zeros(oi.size)
-    s_far = np.zeros(oi.size)
-    found = np.zeros(oi.size, dtype=bool)
-    for k in range(1, int(np.ceil(float(o_reach.max()) / c)) + 1):
-        s = k * c
-        active = (s <= o_reach) & ~found
-        if not active.any():
-            break
-        ii = np.floor((ox + s * oux - x0) / c).astype(np.int64)
-        jj = np.floor((oy + s * ouy - y0) / c).astype(np.int64)
-        inside = active & (ii >= 0) & (ii < rows) & (jj >= 0) & (jj < cols)
-        hit = np.zeros(oi.size, dtype=bool)
-        hit[inside] = known[ii[inside], jj[inside]]
-        h_far[hit], s_far[hit] = values[ii[hit], jj[hit]], s
-        found |= hit
+    found, s_far, h_far, _ = _march(hx[oi], hy[oi], -ux[oi], -uy[oi], o_reach, known, values,
+                                    x0, y0, c)
     hn = h_near[oi]
     edge_d = dist[oi] - s_near[oi]  # the occluder's known edge from the nadir
     shadow = np.maximum(hn - h_far, 0.0) * edge_d / np.maximum(h_sensor - hn, 1e-6)
     in_shadow = ~found | (s_far - 0.5 * c <= shadow + 0.5 * c)
-    occ_map[hi[oi], hj[oi]] = True
-    fill[hi[oi], hj[oi]] = np.where(in_shadow, h_far, hn)
-    return occ_map, fill
+    return hi[oi], hj[oi], np.where(in_shadow, h_far, hn)
+
+
+def _march(
+    px: FloatArray,
+    py: FloatArray,
+    ux: FloatArray,
+    uy: FloatArray,
+    limit: FloatArray,
+    known: BoolArray,
+    values: FloatArray,
+    x0: float,
+    y0: float,
+    c: float,
+    *,
+    rise: FloatArray | None = None,
+    margin: float = 0.0,
+) -> tuple[BoolArray, FloatArray, FloatArray, BoolArray]:
+    """Walk from each ``(px, py)`` along unit ``(ux, uy)`` in steps of ``c`` up to ``limit``
+    (m), all starts and steps at once. Returns, per start, whether a known cell was met, the
+    distance and height of the first one (0 if none), and, with ``rise``, whether a known
+    cell at distance ``s`` stands more than ``margin`` above ``s * rise`` (the line of sight)."""
+    rows, cols = known.shape
+    n = px.size
+    found = np.zeros(n, dtype=bool)
+    s_hit = np.zeros(n)
+    z_hit = np.zeros(n)
+    above = np.zeros(n, dtype=bool)
+    if n == 0:
+        return found, s_hit, z_hit, above
+    k_max = max(1, int(np.ceil(float(limit.max()) / c)))
+    s = np.arange(1, k_max + 1) * c
+    known_flat, values_flat = known.ravel(), values.ravel()
+    block = max(1, _MARCH_CELLS // k_max)
+    for a in range(0, n, block):
+        b = min(n, a + block)
+        ii = np.floor((px[a:b, None] + s * ux[a:b, None] - x0) / c).astype(np.int64)
+        jj = np.floor((py[a:b, None] + s * uy[a:b, None] - y0) / c).astype(np.int64)
+        inside = (s <= limit[a:b, None]) & (ii >= 0) & (ii < rows) & (jj >= 0) & (jj < cols)
+        # flat indices (0 where outside, masked below): 1-D takes, not 2-D fancy indexing
+        lin = np.where(inside, ii * cols + jj, 0)
+        kn = inside & known_flat.take(lin)
+        z = np.where(kn, values_flat.take(lin), 0.0)
+        first = kn.argmax(axis=1)
+        hit = kn[np.arange(b - a), first]
+        found[a:b] = hit
+        s_hit[a:b] = np.where(hit, s[first], 0.0)
+        z_hit[a:b] = np.where(hit, z[np.arange(b - a), first], 0.0)
+        if rise is not None:
+            above[a:b] = (kn & (z > s * rise[a:b, None] + margin)).any(axis=1)
+    return found, s_hit, z_hit, above
 
 
 def _fill(
     values: FloatArray,
     known: BoolArray,
-    occluded: BoolArray,
+    occluded: tuple[IntArray, IntArray, FloatArray],
     iterations: int,
-    floor: FloatArray,
 ) -> FloatArray:
-    """Fill holes: an occluded one with ``floor`` (see :func:`_shadows`), any other from
-    its known 3 x 3 neighbours' mean, growing inwards one ring per pass (a dropout on a
-    surface; at an edge, the edge then falls half-way)."""
-    v = np.where(known, values, 0.0).astype(np.float32)
-    v[occluded] = floor[occluded]
-    known = known | occluded
-    have = known.copy()
-    kernel = np.ones((3, 3), np.float32)
+    """Fill holes: an occluded one (rows, columns, heights from :func:`_shadows`) with its
+    height, any other from its known 3 x 3 neighbours' mean, growing inwards one ring per
+    pass (a dropout on a surface; at an edge, the edge then falls half-way)."""
+    rows, cols = values.shape
+    # padded by a cell of nothing (weight 0), like filter2D's constant border
+    pv = np.zeros((rows + 2, cols + 2), np.float32)
+    pw = np.zeros((rows + 2, cols + 2), np.float32)
+    pv[1:-1, 1:-1] = np.where(known, values, 0.0)
+    pw[1:-1, 1:-1] = known
+    oi, oj, oh = occluded
+    pv[oi + 1, oj + 1] = oh
+    pw[oi + 1, oj + 1] = 1.0
+    hi, hj = np.nonzero(pw[1:-1, 1:-1] == 0)
+    # the 3 x 3 sums are worked out at the holes only (few), summed in the order and float32
+    # precision of cv2.filter2D with a box kernel; a hole's own value and weight are 0
+    offsets = [(di, dj) for di in (0, 1, 2) for dj in (0, 1, 2)]
     for _ in range(max(1, iterations)):
-        hole = ~have
-        if not hole.any():
+        if hi.size == 0:
             break
-        w = have.astype(np.float32)
-        num = cv2.filter2D(v * w, -1, kernel, borderType=cv2.BORDER_CONSTANT)
-        den = cv2.filter2D(w, -1, kernel, borderType=cv2.BORDER_CONSTANT)
+        num = np.zeros(hi.size, np.float32)
+        den = np.zeros(hi.size, np.float32)
+        for di, dj in offsets:
+            num += pv[hi + di, hj + dj]
+            den += pw[hi + di, hj + dj]
         mean = num / np.maximum(den, np.float32(1e-6))
-        reach = hole & (den > 0)
-        v[reach] = mean[reach]
-        have = have | reach
-    v[~have] = 0.0
-    return v.astype(np.float64)
+        reach = den > 0
+        pv[hi[reach] + 1, hj[reach] + 1] = mean[reach]
+        pw[hi[reach] + 1, hj[reach] + 1] = 1.0
+        hi, hj = hi[~reach], hj[~reach]
+    # (holes no pass reached are still 0: the belt)
+    return pv[1:-1, 1:-1].astype(np.float64)

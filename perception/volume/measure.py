@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from perception.volume.errors import VolumeError
 from perception.volume.heightmap import HeightMap
 
 FloatArray = NDArray[np.float64]
@@ -112,24 +113,79 @@ def measure_objects(
     if n == 0:
         return out
     c = hm.cell_m
-    xx, yy = hm.cell_centres()
-    grads = np.gradient(hm.height, c)
-    gi, gj = np.asarray(grads[0]), np.asarray(grads[1])
+    rows, cols = hm.shape
+    # cell centres and height gradients per object window, not for the whole map
+    xc = hm.x0 + (np.arange(rows) + 0.5) * c
+    yc = hm.y0 + (np.arange(cols) + 0.5) * c
     view = np.ones(labels.shape, bool) if valid is None else valid
     edge_of_view = ~cv2.erode(view.astype(np.uint8), np.ones((3, 3), np.uint8),
                               borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
     # bounding slices of every label, so each object is handled on its own window
     objs = _bounding_slices(labels, n)
     for lab, (si, sj) in enumerate(objs, start=1):
-        if si is None:
+        if si is None or sj is None:
             continue
         win = labels[si, sj] == lab
+        shape = win.shape
+        xx = np.broadcast_to(xc[si][:, None], shape)  # (read-only views: no copies)
+        yy = np.broadcast_to(yc[sj][None, :], shape)
+        gi, gj = _window_gradient(hm.height, si, sj, c)
         est = _measure_one(
-            lab, win, hm.height[si, sj], xx[si, sj], yy[si, sj], gi[si, sj], gj[si, sj],
+            lab, win, hm.height[si, sj], xx, yy, gi, gj,
             bool((edge_of_view[si, sj] & win).any()), c, noise_m, cfg,
         )
         out.append(est)
     return out
+
+
+def _window_gradient(
+    height: FloatArray, si: slice, sj: slice, c: float
+) -> tuple[FloatArray, FloatArray]:
+    """``np.gradient(height, c)`` on the window ``(si, sj)``, equal to the whole map's: the
+    window is grown by a cell (within the map) for the central differences at its edge."""
+    rows, cols = height.shape
+    i0, i1 = max(si.start - 1, 0), min(si.stop + 1, rows)
+    j0, j1 = max(sj.start - 1, 0), min(sj.stop + 1, cols)
+    f = np.asarray(height[i0:i1, j0:j1], dtype=np.float64)
+    if min(f.shape) < 2:
+        raise VolumeError(f"measure: height map of {rows} x {cols} cells; need at least 2 x 2 "
+                          "for slopes")
+    # np.gradient's arithmetic (central differences inside, one-sided at the map's edge)
+    # without its generic set-up, which costs more than the sums on a small window
+    gi = np.empty_like(f)
+    gi[1:-1] = (f[2:] - f[:-2]) / (2.0 * c)
+    gi[0] = (f[1] - f[0]) / c
+    gi[-1] = (f[-1] - f[-2]) / c
+    gj = np.empty_like(f)
+    gj[:, 1:-1] = (f[:, 2:] - f[:, :-2]) / (2.0 * c)
+    gj[:, 0] = (f[:, 1] - f[:, 0]) / c
+    gj[:, -1] = (f[:, -1] - f[:, -2]) / c
+    crop = (slice(si.start - i0, si.stop - i0), slice(sj.start - j0, sj.stop - j0))
+    return gi[crop], gj[crop]
+
+
+def _percentile95(h: FloatArray) -> float:
+    """``np.percentile(h, 95)`` (linear interpolation, the same arithmetic) by partition."""
+    n = h.size
+    virtual = (n - 1) * 0.95
+    lo = math.floor(virtual)
+    if lo >= n - 1:
+        return float(np.max(h))
+    part = np.partition(h, [lo, lo + 1])
+    a, b = part[lo], part[lo + 1]
+    gamma = virtual - lo
+    diff = b - a
+    return float(b - diff * (1 - gamma)) if gamma >= 0.5 else float(a + diff * gamma)
+
+
+def _median(v: FloatArray) -> float:
+    """``np.median(v)`` by partition (the same arithmetic, without the generic machinery)."""
+    n = v.size
+    k = n // 2
+    if n % 2:
+        return float(np.partition(v, k)[k])
+    part = np.partition(v, [k - 1, k])
+    return float((part[k - 1] + part[k]) / 2)
 
 
 def _bounding_slices(labels: IntArray, n: int) -> list[tuple[slice, slice] | tuple[None, None]]:
@@ -157,9 +213,10 @@ def _measure_one(
     n_cells = int(mask.sum())
     area = n_cells * c * c
     raw = float(h.sum()) * c * c
-    top = float(np.percentile(h, 95)) if n_cells >= 5 else float(h.max())
+    top = _percentile95(h) if n_cells >= 5 else float(h.max())
     # oriented box of the cell centres, grown by one cell (cells have extent)
-    pts = np.column_stack([x, y]).astype(np.float32)
+    pts = np.empty((n_cells, 2), np.float32)
+    pts[:, 0], pts[:, 1] = x, y
     (bcx, bcy), (bw, bh), ang = cv2.minAreaRect(pts)
     bw, bh = bw + c, bh + c
     yaw = math.radians(ang)
@@ -189,12 +246,12 @@ def _measure_one(
     u_plane = area * noise_m / math.sqrt(max(n_cells, 1)) + area * 0.2 * noise_m
     volume_u = math.sqrt(u_outline**2 + u_plane**2 + model_u**2)
 
-    gx, gy, gz, nrm = _grasp(mask, height, xx, yy, gi, gj, top, (float(x.mean()), float(y.mean())),
-                             c, cfg)
+    x_m, y_m = float(x.mean()), float(y.mean())
+    gx, gy, gz, nrm = _grasp(mask, height, xx, yy, gi, gj, top, (x_m, y_m), c, cfg)
     return ObjectVolumeEstimate(
         label=lab,
-        x_m=float(x.mean()),
-        y_m=float(y.mean()),
+        x_m=x_m,
+        y_m=y_m,
         volume_m3=float(volume),
         volume_u_m3=float(volume_u),
         footprint_m2=float(area),
@@ -232,7 +289,7 @@ def _classify(
         ca, sa = math.cos(yaw), math.sin(yaw)
         v = -(x - centre[0]) * sa + (y - centre[1]) * ca
         ridge = h > 0.8 * top
-        v0 = float(np.median(v[ridge])) if ridge.any() else 0.0
+        v0 = _median(v[ridge]) if ridge.any() else 0.0
         r = top / 2.0
         dv = np.abs(v - v0)
         on = dv < r
@@ -264,21 +321,25 @@ def _grasp(
 ) -> tuple[float, float, float, tuple[float, float, float]]:
     """Flattest cell near the top centre: low slope, high, away from the outline, central."""
     inner = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3) * c
-    slope = np.hypot(gi, gj)
-    dist_c = np.hypot(xx - centroid[0], yy - centroid[1])
+    # scored on the object's cells only (the first best in row order, as an argmin over the
+    # window with the rest at infinity)
+    mi, mj = np.nonzero(mask)
     cup = cfg.suction_radius_m
     score = (
-        slope
-        + 2.0 * np.clip(cup - inner, 0.0, None) / cup
-        + 0.5 * np.clip(top - height, 0.0, None) / max(top, 1e-6)
-        + dist_c / max(10 * cup, 1e-6)
+        np.hypot(gi[mi, mj], gj[mi, mj])
+        + 2.0 * np.clip(cup - inner[mi, mj], 0.0, None) / cup
+        + 0.5 * np.clip(top - height[mi, mj], 0.0, None) / max(top, 1e-6)
+        + np.hypot(xx[mi, mj] - centroid[0], yy[mi, mj] - centroid[1]) / max(10 * cup, 1e-6)
     )
-    score = np.where(mask, score, np.inf)
     k = int(np.argmin(score))
-    i, j = divmod(k, mask.shape[1])
-    # normal from the mean gradient over the cup's footprint
-    near = mask & (np.hypot(xx - xx[i, j], yy - yy[i, j]) <= max(cup, c))
-    dzdx, dzdy = float(gi[near].mean()), float(gj[near].mean())
+    i, j = int(mi[k]), int(mj[k])
+    # normal from the mean gradient over the cup's footprint (cells farther than the cup
+    # lie outside a box of its radius plus a cell around the grasp cell)
+    rad = max(cup, c)
+    b = math.ceil(rad / c) + 1
+    box = (slice(max(i - b, 0), i + b + 1), slice(max(j - b, 0), j + b + 1))
+    near = mask[box] & (np.hypot(xx[box] - xx[i, j], yy[box] - yy[i, j]) <= rad)
+    dzdx, dzdy = float(gi[box][near].mean()), float(gj[box][near].mean())
     nvec = np.array([-dzdx, -dzdy, 1.0])
     nvec /= np.linalg.norm(nvec)
     return (float(xx[i, j]), float(yy[i, j]), float(height[i, j]),

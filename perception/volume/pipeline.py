@@ -20,9 +20,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from calibration.camera import PinholeCamera
-from perception.volume.cloud import check_organized, finite_mask, grazing_mask, repair_depth_edges
+from perception.volume.cloud import (
+    check_organized,
+    grazing_mask_planar,
+    planar,
+    repair_depth_edges_planar,
+)
 from perception.volume.errors import BadCloudError, PlaneNotFoundError
-from perception.volume.heightmap import HeightMap, HeightMapConfig, build_heightmap
+from perception.volume.heightmap import HeightMap, HeightMapConfig, build_heightmap_columns
 from perception.volume.measure import MeasureConfig, ObjectVolumeEstimate, measure_objects
 from perception.volume.plane import (
     Plane,
@@ -132,7 +137,7 @@ class VolumeEstimator:
             (camera.pixel_grid() - [camera.cx, camera.cy]) / [camera.fx, camera.fy])
         d = np.column_stack([xy, np.ones(len(xy))])
         d /= np.linalg.norm(d, axis=1, keepdims=True)
-        self._rays = d.reshape(camera.height, camera.width, 3).astype(np.float32)
+        self._rays = planar(d.reshape(camera.height, camera.width, 3))  # 3 x H x W
         T = camera.T_belt_camera  # noqa: N806
         self._rot = np.asarray(T.rotation, dtype=np.float64)
         up = self._rot.T @ np.array([0.0, 0.0, 1.0])  # belt normal in the optical frame
@@ -155,36 +160,43 @@ class VolumeEstimator:
         t0 = time.perf_counter()
         pts = check_organized(points_optical, expected_shape=(self.camera.height,
                                                               self.camera.width))
-        finite = finite_mask(pts)
+        # one copy into x, y, z planes: every later pass runs on contiguous arrays and picks
+        # points with 1-D gathers
+        xyz = planar(pts)
+        x, y, z = xyz[0], xyz[1], xyz[2]
+        finite = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
         valid_fraction = float(finite.mean())
         if not finite.any():
             raise BadCloudError("cloud: no finite point (every return is NaN)")
         if valid_fraction < cfg.min_valid_fraction:
             flags.append(FLAG_LOW_VALID)
         if self.edge_tol_m > 0:
-            pts, _ = repair_depth_edges(pts, self._rays, self.edge_tol_m)
-            finite = finite_mask(pts)
+            # (moves flying pixels along their rays; the finite mask stays as it is)
+            repair_depth_edges_planar(xyz, self._rays, self.edge_tol_m)
         keep = finite
         if cfg.max_incidence_deg > 0:
-            keep = finite & ~grazing_mask(pts, cfg.max_incidence_deg, up=self._up_optical,
-                                          max_slope_deg=cfg.max_slope_deg)
-        p_opt = pts.reshape(-1, 3)[keep.ravel()]
+            keep = finite & ~grazing_mask_planar(xyz, cfg.max_incidence_deg,
+                                                 up=self._up_optical,
+                                                 max_slope_deg=cfg.max_slope_deg)
+        idx = np.flatnonzero(keep)
+        xs, ys, zs = x.ravel()[idx], y.ravel()[idx], z.ravel()[idx]
         # the plane fit needs only a subsample in the belt frame; all points then go to the
         # plane frame in one pass (optical -> belt -> plane composed)
-        step = max(1, len(p_opt) // _PLANE_POINTS)
-        p_belt = _apply(self._rot, self._trans, p_opt[::step])
+        step = max(1, len(idx) // _PLANE_POINTS)
+        p_belt = np.column_stack(_apply(self._rot, self._trans,
+                                        (xs[::step], ys[::step], zs[::step])))
         times["cloud"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         plane = self._plane(p_belt, flags)
         rot, trans = plane_frame(plane)
-        p_plane = _apply(rot @ self._rot, rot @ self._trans + trans, p_opt)
+        px, py, pz = _apply(rot @ self._rot, rot @ self._trans + trans, (xs, ys, zs))
         sensor = rot @ self._trans + trans
         times["plane"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        hm = build_heightmap(p_plane, sensor_xyz=sensor, config=self._hm_config,
-                             bounds=self._bounds, assume_finite=True)
+        hm = build_heightmap_columns(px, py, pz, sensor_xyz=sensor, config=self._hm_config,
+                                     bounds=self._bounds)
         times["heightmap"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -196,26 +208,30 @@ class VolumeEstimator:
         view = _fill_view(view)
         objects = measure_objects(hm, labels, noise_m=max(plane.rms_m, 1e-4), valid=view,
                                   config=cfg.measure)
-        objects = [self._check_in_view(o, rot, trans) for o in objects]
+        objects = self._check_in_view(objects, rot, trans)
         times["measure"] = time.perf_counter() - t0
         times["total"] = sum(times.values())
         return VolumeFrame(objects, plane, hm, labels, times, tuple(flags), valid_fraction)
 
     def _check_in_view(
-        self, o: ObjectVolumeEstimate, rot: FloatArray, trans: FloatArray
-    ) -> ObjectVolumeEstimate:
-        """Mark ``o`` truncated if a corner of its box, at the belt or at its top, projects
-        into the outer two pixels of the image (or outside it)."""
-        if o.truncated:
-            return o
-        cx, cy, _ = o.box_center
-        length, width, top = o.box_size
-        ca, sa = math.cos(o.box_yaw_rad), math.sin(o.box_yaw_rad)
+        self, objects: list[ObjectVolumeEstimate], rot: FloatArray, trans: FloatArray
+    ) -> list[ObjectVolumeEstimate]:
+        """Mark an object truncated if a corner of its box, at the belt or at its top,
+        projects into the outer two pixels of the image (or outside it). All corners go
+        through one projection."""
+        todo = [k for k, o in enumerate(objects) if not o.truncated]
+        if not todo:
+            return objects
         corners = []
-        for su, sv in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-            x = cx + su * length / 2 * ca - sv * width / 2 * sa
-            y = cy + su * length / 2 * sa + sv * width / 2 * ca
-            corners += [(x, y, 0.0), (x, y, top)]
+        for k in todo:
+            o = objects[k]
+            cx, cy, _ = o.box_center
+            length, width, top = o.box_size
+            ca, sa = math.cos(o.box_yaw_rad), math.sin(o.box_yaw_rad)
+            for su, sv in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                x = cx + su * length / 2 * ca - sv * width / 2 * sa
+                y = cy + su * length / 2 * sa + sv * width / 2 * ca
+                corners += [(x, y, 0.0), (x, y, top)]
         # plane coordinates -> belt frame (inverse of the plane alignment)
         pc = (np.asarray(corners) - trans) @ rot
         uv, depth = self.camera.project(pc)
@@ -225,7 +241,12 @@ class VolumeEstimator:
             & (uv[:, 1] >= margin) & (uv[:, 1] <= self.camera.height - 1 - margin)
             & (depth > 0)
         )
-        return o if bool(inside.all()) else replace(o, truncated=True)
+        all_in = np.all(inside.reshape(len(todo), 8), axis=1).tolist()
+        out = list(objects)
+        for k, ok in zip(todo, all_in, strict=True):
+            if not ok:
+                out[k] = replace(objects[k], truncated=True)
+        return out
 
     def _refined_prior(self, p_belt: FloatArray, prior: Plane) -> Plane | None:
         """The calibrated plane refined, if it still holds: enough of the points near it
@@ -267,16 +288,17 @@ class VolumeEstimator:
         return plane
 
 
-def _apply(rot: FloatArray, trans: FloatArray, p: NDArray[np.floating]) -> FloatArray:
-    """``p @ rot.T + trans`` for N x 3 points, column by column: a BLAS call on a 3-wide
-    matrix is slow, and slower still when the cores are shared."""
-    out = np.empty((len(p), 3), dtype=np.float64)
+def _apply(
+    rot: FloatArray, trans: FloatArray, cols: tuple[NDArray[np.floating], ...]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``p @ rot.T + trans`` for points given as x, y, z columns (N,), column by column
+    (float64): a BLAS call on a 3-wide matrix is slow, and slower still when the cores are
+    shared."""
     rot = np.asarray(rot, dtype=np.float64)
     trans = np.asarray(trans, dtype=np.float64)
-    x, y, z = p[:, 0], p[:, 1], p[:, 2]
-    for k in range(3):
-        out[:, k] = x * rot[k, 0] + y * rot[k, 1] + z * rot[k, 2] + trans[k]
-    return out
+    x, y, z = cols
+    out = tuple(x * rot[k, 0] + y * rot[k, 1] + z * rot[k, 2] + trans[k] for k in range(3))
+    return out[0], out[1], out[2]
 
 
 def _fill_view(view: NDArray[np.bool_]) -> NDArray[np.bool_]:

@@ -94,8 +94,10 @@ def _check_points(points: FloatArray, max_points: int = 0) -> FloatArray:
         raise BadCloudError(f"plane fit: expected N x 3 points, got shape {p.shape}")
     if max_points > 0 and len(p) > 2 * max_points:
         p = p[:: len(p) // max_points]
-    p = p[np.isfinite(p[:, 0]) & np.isfinite(p[:, 1]) & np.isfinite(p[:, 2])]
-    p = p.astype(np.float64)
+    fin = np.isfinite(p[:, 0]) & np.isfinite(p[:, 1]) & np.isfinite(p[:, 2])
+    if not fin.all():
+        p = p[fin]
+    p = p.astype(np.float64, copy=False)
     if len(p) < 3:
         raise BadCloudError(f"plane fit: need at least 3 finite points, got {len(p)}")
     return p
@@ -109,11 +111,18 @@ def _dist(p: FloatArray, n: FloatArray, d: float) -> FloatArray:
     return out
 
 
-def _lsq_plane(points: FloatArray, up: FloatArray) -> tuple[FloatArray, float]:
-    centroid = points.mean(axis=0)
-    # eigenvector of the smallest eigenvalue of the 3 x 3 scatter matrix = normal
-    q = points - centroid
-    scatter = np.einsum("ni,nj->ij", q, q)
+def _lsq_plane(
+    x: FloatArray, y: FloatArray, z: FloatArray, up: FloatArray
+) -> tuple[FloatArray, float]:
+    """Least-squares plane of the points (x, y, z columns): unit normal towards ``up``, offset."""
+    centroid = np.array([x.mean(), y.mean(), z.mean()])
+    # eigenvector of the smallest eigenvalue of the 3 x 3 scatter matrix = normal; the six
+    # sums as dot products of contiguous columns (reductions over an N x 3 array are slow)
+    q = (x - centroid[0], y - centroid[1], z - centroid[2])
+    scatter = np.empty((3, 3))
+    for a in range(3):
+        for b in range(a, 3):
+            scatter[a, b] = scatter[b, a] = float(np.dot(q[a], q[b]))
     _, vecs = np.linalg.eigh(scatter)
     n = vecs[:, 0]
     if np.dot(n, up) < 0:
@@ -213,14 +222,17 @@ def refine_plane(
     upv = prior.normal if up is None else np.asarray(up, dtype=np.float64)
     upv = upv / np.linalg.norm(upv)
     n, d = np.asarray(prior.normal, dtype=np.float64), float(prior.offset)
+    # contiguous columns: the inlier selections below are then 1-D gathers
+    x, y, z = (np.ascontiguousarray(sub[:, k]) for k in range(3))
     for _ in range(max(1, cfg.refine_iterations)):
-        inl = np.abs(_dist(sub, n, d)) < cfg.threshold_m
-        if inl.sum() < max(3, cfg.min_inlier_fraction * len(sub)):
+        inl = np.abs(x * n[0] + y * n[1] + z * n[2] + d) < cfg.threshold_m
+        n_inl = int(np.count_nonzero(inl))
+        if n_inl < max(3, cfg.min_inlier_fraction * len(sub)):
             raise PlaneNotFoundError(
-                f"plane refinement: {int(inl.sum())} of {len(sub)} points within "
+                f"plane refinement: {n_inl} of {len(sub)} points within "
                 f"{cfg.threshold_m} m of the prior plane; need {cfg.min_inlier_fraction:.0%}"
             )
-        n, d = _lsq_plane(sub[inl], upv)
+        n, d = _lsq_plane(x[inl], y[inl], z[inl], upv)
     plane = _result(sub, n, d, cfg.threshold_m)
     if plane.tilt_deg(upv) > cfg.max_tilt_deg:
         raise PlaneNotFoundError(
@@ -238,7 +250,7 @@ def plane_frame(plane: Plane) -> tuple[FloatArray, FloatArray]:
     """
     n = plane.normal
     z = np.array([0.0, 0.0, 1.0])
-    v = np.cross(n, z)
+    v = np.array([n[1], -n[0], 0.0])  # n x z
     s = float(np.linalg.norm(v))
     c = float(np.dot(n, z))
     if s < 1e-12:

@@ -98,29 +98,53 @@ def _bridge_thin(labels: IntArray, h: NDArray[np.float32], cfg: SegmentConfig) -
     n = int(labels.max())
     if n < 2:
         return labels
-    index = np.arange(1, n + 1)
-    half_width = ndimage.maximum(ndimage.distance_transform_edt(labels > 0), labels, index)
-    thin = np.zeros(n + 1, bool)
-    thin[1:] = np.asarray(half_width) <= cfg.thin_cells
+    on = labels > 0
+    on8 = on.astype(np.uint8)
+    # a piece is thick when some cell of it lies farther than thin_cells (Euclidean) from
+    # the belt: that cell survives an erosion by the disc of that radius (outside the map
+    # counts as object, as in a distance transform)
+    core = cv2.erode(on8, _disc(cfg.thin_cells), borderType=cv2.BORDER_CONSTANT,
+                     borderValue=1)
+    thin = np.ones(n + 1, bool)
+    thin[labels[core > 0]] = False
+    thin[0] = False
     if thin.sum() < 2:
         return labels
-    tops = np.zeros(n + 1)
-    tops[1:] = np.asarray(ndimage.maximum(h, labels, index))
-    weak = (h > cfg.bridge_ratio * cfg.min_height_m) | (labels > 0)
-    comp, _ = ndimage.label(weak, structure=np.ones((3, 3), bool))
+    tops = _label_max(h[on], labels[on], n).astype(np.float64)
+    weak = (h > cfg.bridge_ratio * cfg.min_height_m) | on
+    _, comp = cv2.connectedComponents(weak.astype(np.uint8), connectivity=8)
+    sel = thin[labels]
+    # the (component, piece) pairs, in a fixed order
+    keys = np.unique(comp[sel].astype(np.int64) * (n + 1) + labels[sel])
     root = np.arange(n + 1, dtype=np.int32)
-    sel = (labels > 0) & thin[labels]
     groups: dict[int, list[int]] = {}
-    for c, k in set(zip(comp[sel].tolist(), labels[sel].tolist(), strict=True)):
-        groups.setdefault(c, []).append(k)
+    for key in keys.tolist():
+        groups.setdefault(key // (n + 1), []).append(key % (n + 1))
     for members in groups.values():
-        members.sort(key=lambda k: -tops[k])
+        if len(members) < 2:
+            continue
+        members.sort(key=lambda k: (-tops[k], k))
         for i, k in enumerate(members[1:], start=1):
             # join the highest earlier piece of like height (its root keeps the group)
             head = next((m for m in members[:i] if abs(tops[m] - tops[k]) <= cfg.step_m), None)
             if head is not None:
                 root[k] = root[head]
     return root[labels]
+
+
+def _disc(radius: float) -> NDArray[np.uint8]:
+    """Structuring element: the cells whose centre lies within ``radius`` of the middle one."""
+    r = int(np.floor(radius))
+    d = np.arange(-r, r + 1, dtype=np.float64)
+    return (np.sqrt(d[:, None] ** 2 + d[None, :] ** 2) <= radius).astype(np.uint8)
+
+
+def _label_max(values: NDArray[np.floating], labels: IntArray, n: int) -> NDArray[np.floating]:
+    """Largest of ``values`` per label 0..n (labels and values: the same 1-D cells); -inf
+    for a label without cells. One unbuffered pass, not a sort as ``ndimage.maximum``."""
+    out = np.full(n + 1, -np.inf, dtype=values.dtype)
+    np.maximum.at(out, labels, values)
+    return out
 
 
 def _split_necks(seeds: IntArray, n_seed: int, cfg: SegmentConfig) -> IntArray:
@@ -132,19 +156,31 @@ def _split_necks(seeds: IntArray, n_seed: int, cfg: SegmentConfig) -> IntArray:
     dist = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
     peak = dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8))
     next_label = n_seed
-    for lab in range(1, n_seed):
-        region = seeds == lab
-        dmax = float(dist[region].max())
+    slices = ndimage.find_objects(out, max_label=n_seed - 1)
+    for lab, sl in enumerate(slices, start=1):
+        if sl is None:
+            continue
+        # the test runs on the seed's bounding box: the components of its interior and
+        # which of them hold a peak are the same as on the whole map
+        region_w = seeds[sl] == lab
+        dist_w = dist[sl]
+        dmax = float(dist_w[region_w].max())
         if dmax < 3.0:
             continue
         # keep the interior whose distance exceeds neck_ratio * max; if it falls apart, split
-        inner = (region & (dist > cfg.neck_ratio * dmax)).astype(np.uint8)
-        n_in, lab_in = cv2.connectedComponents(inner, connectivity=8)
+        inner_w = (region_w & (dist_w > cfg.neck_ratio * dmax)).astype(np.uint8)
+        n_in, lab_in_w = cv2.connectedComponents(inner_w, connectivity=8)
         if n_in <= 2:
             continue
-        peaks_per = [bool((peak & (lab_in == k)).any()) for k in range(1, n_in)]
+        peak_w = peak[sl]
+        peaks_per = [bool((peak_w & (lab_in_w == k)).any()) for k in range(1, n_in)]
         if sum(peaks_per) < 2:
             continue
+        # (rare) the split itself on the whole map, so that the pieces' numbering and the
+        # watershed's borders are those of the full-frame flood
+        region = seeds == lab
+        inner = (region & (dist > cfg.neck_ratio * dmax)).astype(np.uint8)
+        n_in, lab_in = cv2.connectedComponents(inner, connectivity=8)
         sub = _watershed(lab_in.astype(np.int32), -dist.astype(np.float32), region)
         for k in range(2, n_in):
             out[sub == k] = next_label
@@ -167,10 +203,15 @@ def _watershed(seeds: IntArray, cost: NDArray[np.float32], mask: BoolArray) -> I
     n_comp, comp = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
     seeded = np.zeros(n_comp, dtype=bool)
     seeded[comp[markers > 0]] = True
-    next_label = int(markers.max()) + 1
-    for k in np.nonzero(~seeded[1:])[0] + 1:
-        markers[comp == k] = next_label
-        next_label += 1
+    unseeded = ~seeded
+    unseeded[0] = False
+    if unseeded.any():
+        # every cell of an unseeded component is 0 in markers: number the components in order
+        new_id = np.zeros(n_comp, dtype=np.int32)
+        first = int(markers.max()) + 1
+        new_id[unseeded] = np.arange(first, first + int(unseeded.sum()), dtype=np.int32)
+        add = new_id[comp]
+        markers = np.where(add > 0, add, markers)
     if markers.max() == 0:
         return markers
     seed_comp = np.zeros(int(markers.max()) + 1, dtype=np.int32)
@@ -181,14 +222,28 @@ def _watershed(seeds: IntArray, cost: NDArray[np.float32], mask: BoolArray) -> I
     # the watershed lines (-1) go to a neighbouring label of their own component
     wrong = (labels > 0) & (seed_comp[labels] != comp)
     labels[wrong] = 0
+    # each pass gives every unlabelled cell the largest label among its 3 x 3 neighbours
+    # (a 3 x 3 dilation), worked out only at those cells: they are few
+    ti, tj = np.nonzero(mask & (labels == 0))
+    if ti.size == 0:
+        return labels
+    pad = np.zeros((labels.shape[0] + 2, labels.shape[1] + 2), dtype=np.int32)
+    pad[1:-1, 1:-1] = labels
+    t_comp = comp[ti, tj]
     for _ in range(8):
-        todo = mask & (labels == 0)
-        if not todo.any():
+        grown = pad[ti, tj]
+        for di in (0, 1, 2):
+            for dj in (0, 1, 2):
+                if (di, dj) != (0, 0):
+                    np.maximum(grown, pad[ti + di, tj + dj], out=grown)
+        ok = (grown > 0) & (seed_comp[grown] == t_comp)
+        if not ok.any():
+            break  # nothing grew: the next passes would not either
+        pad[ti[ok] + 1, tj[ok] + 1] = grown[ok]
+        ti, tj, t_comp = ti[~ok], tj[~ok], t_comp[~ok]
+        if ti.size == 0:
             break
-        grown = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int32)
-        ok = todo & (grown > 0) & (seed_comp[grown] == comp)
-        labels[ok] = grown[ok]
-    return labels
+    return pad[1:-1, 1:-1].copy()
 
 
 def _merge_smooth(
@@ -198,10 +253,9 @@ def _merge_smooth(
     n = int(labels.max())
     if n < 2:
         return labels
-    tops = np.zeros(n + 1)
-    for k, sl in enumerate(ndimage.find_objects(labels, max_label=n), start=1):
-        if sl is not None:
-            tops[k] = float(h[sl][labels[sl] == k].max())
+    on = labels > 0
+    tops = _label_max(h[on], labels[on], n).astype(np.float64)
+    tops[~np.isfinite(tops)] = 0.0
     edge = np.zeros(h.shape, bool) if edge_mask is None else np.asarray(edge_mask, bool)
     la_l, lb_l, ok_l = [], [], []
     for a_sl, b_sl in (((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
