@@ -8,11 +8,10 @@ height map:
   grazes the top edge and ends on the belt in the object's shadow, at a height
   between the two, so it builds a wedge of phantom volume ``h**2 d / (2 H)``
   per metre of edge behind the object (``d`` its distance from the nadir, ``H``
-  the sensor height): +7-15 % on 30-50 mm boxes. :func:`far_edge_mask` drops
-  every pixel at a depth edge (range spread in its 3 x 3 neighbourhood above
-  ``edge_jump_m``) that is not on the near surface (within ``near_tol_m`` of the
-  smallest range there): the flying pixels and the belt right behind the edge
-  go, the true outline of the top stays;
+  the sensor height): +7-15 % on 30-50 mm boxes. :func:`repair_depth_edges`
+  examines the pixels at a depth edge (range spread in their 3 x 3
+  neighbourhood above ``jump_m``) and puts each flying pixel back on the
+  surface it belongs to, so the true outline of the top stays;
 - points whose local surface is seen nearly edge-on (angle between the viewing
   ray and the surface normal above ``max_incidence_deg``) are dropped by
   :func:`grazing_mask`. A wall then collapses onto the outline of the top it
