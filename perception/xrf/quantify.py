@@ -23,6 +23,7 @@ LOD_e = 3 u_A(blank) / (t k_e ∂I_g/∂w_e).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -189,7 +190,8 @@ class Quantifier:
 
     def quantify(self, spectrum: Spectrum) -> QuantResult:
         """Fit and quantify one spectrum. With the scatter balance, raises
-        ``QuantificationError`` if the scatter window holds no counts."""
+        ``QuantificationError`` if the scatter window holds no counts; raises it too when the
+        matrix solution is not finite (never a NaN result)."""
         sol, fit, a, au, al, scatter = self._solve(spectrum)
         w = sol.w
         live = spectrum.live_time_s
@@ -206,6 +208,12 @@ class Quantifier:
         if scatter is not None and sol.dark > 0:
             u_s = float(np.hypot(scatter.rate_u, self.k_scatter_u))
             scatter_u = np.hypot(sol.scatter_sensitivity * u_s, SCATTER_FAMILY_U)
+        if not (np.all(np.isfinite(ana)) and np.all(np.isfinite(sens))
+                and math.isfinite(float(sol.dark))):
+            bad = [s for s, v in zip(self.symbols, ana, strict=True) if not math.isfinite(v)]
+            raise QuantificationError(
+                f"matrix solution not finite (balance {self.balance.label!r}, "
+                f"dark fraction {float(sol.dark)!r}, elements {', '.join(bad) or '-'})")
         results = []
         for i, s in enumerate(self.symbols):
             rel = float(np.hypot(au[i] / a[i], self.k_u[i])) if a[i] > 0 else 0.0

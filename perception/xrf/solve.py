@@ -154,7 +154,9 @@ class MatrixSolver:
               scatter: ScatterMeasurement | None, warm: Solution | None = None) -> Solution:
         """Solve for the composition (see module docstring); ``warm``: a previous solution of
         the same spectrum (start point and Jacobian)."""
-        pos = areas > DETECTED_SIGMA * areas_u
+        # a detection needs a positive, finite area above DETECTED_SIGMA of its u (a sparse
+        # spectrum can give zero areas with zero or undefined u)
+        pos = np.isfinite(areas) & (areas > 0) & (areas > DETECTED_SIGMA * areas_u)
         idx = np.flatnonzero(pos)
         use_x = self.window is not None and scatter is not None
         nv = idx.size

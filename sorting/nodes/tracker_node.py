@@ -188,14 +188,20 @@ class TrackerNode(Node):
         t_ns = stamp_ns(msg.header.stamp)
         elements = list(msg.elements)
         lod = list(getattr(msg, "lod", []))
+        # an element whose analysis is not finite is no measurement (never let a NaN into
+        # the books)
+        ok = [i for i, (f, u) in enumerate(zip(msg.mass_fraction, msg.mass_fraction_u,
+                                                strict=True))
+              if np.isfinite(f) and np.isfinite(u)]
         spot = XrfMeasurement(
             t_ns=t_ns, s_m=float(self.xrf_x_m) - float(msg.belt_position_m),
             y_m=float(msg.spot_y_m), radius_m=float(msg.spot_radius_m),
-            fractions={e: float(f) for e, f in zip(elements, msg.mass_fraction, strict=True)},
-            uncertainties={e: float(u) for e, u in zip(elements, msg.mass_fraction_u,
-                                                       strict=True)},
+            fractions={elements[i]: float(msg.mass_fraction[i]) for i in ok},
+            uncertainties={elements[i]: float(msg.mass_fraction_u[i]) for i in ok},
             lod={e: float(x) for e, x in zip(elements, lod, strict=False)},
         )
+        if not spot.fractions:
+            return
         self.tracker.add_xrf(spot)
 
     def _on_material_map(self, msg: Any) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 from calibration.store import load_store
 from perception.sensors.xrf.driver import Dp5Driver
 from perception.sensors.xrf.errors import Dp5Error
-from perception.xrf import Balance, Quantifier, Spectrum, load_setup
+from perception.xrf import Balance, Quantifier, Spectrum, XrfError, load_setup
 from sorting.config.cameras import calibration_path
 from sorting.config.line import LineConfig
 from sorting.msgs import new
@@ -114,16 +114,25 @@ class XrfQuantNode(Node):
         self.quantifier = Quantifier(load_setup(_setup_path(cfg.setup)),
                                      balance=Balance.parse(cfg.balance))
         self.results: list[Any] = []
+        self.failures = 0
         self.pub = ctx.create_publisher("crmsort_msgs/msg/XrfResult", "xrf/result", 10)
         ctx.create_subscription("crmsort_msgs/msg/XrfSpectrum", "xrf/spectrum", self._on_spectrum,
                                 10)
 
     def _on_spectrum(self, msg: Any) -> None:
-        spec = Spectrum(counts=np.asarray(msg.counts, dtype=np.float64),
-                        gain_kev_per_channel=float(msg.gain_kev_per_channel),
-                        offset_kev=float(msg.offset_kev), live_time_s=float(msg.live_time_s),
-                        real_time_s=float(msg.real_time_s))
-        res = self.quantifier.quantify(spec)
+        try:
+            spec = Spectrum(counts=np.asarray(msg.counts, dtype=np.float64),
+                            gain_kev_per_channel=float(msg.gain_kev_per_channel),
+                            offset_kev=float(msg.offset_kev), live_time_s=float(msg.live_time_s),
+                            real_time_s=float(msg.real_time_s))
+            res = self.quantifier.quantify(spec)
+        except XrfError as exc:
+            # a spectrum that cannot be quantified (bad calibration fields, a scatter window
+            # the dark-matrix family cannot match) is reported and counted; the line goes on
+            self.failures += 1
+            self.ctx.get_logger().warning(
+                f"XRF acquisition {msg.acquisition_id}: not quantified: {exc}")
+            return
         # every analysed element, below its detection limit too (mass_fraction <= lod): a
         # silent analysis is a measured near-zero that fusion must not replace by a prior
         els = list(res.elements)
