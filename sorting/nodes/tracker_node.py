@@ -270,9 +270,12 @@ class TrackerNode(Node):
     def _to_msg(self, tr: Track, est: ObjectEstimate, p: float) -> Any:
         # where to pick: the 3D sensor's grasp points are better than the fused centre
         # (camera boxes of partial or mis-classified views pull it around)
-        if tr.volumes:
-            s = float(np.median([v.grasp_s_m for v in tr.volumes]))
-            y = float(np.median([v.grasp_y_m for v in tr.volumes]))
+        # whole 3D views only when there are any: a view cut by the sensor's edge or a blob
+        # merged with a neighbour puts the grasp point and the height on the wrong surface
+        views = [v for v in tr.volumes if not v.truncated] or tr.volumes
+        if views:
+            s = float(np.median([v.grasp_s_m for v in views]))
+            y = float(np.median([v.grasp_y_m for v in views]))
         else:
             s, y = tr.s_m, tr.y_m
         return new(
@@ -281,7 +284,7 @@ class TrackerNode(Node):
             class_name=est.class_name, class_confidence=est.class_confidence,
             material=est.material, material_confidence=est.material_confidence,
             belt_x_m=s + p, y_m=y,
-            height_m=float(np.median([v.height_m for v in tr.volumes])) if tr.volumes else 0.0,
+            height_m=float(np.median([v.height_m for v in views])) if views else 0.0,
             volume_m3=est.volume_m3,
             volume_u_m3=est.volume_u_m3, mass_kg=est.mass_kg, mass_u_kg=est.mass_u_kg,
             composition_source=1 if est.composition_source == "xrf" else 0,
