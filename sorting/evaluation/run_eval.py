@@ -37,7 +37,7 @@ from sorting.config import load_line
 from sorting.config.cameras import rgb_camera
 from sorting.config.line import LineConfig
 from sorting.errors import SortingError
-from sorting.evaluation.tracking_eval import TrackingReport, evaluate_tracking, match_truth
+from sorting.evaluation.tracking_eval import TrackingReport, evaluate_tracking
 
 PICKED, EXITED = 1, 2
 
@@ -57,15 +57,13 @@ class Flow:
 @dataclass
 class RunReport:
     tracking: TrackingReport
-    objects_covered: int
-    objects_scored: int
     true_flows: dict[str, Flow]        # destination (FEED = everything that left) -> truth
     booked_flows: dict[str, Flow]      # the line's ledger
 
     @property
     def object_coverage(self) -> float:
         """Share of objects whose 95 % intervals cover every CRM element's true grams."""
-        return self.objects_covered / self.objects_scored if self.objects_scored else 0.0
+        return self.tracking.object_coverage
 
     def crm_elements(self, min_kg: float = 0.0) -> list[str]:
         feed = self.true_flows.get(FEED, Flow())
@@ -131,40 +129,6 @@ def _booked_flows(ledger_json: Path) -> dict[str, Flow]:
     return flows
 
 
-def _object_coverage(bag: Path, namespace: str, gate_m: float) -> tuple[int, int]:
-    """(objects whose every CRM interval covers, objects scored) from each track's last
-    report matched to the truth at that stamp."""
-    truth_at: dict[int, list[Any]] = {}
-    last: dict[int, tuple[Any, Any]] = {}
-    topics = ["/sim/ground_truth", f"{namespace}/sorting/objects"]
-    for topic, _type, t_ns, msg in read_decoded(bag, topics=topics):
-        if topic == "/sim/ground_truth":
-            truth_at[t_ns] = [o for o in msg.objects if o.state == 0]
-            continue
-        truths = truth_at.get(t_ns)
-        if not truths:
-            continue
-        for o in msg.objects:
-            tr = match_truth(truths, float(o.belt_x_m), float(o.y_m), gate_m)
-            if tr is not None:
-                last[o.id] = (o, tr)
-    covered = 0
-    for o, tr in last.values():
-        true_e = dict(zip(tr.elements, tr.mass_fraction, strict=True))
-        est = {e: (m, u) for e, m, u in zip(o.elements, o.element_mass_kg, o.element_mass_u_kg,
-                                            strict=True)}
-        ok = True
-        for e in set(true_e) | set(est):
-            if not is_critical(e):
-                continue
-            m, u = est.get(e, (0.0, 0.0))
-            if abs(m - true_e.get(e, 0.0) * tr.mass_kg) > 1.96 * u + 1e-12:
-                ok = False
-                break
-        covered += int(ok)
-    return covered, len(last)
-
-
 def evaluate_run(run_dir: Path, line: LineConfig | None = None, namespace: str = "/line1",
                  gate_m: float = 0.06) -> RunReport:
     """Score ``run_dir`` of a run of ``line`` (default: the default line; see the module
@@ -176,7 +140,5 @@ def evaluate_run(run_dir: Path, line: LineConfig | None = None, namespace: str =
             raise SortingError(f"{p}: missing (a run folder of `crmsort demo` has bag/ and "
                                "ledger.json)")
     tracking = evaluate_tracking(bag, namespace=namespace, gate_m=gate_m)
-    covered, scored = _object_coverage(bag, namespace, gate_m)
-    return RunReport(tracking=tracking, objects_covered=covered, objects_scored=scored,
-                     true_flows=_true_flows(bag, sensing_start_x(line or load_line())),
-                     booked_flows=_booked_flows(ledger))
+    true_flows = _true_flows(bag, sensing_start_x(line or load_line()))
+    return RunReport(tracking=tracking, true_flows=true_flows, booked_flows=_booked_flows(ledger))

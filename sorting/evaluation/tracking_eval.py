@@ -40,6 +40,8 @@ class TrackingReport:
     by_shape_volume: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
     interval_hits: int = 0
     interval_total: int = 0
+    objects_all_covered: int = 0   # tracks whose every CRM interval covers the truth
+    objects_scored: int = 0
     element_est: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     element_true: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     class_correct: int = 0
@@ -51,6 +53,11 @@ class TrackingReport:
     @property
     def interval_coverage(self) -> float:
         return self.interval_hits / self.interval_total if self.interval_total else 0.0
+
+    @property
+    def object_coverage(self) -> float:
+        """Share of tracks whose 95 % intervals cover every CRM element's true grams."""
+        return self.objects_all_covered / self.objects_scored if self.objects_scored else 0.0
 
     @property
     def class_accuracy(self) -> float:
@@ -124,14 +131,19 @@ def evaluate_tracking(bag: Path, namespace: str = "/line1", gate_m: float = 0.06
         true_e = dict(zip(tr.elements, tr.mass_fraction, strict=True))
         est = {e: (float(m), float(u)) for e, m, u in zip(
             o.elements, o.element_mass_kg, o.element_mass_u_kg, strict=True)}
+        all_covered = True
         for e in sorted(set(true_e) | set(est)):
             m, u = est.get(e, (0.0, 0.0))
             truth_kg = true_e.get(e, 0.0) * tr.mass_kg
             if is_critical(e):
+                hit = abs(m - truth_kg) <= 1.96 * u + 1e-12
                 rep.interval_total += 1
-                rep.interval_hits += int(abs(m - truth_kg) <= 1.96 * u + 1e-12)
+                rep.interval_hits += int(hit)
+                all_covered &= hit
             rep.element_est[e] += m
             rep.element_true[e] += truth_kg
+        rep.objects_scored += 1
+        rep.objects_all_covered += int(all_covered)
     return rep
 
 

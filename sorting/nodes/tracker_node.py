@@ -172,13 +172,13 @@ class TrackerNode(Node):
         blobs = [
             VolumeMeasurement(
                 t_ns=t_ns, s_m=float(v.belt_x_m) - p, y_m=float(v.y_m),
-                length_m=_extent(v)[0], width_m=_extent(v)[1],
+                length_m=ext[0], width_m=ext[1],
                 volume_m3=float(v.volume_m3), volume_u_m3=float(v.volume_u_m3),
                 height_m=float(v.height_m), grasp_s_m=float(v.grasp_point.x) - p,
                 grasp_y_m=float(v.grasp_point.y), grasp_z_m=float(v.grasp_point.z),
                 truncated=bool(v.truncated),
             )
-            for v in msg.volumes
+            for v, ext in ((v, _extent(v)) for v in msg.volumes)
         ]
         self.tracker.add_volumes(blobs)
 

@@ -30,7 +30,7 @@ import numpy as np
 from sorting.tracking.measurements import XrfMeasurement
 from sorting.tracking.posterior import class_posterior, top_classes
 from sorting.tracking.priors import ClassPrior
-from sorting.tracking.tracker import Track
+from sorting.tracking.tracker import Track, top_vote
 
 UNKNOWN = "unknown"
 XRF_FULL_COVERAGE = 0.9
@@ -69,9 +69,9 @@ class ObjectEstimate:
 
 
 def _vote(votes: Mapping[str, float]) -> tuple[str, float]:
-    if not votes:
+    name = top_vote(votes)
+    if name is None:
         return UNKNOWN, 0.0
-    name = max(sorted(votes), key=lambda k: votes[k])
     total = sum(votes.values())
     return name, votes[name] / total if total > 0 else 0.0
 
@@ -204,7 +204,7 @@ def estimate(
     xrf = _xrf_composition(spots) if spots else None
     mix = top_classes(posterior) if posterior else {}
     if mix:
-        class_name = max(sorted(posterior), key=lambda k: posterior[k])
+        class_name = top_vote(posterior) or UNKNOWN
         class_conf = posterior[class_name]
         parts = [(p, _for_class(track, priors[c], None, xrf, prices_eur_per_kg))
                  for c, p in mix.items()]

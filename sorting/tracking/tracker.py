@@ -415,16 +415,18 @@ def _overlap_share(a: Track, b: Track) -> float:
                               (b.s_m, b.y_m, b.length_m, b.width_m))
 
 
+def top_vote(votes: Mapping[str, float]) -> str | None:
+    """The name with the most weight (ties: the first in sorted order), None if empty."""
+    return max(sorted(votes), key=lambda k: votes[k]) if votes else None
+
+
 def _agrees(t: Track, class_name: str) -> bool:
     """Whether ``class_name`` is ``t``'s leading class (or ``t`` has no class votes yet)."""
-    if not t.class_votes:
-        return True
-    return max(sorted(t.class_votes), key=lambda k: t.class_votes[k]) == class_name
+    return not t.class_votes or top_vote(t.class_votes) == class_name
 
 
 def _same_kind(a: Track, b: Track) -> bool:
     if not a.class_votes or not b.class_votes:
         return True
-    top_a = max(sorted(a.class_votes), key=lambda k: a.class_votes[k])
-    top_b = max(sorted(b.class_votes), key=lambda k: b.class_votes[k])
+    top_a, top_b = top_vote(a.class_votes), top_vote(b.class_votes)
     return top_a == top_b
