@@ -102,7 +102,7 @@ def build_sim_line(
         c = line.sensors.camera
         dparams: dict[str, Any] = {
             "x_m": c.x_m, "y_m": c.y_m, "height_m": c.height_m, "width_px": c.width_px,
-            "height_px": c.height_px, "hfov_deg": c.hfov_deg,
+            "height_px": c.height_px, "hfov_deg": c.hfov_deg, "yaw_deg": c.yaw_deg,
         }
         dparams.update(line.nodes.get("detector", {}))
         built.detector = executor.add_node(DetectorNode, "detector", namespace=ns,
@@ -112,6 +112,7 @@ def build_sim_line(
         vparams: dict[str, Any] = {
             "frame_id": d.frame_id, "width_px": d.width_px, "height_px": d.height_px,
             "hfov_deg": d.hfov_deg, "x_m": d.x_m, "y_m": d.y_m, "height_m": d.height_m,
+            "yaw_deg": d.yaw_deg,
         }
         vparams.update(line.nodes.get("volume", {}))
         built.volume = executor.add_node(VolumeNode, "volume", namespace=ns, parameters=vparams)

@@ -33,6 +33,7 @@ from perception.sensors.scene import Appearance, SceneObject, ShapeKind
 from perception.xrf.physics import SpectrumSimulator
 from perception.xrf.setup import XrfSetup, load_setup
 from perception.xrf.spectrum import Spectrum
+from sorting.config.cameras import depth_camera, rgb_camera
 from sorting.config.line import LineConfig
 from sorting.sim.hsi_sensor import HsiSensorSim
 from sorting.sim.xrf_sensor import TRUE_GAIN_FACTOR, TRUE_OFFSET_KEV
@@ -51,13 +52,11 @@ TRUE_DEPTH_OFFSET_S = 0.0075
 
 def line_camera(line: LineConfig) -> PinholeCamera:
     """The sim line's RGB camera (the truth the calibration should find)."""
-    c = line.sensors.camera
-    return PinholeCamera.looking_down(c.x_m, c.y_m, c.height_m, c.width_px, c.height_px, c.hfov_deg)
+    return rgb_camera(line)
 
 
 def line_depth_camera(line: LineConfig) -> PinholeCamera:
-    d = line.sensors.depth
-    return PinholeCamera.looking_down(d.x_m, d.y_m, d.height_m, d.width_px, d.height_px, d.hfov_deg)
+    return depth_camera(line)
 
 
 def intrinsic_views(

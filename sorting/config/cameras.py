@@ -8,6 +8,7 @@ nodes call the same functions, so they agree unless a calibration says otherwise
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 from calibration.camera import PinholeCamera
@@ -24,6 +25,7 @@ def rgb_camera(line: LineConfig) -> PinholeCamera:
     return PinholeCamera.looking_down(
         x_m=c.x_m, y_m=c.y_m, height_m=c.height_m,
         width_px=c.width_px, height_px=c.height_px, hfov_deg=c.hfov_deg,
+        yaw_rad=math.radians(c.yaw_deg),
     )
 
 
@@ -33,6 +35,7 @@ def depth_camera(line: LineConfig) -> PinholeCamera:
     return PinholeCamera.looking_down(
         x_m=d.x_m, y_m=d.y_m, height_m=d.height_m,
         width_px=d.width_px, height_px=d.height_px, hfov_deg=d.hfov_deg,
+        yaw_rad=math.radians(d.yaw_deg),
     )
 
 

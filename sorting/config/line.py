@@ -70,6 +70,8 @@ class CameraConfig(_Model):
     width_px: int = Field(640, gt=0, le=8192)
     height_px: int = Field(480, gt=0, le=8192)
     hfov_deg: float = Field(46.0, gt=1, lt=170)
+    yaw_deg: float = Field(0.0, ge=-180, le=180,
+                           description="turn about the vertical: 0 = image u along belt +x")
     rate_hz: float = Field(2.0, gt=0, le=200)
     exposure_s: float = Field(0.001, gt=0, le=0.1)
     frame_id: str = "camera_optical_frame"
@@ -83,6 +85,8 @@ class DepthConfig(_Model):
     width_px: int = Field(160, gt=0, le=4096)
     height_px: int = Field(120, gt=0, le=4096)
     hfov_deg: float = Field(52.0, gt=1, lt=170)
+    yaw_deg: float = Field(0.0, ge=-180, le=180,
+                           description="turn about the vertical: 0 = image u along belt +x")
     rate_hz: float = Field(4.0, gt=0, le=100)
     frame_id: str = "depth_optical_frame"
 

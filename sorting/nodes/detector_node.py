@@ -22,6 +22,7 @@ are then replaced by those on ``camera_info``).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -37,15 +38,6 @@ from sorting.nodes.image_decode import image_to_rgb
 from sorting.runtime.context import SENSOR_QOS, Node, NodeContext
 
 DEFAULT_MODEL = REPO_ROOT / "datasets" / "models" / "detector" / "crmsort_yolo11n.onnx"
-
-
-def camera_from_config(cam: Any) -> PinholeCamera:
-    """The line camera model from a line YAML's ``sensors.camera`` section (as the simulator
-    builds it: looking straight down from ``(x_m, y_m, height_m)``)."""
-    return PinholeCamera.looking_down(
-        x_m=cam.x_m, y_m=cam.y_m, height_m=cam.height_m, width_px=cam.width_px,
-        height_px=cam.height_px, hfov_deg=cam.hfov_deg,
-    )
 
 
 def camera_from_info(msg: Any, pose_from: PinholeCamera) -> PinholeCamera:
@@ -111,12 +103,12 @@ class DetectorNode(Node):
                                      threads=threads or None)
         pose = {k: float(ctx.declare_parameter(k, d).value) for k, d in
                 (("x_m", 0.0), ("y_m", 0.0), ("height_m", 0.0), ("width_px", 640.0),
-                 ("height_px", 480.0), ("hfov_deg", 46.0))}
+                 ("height_px", 480.0), ("hfov_deg", 46.0), ("yaw_deg", 0.0))}
         if camera is None and pose["height_m"] > 0:
             camera = PinholeCamera.looking_down(
                 x_m=pose["x_m"], y_m=pose["y_m"], height_m=pose["height_m"],
                 width_px=int(pose["width_px"]), height_px=int(pose["height_px"]),
-                hfov_deg=pose["hfov_deg"],
+                hfov_deg=pose["hfov_deg"], yaw_rad=math.radians(pose["yaw_deg"]),
             )
         self.camera = camera
         self.pub = ctx.create_publisher(

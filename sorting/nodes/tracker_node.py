@@ -263,16 +263,18 @@ class TrackerNode(Node):
         for tr in self.tracker.tracks.values():
             est = self._estimate(tr)
             self.estimates[tr.track_id] = est
-            objects.append(self._to_msg(tr, est, p))
+            # tentative tracks (only partial views so far) are kept and booked, not offered
+            if tr.confirmed:
+                objects.append(self._to_msg(tr, est, p))
         self.pub.publish(new("crmsort_msgs/msg/SortObjectArray", header=header(now, "belt"),
                              belt_position_m=p, objects=objects))
 
     def _to_msg(self, tr: Track, est: ObjectEstimate, p: float) -> Any:
         # where to pick: the 3D sensor's grasp points are better than the fused centre
         # (camera boxes of partial or mis-classified views pull it around)
-        # whole 3D views only when there are any: a view cut by the sensor's edge or a blob
-        # merged with a neighbour puts the grasp point and the height on the wrong surface
-        views = [v for v in tr.volumes if not v.truncated] or tr.volumes
+        # whole 3D views only: a view cut by the sensor's edge or a blob merged with a
+        # neighbour puts the grasp point and the height on the wrong surface
+        views = [v for v in tr.volumes if not v.truncated]
         if views:
             s = float(np.median([v.grasp_s_m for v in views]))
             y = float(np.median([v.grasp_y_m for v in views]))
@@ -284,7 +286,8 @@ class TrackerNode(Node):
             class_name=est.class_name, class_confidence=est.class_confidence,
             material=est.material, material_confidence=est.material_confidence,
             belt_x_m=s + p, y_m=y,
-            height_m=float(np.median([v.height_m for v in views])) if views else 0.0,
+            height_m=float(np.median([v.height_m for v in views or tr.volumes]))
+            if tr.volumes else 0.0,
             volume_m3=est.volume_m3,
             volume_u_m3=est.volume_u_m3, mass_kg=est.mass_kg, mass_u_kg=est.mass_u_kg,
             composition_source=1 if est.composition_source == "xrf" else 0,

@@ -40,7 +40,7 @@ class VolumeNode(Node):
     """Per-frame object volumes from the 3D sensor (see the module docstring).
 
     Parameters: ``frame_id``, ``width_px``, ``height_px``, ``hfov_deg``, ``x_m``,
-    ``y_m``, ``height_m`` (the sensor, as in the line YAML's ``sensors.depth``);
+    ``y_m``, ``height_m``, ``yaw_deg`` (the sensor, as in the line YAML's ``sensors.depth``);
     ``plane_mode`` (``fit`` or ``prior``); ``cell_m`` (0 = automatic); ``seed``.
     """
 
@@ -54,6 +54,7 @@ class VolumeNode(Node):
         x_m = float(p("x_m", 2.0).value)
         y_m = float(p("y_m", 0.0).value)
         h_m = float(p("height_m", 0.9).value)
+        yaw = math.radians(float(p("yaw_deg", 0.0).value))
         mode = str(p("plane_mode", "fit").value)
         if mode not in ("fit", "prior"):
             raise SortingError(
@@ -67,7 +68,7 @@ class VolumeNode(Node):
             seed=int(p("seed", 0).value),
         )
         self.camera = PinholeCamera.looking_down(x_m, y_m, h_m, self.width, self.height,
-                                                 self.hfov_deg)
+                                                 self.hfov_deg, yaw_rad=yaw)
         self.estimator = VolumeEstimator(self.camera, self.config)
         self.pose_from_tf = False
         self._enc_t: deque[int] = deque(maxlen=2000)

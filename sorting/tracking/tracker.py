@@ -67,6 +67,12 @@ class Track:
     detections: int = 0
     whole_views: int = 0   # position updates from views not truncated at a sensor's edge
 
+    @property
+    def confirmed(self) -> bool:
+        """Seen whole at least once (camera or 3D): until then only partial views at a
+        sensor's edge place it, so its position may lie on a neighbour."""
+        return self.whole_views > 0
+
     def x_at(self, encoder_m: float) -> float:
         """Belt-frame x of the track when the encoder reads ``encoder_m``."""
         return self.s_m + encoder_m
@@ -239,6 +245,7 @@ class Tracker:
                         continue
                     tr = self._new_track(blob.t_ns, blob.s_m, blob.y_m, blob.length_m,
                                          blob.width_m)
+                    tr.whole_views = 1
                     live.append(tr)
             tr.volumes.append(blob)
             tr.sensors.add("depth")
@@ -394,6 +401,7 @@ def _absorb(keep: Track, other: Track) -> None:
     keep.xrf.extend(other.xrf)
     keep.sensors |= other.sensors
     keep.detections += other.detections
+    keep.whole_views += other.whole_views
     keep.last_seen_ns = max(keep.last_seen_ns, other.last_seen_ns)
 
 

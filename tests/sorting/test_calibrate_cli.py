@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from calibration.records import camera_from_store
 from calibration.store import load_store
 from sorting.calibration_tf import tf_static_from_file
 from sorting.cli.main import main
+from sorting.config import load_line
 
 
 def test_sim_procedures_write_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -26,8 +28,9 @@ def test_sim_procedures_write_the_store(tmp_path: Path, capsys: pytest.CaptureFi
     s = load_store(store)
     assert set(s.calibrations) == {"camera.intrinsics", "arm1.base"}
     cam = camera_from_store(s)
-    # the sim line's camera: hfov 46 deg over 640 px -> fx = 753.9 px; 0.5 % bar
-    assert abs(cam.fx / 753.92 - 1) < 0.005
+    # the sim line's camera: fx = (640 / 2) / tan(hfov / 2); 0.5 % bar
+    c = load_line().sensors.camera
+    assert abs(cam.fx / (c.width_px / 2 / math.tan(math.radians(c.hfov_deg) / 2)) - 1) < 0.005
     assert s.calibrations["arm1.base"].quality.value <= 1e-3
     tf = tf_static_from_file(store)
     assert [t.child_frame_id for t in tf.transforms] == ["arm1_base_link"]

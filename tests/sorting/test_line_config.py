@@ -52,3 +52,17 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_top_level_must_be_mapping() -> None:
     with pytest.raises(ConfigError, match="mapping"):
         parse_line([1, 2], "list.yaml")
+
+
+@pytest.mark.parametrize("sensor", ["camera", "depth"])
+def test_default_line_sensors_see_the_whole_width_objects_are_fed_on(sensor: str) -> None:
+    """Every object's centre lies within ``belt.width/2 - feed.edge_margin`` of the belt's
+    axis; the camera and the 3D sensor must see at least that (the first line had the camera's
+    480-px side across the belt: 0.64 m of 0.8, and objects near the edges never got a track)."""
+    from sorting.config.cameras import depth_camera, rgb_camera
+
+    line = load_line(DEFAULT_LINE)
+    cam = rgb_camera(line) if sensor == "camera" else depth_camera(line)
+    fp = cam.ground_footprint(0.0)
+    half = line.belt.width_m / 2 - line.feed.edge_margin_m
+    assert fp[:, 1].min() <= -half and fp[:, 1].max() >= half

@@ -211,3 +211,19 @@ def test_fusion_volume_prefers_whole_views_and_bounds_with_partial_ones() -> Non
     tr.volumes += [VolumeMeasurement(0, 0, 0, 0.3, 0.2, v, 2e-5, 0.05) for v in (3e-3, 3.1e-3)]
     v, u = track_volume(tr)  # type: ignore[misc]
     assert v == pytest.approx(3.05e-3)  # median of the whole views only
+
+
+def test_a_track_is_confirmed_by_its_first_whole_view_not_by_partial_ones() -> None:
+    tr = Tracker(TrackerConfig(gate_m=0.05))
+    # a keyboard entering the camera's view: two frames of boxes cut by the image border
+    for frame, s in enumerate((0.0, 0.02)):
+        tr.add_detections([ClassMeasurement(frame, s, 0.0, 0.10, 0.15, "keyboard", 0.8,
+                                            truncated=True)])
+    (track,) = tr.tracks.values()
+    assert not track.confirmed  # its position is a partial box's centre
+    tr.add_detections([ClassMeasurement(2, 0.15, 0.0, 0.44, 0.15, "keyboard", 0.8)])
+    assert len(tr.tracks) == 1 and track.confirmed
+    # an object the camera missed, seen whole by the 3D sensor: confirmed at birth
+    tr.add_volumes([VolumeMeasurement(3, 1.0, 0.2, 0.10, 0.05, 1e-4, 1e-6, 0.02)])
+    (blob_track,) = [t for t in tr.tracks.values() if t is not track]
+    assert blob_track.confirmed

@@ -19,6 +19,7 @@ from sorting.nodes.volume_node import (
 from sorting.runtime import InProcessExecutor, SimClock
 
 NS = "/line1"
+RUN_S = 6.0  # belt time before the bad clouds: enough whole views of objects
 
 
 def _params(line: Any) -> dict[str, Any]:
@@ -45,7 +46,7 @@ def line_run() -> dict[str, Any]:
             got["truth"].append((t_ns, msg))
 
     ex.add_tap(tap)
-    ex.spin_until(int(3.0e9))
+    ex.spin_until(int(RUN_S * 1e9))
     # bad clouds, injected between the simulator's frames (one at a time: the node keeps
     # only the newest clouds in its queue, as a sensor subscription should)
     d = line.sensors.depth
@@ -67,9 +68,9 @@ def test_every_cloud_answered_and_pose_from_tf(line_run: dict[str, Any]) -> None
     node = line_run["node"]
     vols = line_run["got"]["vol"]
     assert node.pose_from_tf  # /tf_static named the sensor
-    # the line's depth rate over the first 3 s of belt time, plus the 4 injected clouds
+    # the line's depth rate over the first RUN_S of belt time, plus the 4 injected clouds
     rate = line_run["line"].sensors.depth.rate_hz
-    assert len(vols) >= int(rate * 3) + 4
+    assert len(vols) >= int(rate * RUN_S) + 4
     assert node.frames == len(vols)
 
 
