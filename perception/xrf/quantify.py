@@ -17,7 +17,10 @@ containing e, combined by weight; elements in no standard take the median factor
 uncertainty u(w_e)/w_e = √((u_A/A)² + u(k_e)²/k_e²) (counting ⊕ calibration; matrix coupling is
 neglected); the scatter balance adds (∂ln w_e/∂ln S · u_S/S)² — u_S the window's counting ⊕ the
 scatter sensitivity's u (``fp_relative_u``, or from standards: k_S = S/S_pred(w_std)) — and
-``SCATTER_FAMILY_U``² for real dark matrices off the family. Detection limit
+``SCATTER_FAMILY_U``² for real dark matrices off the family. A *given* dark matrix is a guess
+(a generic FR-4 for a ground PCB read −4 %, outside its counting u): each spectrum is solved a
+second time with the scatter balance and u adds ((w_given − w_scatter)/w)² ⊕ ``SCATTER_FAMILY_U``²
+(twice the work for such set-ups; none when the scatter cannot be used). Detection limit
 LOD_e = 3 u_A(blank) / (t k_e ∂I_g/∂w_e).
 """
 
@@ -150,6 +153,16 @@ class Quantifier:
         self.k_u = np.full(len(self.symbols), self.setup.fp_relative_u)
         self.k_scatter_u = self.setup.fp_relative_u
         self.checks: tuple[StandardCheck, ...] = ()
+        # a given dark matrix is a guess: each spectrum is also solved with the dark matrix
+        # estimated from the scatter, and the difference is carried in u (see quantify)
+        self._guess_check: Quantifier | None = None
+        if self.balance.matrix and not self.balance.from_scatter:
+            try:
+                self._guess_check = Quantifier(self.setup, cfg.elements,
+                                               Balance.scatter(self.balance.oxides),
+                                               standards, cfg)
+            except QuantificationError:
+                self._guess_check = None
         self.n_standards = len(standards)
         if standards:
             self._calibrate(standards)
@@ -214,10 +227,12 @@ class Quantifier:
             raise QuantificationError(
                 f"matrix solution not finite (balance {self.balance.label!r}, "
                 f"dark fraction {float(sol.dark)!r}, elements {', '.join(bad) or '-'})")
+        guess_u, guess_note = self._guess_u(spectrum, ana)
         results = []
         for i, s in enumerate(self.symbols):
             rel = float(np.hypot(au[i] / a[i], self.k_u[i])) if a[i] > 0 else 0.0
             rel = float(np.hypot(rel, scatter_u[i])) if not weak[i] else rel
+            rel = float(np.hypot(rel, guess_u[i])) if not weak[i] else rel
             u = max(ana[i] * rel, au[i] / sens[i])
             results.append(ElementResult(s, self.fitter.group_names[self.gidx[i]], float(a[i]),
                                          float(au[i]), float(ana[i]), float(u),
@@ -237,8 +252,29 @@ class Quantifier:
                     note += " (end of the family: scatter not matched)"
             else:
                 note += "; no dark matrix (analytes sum to ≥ 1), scatter unused"
+        note += guess_note
         return QuantResult(tuple(results), float(sol.dark), method, note, fit.chi2_reduced, fit,
                            self.checks, dark)
+
+    def _guess_u(self, spectrum: Spectrum, ana: _F) -> tuple[_F, str]:
+        """Relative u of each analyte from a given (guessed) dark matrix: its difference
+        from the solution with the dark matrix estimated from the scatter, ⊕ that estimate's
+        own family spread (``SCATTER_FAMILY_U``); zeros when there is no guess to check (or
+        the scatter cannot be used on this spectrum)."""
+        zero = np.zeros(len(self.symbols))
+        if self._guess_check is None:
+            return zero, ""
+        try:
+            other = self._guess_check.quantify(spectrum)
+        except QuantificationError as exc:
+            return zero, f"; given dark matrix not checked ({exc})"
+        alt = np.array([other.element(s).mass_fraction for s in self.symbols])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            diff = np.where(ana > 0, np.abs(ana - alt) / ana, 0.0)
+        major = int(np.argmax(ana))
+        return (np.hypot(diff, SCATTER_FAMILY_U),
+                f"; given dark matrix vs the scatter's estimate: {self.symbols[major]} "
+                f"{100 * (alt[major] / ana[major] - 1):+.1f} % (in u)")
 
     # --- standards --------------------------------------------------------------------------
     def _calibrate(self, standards: Sequence[Standard]) -> None:
