@@ -5,7 +5,8 @@ pyserial URL: a device, a pty, or the ``dp5sim://`` emulator of the simulated
 line — the bytes cross the DP5 protocol either way). It follows the tracked
 objects on ``sorting/objects``; when one approaches the XRF head it publishes
 ``xrf/aim`` (std_msgs/Float64, the traverse's across-belt target, m) and,
-once the object is under the head, acquires one spectrum and publishes
+once the encoder (``belt/joint_states``) says the object is under the head,
+acquires one spectrum and publishes
 ``xrf/spectrum`` (crmsort_msgs/XrfSpectrum, stamped with the encoder
 position). In the simulator an acquisition completes when it is read; on a
 real line ``acquire`` blocks for the live time, which belongs in a worker
@@ -70,14 +71,20 @@ class XrfAcquisitionNode(Node):
         self.pub = ctx.create_publisher("crmsort_msgs/msg/XrfSpectrum", "xrf/spectrum", 10)
         ctx.create_subscription("crmsort_msgs/msg/SortObjectArray", "sorting/objects",
                                 self._on_objects, 5)
+        ctx.create_subscription("sensor_msgs/msg/JointState", "belt/joint_states",
+                                self._on_belt, 100)
 
     def _on_objects(self, msg: Any) -> None:
         tracked = [Tracked(int(o.id), float(o.belt_x_m), float(o.y_m)) for o in msg.objects]
-        acquire, aim = self.trigger.update(tracked)
-        if acquire is not None:
-            self._acquire(acquire, float(msg.belt_position_m))
+        aim = self.trigger.update(tracked, float(msg.belt_position_m))
         if aim is not None:
             self.pub_aim.publish(new("std_msgs/msg/Float64", data=aim.y_m))
+
+    def _on_belt(self, msg: Any) -> None:
+        p = float(msg.position[0])
+        acquire = self.trigger.tick(p)
+        if acquire is not None:
+            self._acquire(acquire, p)
 
     def _acquire(self, obj: Tracked, belt_position_m: float) -> None:
         try:

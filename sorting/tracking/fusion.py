@@ -12,9 +12,10 @@ Per class, uncertainties are standard (k=1) and propagated to first order:
   ``(u_m/m)² = (u_V/V)² + (u_ρ/ρ)²``;
 - composition per element: the XRF spots that lay (almost) wholly on the object
   (coverage ``c`` ≥ :data:`XRF_FULL_COVERAGE`) combined by inverse variance, weighted by
-  ``c``, with ``u² = u_xrf² + ((1-c) f_xrf)²`` for the uncovered rest; every element the
-  XRF analysed is taken from it (below its detection limit too: a silent analysis is a
-  measured near-zero, not a reason to fall back on the prior); elements XRF cannot see
+  ``c``, with ``u² = u_xrf² + ((1-c) f_xrf)²`` for the uncovered rest — for a class XRF
+  sees whole (metals), the analysis normalised instead (:func:`posterior.xrf_scale`); every
+  element the XRF analysed is taken from it (below its detection limit too: a silent analysis
+  is a measured near-zero, not a reason to fall back on the prior); elements XRF cannot see
   (Li, C, B, ...) and objects without a usable spot → the prior ``f_prior ± sd``;
 - element mass ``m_e = m f``: ``u² = (f u_m)² + (m u_f)²``; value ``Σ price_e m_e``.
 """
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sorting.tracking.measurements import XrfMeasurement
-from sorting.tracking.posterior import class_posterior, top_classes
+from sorting.tracking.posterior import class_posterior, top_classes, xrf_scale
 from sorting.tracking.priors import ClassPrior
 from sorting.tracking.tracker import Track, top_vote
 
@@ -160,10 +161,14 @@ def _for_class(
             if prior is not None else {})
     if xrf is not None:
         f_x, u_x, c = xrf
+        k = xrf_scale(f_x, prior) if prior is not None else 1.0
         # the spot lay (almost) wholly on the object: its analysis is the object's, the
-        # uncovered rest of the spot diluting it by at most (1 - c)
+        # uncovered rest of the spot diluting it by at most (1 - c) -- unless the class is
+        # one XRF sees whole (metals), where the analysis is normalised (k != 1) and the
+        # dilution gone
         for e, fx in f_x.items():
-            comp[e] = (max(fx, 0.0), math.hypot(u_x[e], (1.0 - c) * fx))
+            dilution = (1.0 - c) * fx if k == 1.0 else 0.0
+            comp[e] = (max(k * fx, 0.0), math.hypot(k * u_x[e], dilution))
     element_mass = {e: (mass * f, math.hypot(f * mass_u, mass * u)) for e, (f, u) in comp.items()}
     value = sum(prices.get(e, 0.0) * m for e, (m, _u) in element_mass.items())
     value_u = math.sqrt(sum((prices.get(e, 0.0) * u) ** 2 for e, (_m, u) in element_mass.items()))

@@ -22,7 +22,11 @@ other sensors know a lot about the class too. Bayes' rule over the detector clas
   height still counts;
 - ``L_xrf``: the XRF analysis of spots that lay on the object, element by element against
   the class's composition (Student-t, variance ``u_xrf² + sd_c² + (XRF_ABS + XRF_REL f)²``,
-  the last term for what the quantification itself gets wrong, e.g. matrix effects).
+  the last term for what the quantification itself gets wrong, e.g. matrix effects). For a
+  class whose elements XRF nearly all sees (metals: less than ``XRF_LIGHT_MAX`` of light
+  elements), the analysis is first normalised to what the class leaves visible
+  (:func:`xrf_scale`): what the scatter balance books as dark matrix there is belt or air
+  under the rim of the spot, not part of the object.
 
 With no evidence the posterior is the feed mix; with one class in ``priors`` it is that
 class. :func:`top_classes` keeps the few classes that carry the posterior mass, for the
@@ -46,6 +50,19 @@ XRF_REL = 0.25
 HSI_ERROR = 0.05
 SIZE_SD_LOG = 0.15
 STUDENT_DOF = 3.0
+XRF_LIGHT_MAX = 0.1
+
+
+def xrf_scale(fractions: Mapping[str, float], prior: ClassPrior) -> float:
+    """Factor that turns an XRF analysis (the analysed elements' mass fractions) into the
+    object's under ``prior``'s class: for a class with less than ``XRF_LIGHT_MAX`` of elements
+    the XRF does not analyse, the analysed ones sum to what the class leaves them; else 1
+    (a light matrix the scatter balance estimated is the object's own)."""
+    total = sum(max(f, 0.0) for f in fractions.values())
+    light = 1.0 - sum(prior.composition.get(e, 0.0) for e in fractions)
+    if total <= 0 or light >= XRF_LIGHT_MAX:
+        return 1.0
+    return (1.0 - max(light, 0.0)) / total
 
 
 def _log_sf_student3(z: float) -> float:
@@ -88,10 +105,12 @@ def _size_loglik(track: Track, prior: ClassPrior) -> float:
 def _xrf_loglik(spots: Sequence[tuple[XrfMeasurement, float]], prior: ClassPrior) -> float:
     out = 0.0
     for spot, _cov in spots:
-        for e, f in spot.fractions.items():
+        k = xrf_scale(spot.fractions, prior)
+        for e, f0 in spot.fractions.items():
+            f = k * f0
             mu = prior.composition.get(e, 0.0)
             sd = prior.composition_sd.get(e, 0.0)
-            u = spot.uncertainties.get(e, 0.0)
+            u = k * spot.uncertainties.get(e, 0.0)
             var = u * u + sd * sd + (XRF_ABS + XRF_REL * max(f, mu)) ** 2
             out += _log_student((f - mu) / math.sqrt(var)) - 0.5 * math.log(var)
     return out

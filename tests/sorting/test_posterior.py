@@ -102,3 +102,24 @@ def test_xrf_counts_only_when_the_spot_lay_on_the_object() -> None:
     assert est_full.fractions[est_full.elements.index("Li")] == pytest.approx(0.02)  # prior
     assert est_part.composition_source == "prior"
     assert est_part.fractions[est_part.elements.index("Co")] == pytest.approx(0.10)
+
+
+def test_a_metal_analysis_diluted_by_the_belt_is_normalised_a_plastic_one_is_not() -> None:
+    """A spot's rim on the belt: the scatter balance books the rubber as dark matrix and a
+    brass reads Cu 43 % / Zn 30 % (true 59 / 41). Under a class XRF sees whole (brass) the
+    analysis is normalised to the class's visible share; under a class with a light matrix of
+    its own (a keyboard's plastics) it stands as measured."""
+    from sorting.tracking.posterior import xrf_scale
+
+    priors = class_priors()
+    diluted = {"Cu": 0.43, "Zn": 0.30, "Pb": 0.011, "Fe": 0.002, "Ni": 0.0005}
+    k = xrf_scale(diluted, priors["brass_fitting"])
+    assert k * diluted["Cu"] == pytest.approx(0.43 / 0.7435, rel=0.03)
+    assert xrf_scale(diluted, priors["keyboard"]) == 1.0
+    tr = _track({"brass_fitting": 3.0}, {"metal": 1.0}, volume=2e-5, height=0.02)
+    spot = XrfMeasurement(0, 0.0, 0.0, 0.012, diluted, {e: 0.01 for e in diluted})
+    tr.xrf.append((spot, 0.95))
+    est = estimate(tr, priors, {}, detector_accuracy=0.66)
+    assert est.class_name == "brass_fitting" and est.composition_source == "xrf"
+    f = dict(zip(est.elements, est.fractions, strict=True))
+    assert f["Cu"] == pytest.approx(0.578, rel=0.03) and f["Zn"] == pytest.approx(0.403, rel=0.03)

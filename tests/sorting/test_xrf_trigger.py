@@ -1,25 +1,43 @@
-"""The XRF trigger: aim at the next object, acquire it under the head, once."""
+"""The XRF trigger: aim at the next object, acquire it under the head (on the encoder), once."""
 
 from __future__ import annotations
+
+import pytest
 
 from sorting.xrf_trigger import Tracked, XrfTrigger
 
 
-def test_aims_then_acquires_each_object_once() -> None:
+def test_aims_then_acquires_each_object_once_when_the_encoder_brings_it_under_the_head() -> None:
     trig = XrfTrigger(x_head_m=2.6)
-    acquire, aim = trig.update([Tracked(1, 2.50, 0.1), Tracked(2, 2.40, -0.2)])
-    assert acquire is None and aim is not None and aim.object_id == 1  # nearest upstream
-    acquire, aim = trig.update([Tracked(1, 2.55, 0.1), Tracked(2, 2.45, -0.2)])
-    assert acquire is None and aim is None  # still busy with object 1
-    acquire, aim = trig.update([Tracked(1, 2.60, 0.1), Tracked(2, 2.50, -0.2)])
-    assert acquire is not None and acquire.object_id == 1
-    assert aim is not None and aim.object_id == 2  # head free again: aim at the next
-    acquire, _ = trig.update([Tracked(1, 2.61, 0.1), Tracked(2, 2.55, -0.2)])
-    assert acquire is None  # object 1 is measured once only
+    aim = trig.update([Tracked(1, 2.50, 0.1), Tracked(2, 2.40, -0.2)], belt_position_m=10.0)
+    assert aim is not None and aim.object_id == 1  # nearest upstream
+    # encoder readings every 5 mm: the object (at 2.50 when the encoder read 10.0) is under
+    # the head at 10.10, not at the next tracker update 5 cm later
+    got = [(p, trig.tick(p)) for p in (10.0 + 0.005 * k for k in range(25))]
+    fired = [(p, o) for p, o in got if o is not None]
+    assert len(fired) == 1
+    p, obj = fired[0]
+    assert obj.object_id == 1 and p == pytest.approx(10.10, abs=0.003)
+    assert obj.x_m == pytest.approx(2.6, abs=0.003) and obj.y_m == 0.1
+    # the head is free: the next update aims at object 2; object 1 is never measured again
+    aim = trig.update([Tracked(1, 2.72, 0.1), Tracked(2, 2.52, -0.2)], belt_position_m=10.12)
+    assert aim is not None and aim.object_id == 2
+    assert trig.tick(10.3) is not None and trig.aimed is None
+    assert trig.update([Tracked(1, 2.9, 0.1)], belt_position_m=10.3) is None
 
 
-def test_an_object_never_aimed_at_is_not_acquired() -> None:
+def test_the_traverse_follows_the_refined_track_and_a_vanished_object_frees_the_head() -> None:
     trig = XrfTrigger(x_head_m=2.6)
-    trig.aimed = 7  # the traverse is at another object
-    acquire, _ = trig.update([Tracked(3, 2.60, 0.0), Tracked(7, 2.50, 0.2)])
-    assert acquire is None
+    assert trig.update([Tracked(7, 2.50, 0.20)], 0.0) is not None
+    aim = trig.update([Tracked(7, 2.55, 0.18)], 0.05)  # the tracker moved it across the belt
+    assert aim is not None and aim.y_m == 0.18
+    # object 7 picked or lost before reaching the head: the next one is aimed at instead
+    aim = trig.update([Tracked(8, 2.50, -0.1)], 0.10)
+    assert aim is not None and aim.object_id == 8
+    assert trig.tick(0.10) is None  # 8 is 10 cm upstream
+
+
+def test_nothing_is_acquired_without_an_aimed_object() -> None:
+    trig = XrfTrigger(x_head_m=2.6)
+    assert trig.update([Tracked(3, 2.30, 0.0)], 0.0) is None  # beyond the approach distance
+    assert all(trig.tick(0.01 * k) is None for k in range(50))
