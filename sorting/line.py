@@ -154,7 +154,9 @@ def _add_arms(line: LineConfig, executor: InProcessExecutor, built: SimLine) -> 
         built.arms.append(executor.add_node(_arm_factory(cycle, hardware, watchdog),
                                             cfg.name, namespace=ns))
         cycles.append(cycle)
-    sparams: dict[str, Any] = {"belt_speed_mps": line.belt.speed_mps, "rate_hz": 20.0}
+    sparams: dict[str, Any] = {
+        "belt_speed_mps": line.belt.speed_mps, "rate_hz": 20.0,
+        "max_payload_kg": min((a.gripper.vacuum_capacity_kg for a in line.arms), default=0.0)}
     sparams.update(line.nodes.get("scheduler", {}))
     built.scheduler = executor.add_node(
         lambda ctx: SchedulerNode(ctx, arm_models=[CachedArmModel(c) for c in cycles]),

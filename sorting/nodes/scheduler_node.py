@@ -14,7 +14,8 @@ list of a stream file, see ``datasets/streams/README.md``). Parameters: ``rate_h
 speed only gates picking), ``min_belt_speed_mps``
 (no new picks below it: the belt is stopped), ``task_lead_s`` (a task is sent this long
 before its approach must start), ``result_timeout_s`` (a task with no result by its
-expected end + this is taken as failed).
+expected end + this is taken as failed), ``max_payload_kg`` (objects estimated heavier are
+not planned: the cup would lose them; counted as ``too_heavy``; 0 = no limit).
 
 An object the arms cannot serve (unknown bin, out of reach, NaN) is logged and skipped:
 a bad tracker message must not stop the line. A failed pick (MISSED, DROPPED,
@@ -73,6 +74,9 @@ class SchedulerNode(Node):
         self.lead_s = float(ctx.declare_parameter("task_lead_s", 0.0).value)
         self.timeout_s = float(ctx.declare_parameter("result_timeout_s", 1.0).value)
         self.max_attempts = int(ctx.declare_parameter("max_attempts", 2).value)
+        # heavier than the grippers hold (estimated mass): a pick would tear off, so none is
+        # planned and the arm's cycle goes to an object it can carry (0 = no limit)
+        self.max_payload_kg = float(ctx.declare_parameter("max_payload_kg", 0.0).value)
         arms_file = str(ctx.declare_parameter("arms_file", "").value or "")
         if arm_models is None:
             if not arms_file:
@@ -96,7 +100,8 @@ class SchedulerNode(Node):
         self.belt: tuple[float, float] | None = None  # (t s, position m)
         self.belt_speed = 0.0  # no picks before the encoder has spoken
         self.next_task_id = 1
-        self.counts = {"tasks": 0, "picked": 0, "failed": 0, "skipped": 0}
+        self.counts = {"tasks": 0, "picked": 0, "failed": 0, "skipped": 0, "too_heavy": 0}
+        self._too_heavy: set[int] = set()
         self._warned: set[int] = set()
         self.attempts: dict[int, int] = {}
         self.given_up: set[int] = set()
@@ -124,6 +129,11 @@ class SchedulerNode(Node):
                 continue
             if not str(o.target_bin) or oid in self.given_up:
                 continue  # the sort policy lets it pass, or the arms failed it too often
+            if 0 < self.max_payload_kg < float(o.mass_kg):
+                if oid not in self._too_heavy:
+                    self._too_heavy.add(oid)
+                    self.counts["too_heavy"] += 1
+                continue
             seen.add(oid)
             obj = StreamObject(id=oid, x_m=float(o.belt_x_m), y_m=float(o.y_m),
                                z_m=float(getattr(o, "height_m", 0.0)),

@@ -2,8 +2,9 @@
 
 :class:`SimArmHardware` wraps :class:`robot.drivers.sim.SimArmDriver` (time-accurate
 motion, grasp model, vacuum signal) and connects it to :class:`BeltWorld`: when
-a plan starts, the object the cup will meet is the true object nearest the
-plan's pick point at grip time (or none: a miss); when the driver reports a
+a plan starts, the object the cup will meet is the topmost true object whose footprint
+holds the plan's pick point at grip time (one lying on another is met first), else the
+nearest one within ``CAPTURE_RADIUS_M`` (or none: a miss); when the driver reports a
 successful pick, the object leaves the belt into the bin. This is the
 simulator's side of the arm — the arm node only sends plans and reads outcomes.
 """
@@ -49,14 +50,20 @@ class SimArmHardware:
     def _target(self, plan: PickPlan, t_now_s: float) -> GraspTarget | None:
         v = self.world.speed_mps
         px, py = plan.pick_xyz[0], plan.pick_xyz[1]
-        best: tuple[float, int] | None = None
+        best: tuple[tuple[bool, float], int] | None = None
         for oid, w in self.world.objects.items():
             if w.state != ObjectState.ON_BELT:
                 continue
             x_grip = self.world.x_of(w) + v * (plan.t_grip_s - t_now_s)
-            d = math.hypot(x_grip - px, w.obj.y_m - py)
-            if d <= CAPTURE_RADIUS_M and (best is None or d < best[0]):
-                best = (d, oid)
+            dx, dy = px - x_grip, py - w.obj.y_m
+            d = math.hypot(dx, dy)
+            c, s = math.cos(w.obj.yaw_rad), math.sin(w.obj.yaw_rad)
+            length, width, height = w.obj.size_m
+            under = (abs(c * dx + s * dy) <= length / 2 and abs(-s * dx + c * dy) <= width / 2)
+            # the cup meets the highest object under it first; else the nearest one
+            key = (not under, -(w.obj.z_m + height) if under else d)
+            if (under or d <= CAPTURE_RADIUS_M) and (best is None or key < best[0]):
+                best = (key, oid)
         if best is None:
             return None
         w = self.world.objects[best[1]]

@@ -74,3 +74,24 @@ def test_no_tasks_while_belt_stopped() -> None:
               belt_joint_state(int(0.05e9), 1.0, 0.0))
     ex.spin_until(int(1.0e9))
     assert tasks == []
+
+
+def test_objects_heavier_than_the_grippers_hold_are_not_planned() -> None:
+    ex = InProcessExecutor(SimClock())
+    node = ex.add_node(lambda ctx: SchedulerNode(ctx, _arms()), "scheduler",
+                       parameters={"max_payload_kg": 0.8})
+    tasks: list[Any] = []
+    ex.add_tap(lambda topic, _ty, _t, msg: tasks.append(msg)
+               if topic.endswith("pick_task") else None)
+    ex.inject("/line1/belt/joint_states", "sensor_msgs/msg/JointState",
+              belt_joint_state(0, 0.0, V))
+    msg = _objects(0, [(7, 0.0, 9.0, "cu"), (8, -0.3, 1.0, "cu")])
+    msg.objects[0].mass_kg = 1.2   # the valuable one would tear off the cup
+    msg.objects[1].mass_kg = 0.3
+    ex.inject("/line1/sorting/objects", "crmsort_msgs/msg/SortObjectArray", msg)
+    ex.spin_until(int(0.1e9))
+    ex.inject("/line1/belt/joint_states", "sensor_msgs/msg/JointState",
+              belt_joint_state(int(0.1e9), 0.04, V))
+    ex.spin_until(int(4.0e9))
+    assert [t.object_id for t in tasks] == [8]
+    assert node.counts["too_heavy"] == 1
