@@ -15,7 +15,9 @@ Per class, uncertainties are standard (k=1) and propagated to first order:
   ``c``, with ``u² = u_xrf² + ((1-c) f_xrf)²`` for the uncovered rest — for a class XRF
   sees whole (metals), the analysis normalised instead (:func:`posterior.xrf_scale`); every
   element the XRF analysed is taken from it (below its detection limit too: a silent analysis
-  is a measured near-zero, not a reason to fall back on the prior); elements XRF cannot see
+  is a measured near-zero, not a reason to fall back on the prior), combined with the class
+  prior by inverse variance (:func:`_with_prior`: noise read as an element the class does
+  not hold no longer adds up over a stream); elements XRF cannot see
   (Li, C, B, ...) and objects without a usable spot → the prior ``f_prior ± sd``;
 - element mass ``m_e = m f``: ``u² = (f u_m)² + (m u_f)²``; value ``Σ price_e m_e``.
 """
@@ -35,6 +37,10 @@ from sorting.tracking.tracker import Track, top_vote
 
 UNKNOWN = "unknown"
 XRF_FULL_COVERAGE = 0.9
+#: floors of the class prior's spread when it is combined with an XRF reading: relative to its
+#: mean, and absolute (an element the class never holds: the reading is mostly noise)
+PRIOR_REL_FLOOR = 0.1
+PRIOR_ABS_FLOOR = 1e-5
 TRUNCATED_REL_U = 0.4
 
 
@@ -168,11 +174,26 @@ def _for_class(
         # dilution gone
         for e, fx in f_x.items():
             dilution = (1.0 - c) * fx if k == 1.0 else 0.0
-            comp[e] = (max(k * fx, 0.0), math.hypot(k * u_x[e], dilution))
+            comp[e] = _with_prior(k * fx, math.hypot(k * u_x[e], dilution), comp.get(e))
     element_mass = {e: (mass * f, math.hypot(f * mass_u, mass * u)) for e, (f, u) in comp.items()}
     value = sum(prices.get(e, 0.0) * m for e, (m, _u) in element_mass.items())
     value_u = math.sqrt(sum((prices.get(e, 0.0) * u) ** 2 for e, (_m, u) in element_mass.items()))
     return _ClassEstimate(volume, volume_u, mass, mass_u, comp, element_mass, value, value_u)
+
+
+def _with_prior(f: float, u: float, prior: tuple[float, float] | None) -> tuple[float, float]:
+    """An XRF reading ``f ± u`` combined with the class prior ``(mean, sd)`` by inverse
+    variance (the prior's sd floored, see ``PRIOR_REL_FLOOR``/``PRIOR_ABS_FLOOR``). The fit's
+    areas are non-negative, so a reading of an element that is not there is noise clipped at
+    zero: over a stream of objects its sum grows without bound (Dy read in steel under Fe K);
+    the class prior pulls it back where the class says so, and leaves a precise reading of an
+    element the class holds nearly as it is."""
+    mean, sd = prior if prior is not None else (0.0, 0.0)
+    sd = max(sd, PRIOR_REL_FLOOR * mean, PRIOR_ABS_FLOOR)
+    if u <= 0:
+        return max(f, 0.0), 0.0
+    w_x, w_p = 1.0 / (u * u), 1.0 / (sd * sd)
+    return max((w_x * f + w_p * mean) / (w_x + w_p), 0.0), 1.0 / math.sqrt(w_x + w_p)
 
 
 def _mix(parts: list[tuple[float, float, float]]) -> tuple[float, float]:

@@ -107,8 +107,11 @@ def test_fusion_uses_xrf_when_the_spot_covers_the_object() -> None:
     est = estimate(next(iter(tr.tracks.values())), {"widget": PRIOR}, {})
     i = est.elements.index("Co")
     assert est.composition_source == "xrf"
-    assert est.fractions[i] == pytest.approx(0.085)  # equal weights, full coverage
-    assert est.fractions_u[i] == pytest.approx(0.004 / math.sqrt(2))
+    # the two spots (equal weights, full coverage): 0.085 ± 0.004/√2, then with the prior
+    # 0.05 ± 0.01 by inverse variance
+    w_x, w_p = 2 / 0.004**2, 1 / 0.01**2
+    assert est.fractions[i] == pytest.approx((0.085 * w_x + 0.05 * w_p) / (w_x + w_p))
+    assert est.fractions_u[i] == pytest.approx(1 / math.sqrt(w_x + w_p))
     assert est.element("Cu")[0] == pytest.approx(est.mass_kg * 0.10)  # prior where XRF is silent
 
 
