@@ -75,7 +75,10 @@ def test_bad_files(tmp_path: Path) -> None:
 def test_shipped_store_is_valid() -> None:
     store = load_store(Path(__file__).parents[2] / "launch" / "line1.calibration.yaml")
     cam = camera_from_store(store)
-    # the sim line's camera: 640 x 480, 1 m above the belt at x = 1.2 m
-    assert (cam.width, cam.height) == (640, 480)
-    assert np.allclose(cam.position_belt, [1.2, 0.0, 1.0], atol=5e-3)
+    # the sim line's camera, as its line YAML places it
+    from sorting.config import load_line
+
+    c = load_line().sensors.camera
+    assert (cam.width, cam.height) == (c.width_px, c.height_px)
+    assert np.allclose(cam.position_belt, [c.x_m, c.y_m, c.height_m], atol=5e-3)
     assert all(e.quality.ok for e in store.calibrations.values())
