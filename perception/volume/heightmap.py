@@ -15,7 +15,11 @@ are filled in two ways:
   shadow falls on: the belt behind a box stays belt, a flat part in the shadow of
   a tall one keeps its height), or the belt if there is none within the longest
   shadow; the part of the run longer than the occluder's shadow is the occluder's
-  own edge, lost at the depth edge, and gets the occluder's height;
+  own edge, lost at the depth edge, and gets the occluder's height. Where the
+  occluder is not a flat top's edge but a curved one (the surface two cells nearer
+  the sensor differs in slope by more than ``graze_ratio`` × the line of sight's:
+  a lump's far flank grazed by the line of sight), the hidden surface lies somewhere
+  between the far surface and that line: it gets the middle;
 - any other hole is a dropout and gets the mean of its known neighbours
   (normalized convolution, repeated ``fill_iterations`` times).
 
@@ -41,11 +45,14 @@ IntArray = NDArray[np.int64]
 class HeightMapConfig:
     """``cell_m``: grid pitch (m); ``fill_iterations``: dropout-fill passes;
     ``occlusion_margin_m``: how far below a known surface a line of sight must pass
-    for a hole to count as occluded; ``max_height_m``: tallest object expected."""
+    for a hole to count as occluded; ``graze_ratio``: how steep (relative to the line of
+    sight) the surface at an occluder must be for it to count as a curved flank (``inf``
+    turns this off); ``max_height_m``: tallest object expected."""
 
     cell_m: float = 0.004
     fill_iterations: int = 3
     occlusion_margin_m: float = 0.003
+    graze_ratio: float = 0.1
     max_height_m: float = 0.15
 
     def __post_init__(self) -> None:
@@ -236,7 +243,24 @@ def _shadows(
     edge_d = dist[oi] - s_near[oi]  # the occluder's known edge from the nadir
     shadow = np.maximum(hn - h_far, 0.0) * edge_d / np.maximum(h_sensor - hn, 1e-6)
     in_shadow = ~found | (s_far - 0.5 * c <= shadow + 0.5 * c)
-    return hi[oi], hj[oi], np.where(in_shadow, h_far, hn)
+    fill = np.where(in_shadow, h_far, hn)
+    # a curved flank (a lump's far side) is grazed by the line of sight: the surface at the
+    # occluder climbs towards the sensor about as steeply as the line itself, where a box's
+    # top is flat up to its edge. Under a grazed flank the hidden surface lies between the
+    # far surface and the line of sight: it gets the middle.
+    step = 2.0 * c
+    bx = hx[oi] + (s_near[oi] + step) * ux[oi]
+    by = hy[oi] + (s_near[oi] + step) * uy[oi]
+    bi = np.floor((bx - x0) / c).astype(np.int64)
+    bj = np.floor((by - y0) / c).astype(np.int64)
+    ok = (bi >= 0) & (bi < rows) & (bj >= 0) & (bj < cols)
+    bi, bj = np.where(ok, bi, 0), np.where(ok, bj, 0)
+    ok &= known[bi, bj]
+    slope = np.where(ok, (values[bi, bj] - hn) / step, 0.0)
+    grazed = in_shadow & found & (np.abs(slope) > cfg.graze_ratio * rise[oi])
+    sight = hn - s_near[oi] * rise[oi]  # the grazing line of sight over the hole
+    fill = np.where(grazed, h_far + 0.5 * np.maximum(sight - h_far, 0.0), fill)
+    return hi[oi], hj[oi], fill
 
 
 def _march(

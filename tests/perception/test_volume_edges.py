@@ -99,3 +99,40 @@ def test_a_broken_ridge_stays_one_object() -> None:
     h[19:21, 9:12] -= 0.004  # a dip in the ridge: two seeds, but no step and no valley
     labels = segment_heightmap(h, cell)
     assert labels.max() == 1
+
+
+def test_a_lumps_far_flank_in_the_shadow_is_not_taken_for_belt() -> None:
+    """Slag lumps 0.3 m off the 3D sensor's axis: their far flank is hidden behind the top.
+    Filled as belt (the rule for the shadow behind a box) they lost 9-10 % of their volume;
+    under a curved top the hidden surface gets the middle between the belt and the grazing
+    line of sight (measured: mean error -10.4 % → -7.8 %, median -9.5 % → -8.2 % over these
+    16 lumps; the volume bench: lumps 8.3 → 7.4 %, p90 27.4 → 20.2 %, boxes 1.1 → 1.2 %)."""
+    import math
+
+    from perception.catalog import load_catalog
+    from perception.volume import VolumeConfig
+    from perception.volume.heightmap import HeightMapConfig
+    from sorting.sim.spawner import ObjectSpawner
+
+    cam = PinholeCamera.looking_down(2.0, 0.0, 0.9, 320, 320, hfov_deg=52.0,
+                                     yaw_rad=math.pi / 2)
+    spawner = ObjectSpawner(load_catalog(), np.random.default_rng(3))
+    lumps = [spawner.spawn(i, 2.0, 0.3, class_name=c) for i in range(8)
+             for c in ("ld_slag_lump", "bf_slag_lump")]
+    frames = [DepthSensorSim(cam, np.random.default_rng(i)).render_frame([o], 0.0)
+              for i, o in enumerate(lumps)]
+
+    def errors(cfg: VolumeConfig) -> np.ndarray:
+        est = VolumeEstimator(cam, cfg)
+        out = []
+        for o, fr in zip(lumps, frames, strict=True):
+            res = est.process_frame(fr.points_optical)
+            v = max(x.volume_m3 for x in res.objects)
+            out.append(v / o.volume_m3() - 1)
+        return np.array(out)
+
+    graze = errors(VolumeConfig())
+    belt = errors(VolumeConfig(heightmap=HeightMapConfig(graze_ratio=math.inf)))
+    assert belt.mean() < -0.07  # the loss this fixes is there
+    assert graze.mean() > belt.mean() + 0.015
+    assert abs(np.median(graze)) <= 0.10  # the issue's bound for lumps
