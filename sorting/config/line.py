@@ -207,6 +207,17 @@ class SortingConfig(_Model):
                 return bin_name
         return ""
 
+    def target_bin(self, class_name: str, class_confidence: float, value_eur: float) -> str:
+        """The bin to pick an object into, or "" (let it pass): a priority class when its
+        class is at least ``priority_min_confidence`` sure, whatever its value; any other
+        class when it is worth ``min_value_eur`` and at least ``min_class_confidence`` sure."""
+        if class_name in self.priority_classes:
+            return self.bin_for(class_name) if (
+                class_confidence >= self.priority_min_confidence) else ""
+        if value_eur < self.min_value_eur or class_confidence < self.min_class_confidence:
+            return ""
+        return self.bin_for(class_name)
+
 
 class NetworkConfig(_Model):
     """Where DDS traffic may go: loopback only unless the line names real interfaces."""

@@ -241,15 +241,8 @@ class TrackerNode(Node):
                         detector_accuracy=self.policy.detector_accuracy)
 
     def target_bin(self, est: ObjectEstimate) -> str:
-        if est.class_name in self.policy.priority_classes:
-            if est.class_confidence < self.policy.priority_min_confidence:
-                return ""
-            return self.policy.bin_for(est.class_name)
-        if est.value_eur < self.policy.min_value_eur:
-            return ""
-        if est.class_confidence < self.policy.min_class_confidence:
-            return ""
-        return self.policy.bin_for(est.class_name)
+        """The sort policy's bin for an estimate (:meth:`SortingConfig.target_bin`)."""
+        return self.policy.target_bin(est.class_name, est.class_confidence, est.value_eur)
 
     def _publish(self) -> None:
         now = self.ctx.get_clock().now().nanoseconds

@@ -66,3 +66,17 @@ def test_default_line_sensors_see_the_whole_width_objects_are_fed_on(sensor: str
     fp = cam.ground_footprint(0.0)
     half = line.belt.width_m / 2 - line.feed.edge_margin_m
     assert fp[:, 1].min() <= -half and fp[:, 1].max() >= half
+
+
+def test_sort_policy_target_bin() -> None:
+    policy = load_line(DEFAULT_LINE).sorting
+    cell = policy.priority_classes[0]
+    # a priority class goes to its bin when only fairly sure, whatever its value
+    assert policy.target_bin(cell, policy.priority_min_confidence, 0.0) == policy.bin_for(cell)
+    assert policy.target_bin(cell, policy.priority_min_confidence - 0.01, 99.0) == ""
+    # others need both the value and the confidence
+    ok = policy.min_class_confidence
+    assert policy.target_bin("copper_scrap", ok, policy.min_value_eur) == "metal"
+    assert policy.target_bin("copper_scrap", ok - 0.01, 99.0) == ""
+    assert policy.target_bin("copper_scrap", 1.0, policy.min_value_eur / 2) == ""
+    assert policy.target_bin("keyboard", 1.0, 99.0) == ""  # no bin: it passes
