@@ -78,6 +78,7 @@ from sorting.cli.calibrate_spectral import (
 )
 from sorting.cli.output import console
 from sorting.cli.xrf_cmd import parse_composition
+from sorting.config.cameras import rgb_camera
 from sorting.config.line import DEFAULT_LINE, LineConfig, load_line
 from sorting.errors import ConfigError
 from sorting.msgs import convert
@@ -320,7 +321,7 @@ def _intrinsics(args: argparse.Namespace) -> int:
     for r in res.rejected:
         run.con.print(f"  [yellow]rejected[/] {r.view_id}: {r.reason}")
     if args.sim:
-        t = sim.line_camera(run.line)
+        t = rgb_camera(run.line)
         run.con.print(
             f"  vs truth: fx {100 * (c.fx / t.fx - 1):+.3f} %, fy {100 * (c.fy / t.fy - 1):+.3f} %,"
             f" cx {c.cx - t.cx:+.2f} px, cy {c.cy - t.cy:+.2f} px"
@@ -369,7 +370,7 @@ def _extrinsics(args: argparse.Namespace) -> int:
         f"({res.belt_rms_m * 1e3:.2f} mm on the belt)"
     )
     if args.sim:
-        truth = sim.line_camera(run.line).T_belt_camera
+        truth = rgb_camera(run.line).T_belt_camera
         err = np.linalg.norm(res.T_belt_camera.translation - truth.translation)
         run.con.print(
             f"  vs truth: translation {err * 1e3:.2f} mm, rotation "
@@ -483,7 +484,7 @@ def _time_offset(args: argparse.Namespace) -> int:
     ref, other = args.sensors
     enc: Track | None = None
     if args.sim:
-        cam = sim.line_camera(run.line)
+        cam = rgb_camera(run.line)
         scene = sim.time_offset_scene(run.line, run.rng)
         ts, xs = [], []
         for t, img in scene.camera_images:

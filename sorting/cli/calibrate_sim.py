@@ -16,7 +16,6 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from calibration.camera import PinholeCamera
 from calibration.targets import CharucoTarget, MarkerTarget
 from calibration.time_offset import Track
 from calibration.transforms import RigidTransform
@@ -50,22 +49,13 @@ TRUE_T_BELT_ARM = RigidTransform.from_rpy(0.0, 0.0, math.pi / 2, (3.0, -0.65, 0.
 TRUE_DEPTH_OFFSET_S = 0.0075
 
 
-def line_camera(line: LineConfig) -> PinholeCamera:
-    """The sim line's RGB camera (the truth the calibration should find)."""
-    return rgb_camera(line)
-
-
-def line_depth_camera(line: LineConfig) -> PinholeCamera:
-    return depth_camera(line)
-
-
 def intrinsic_views(
     line: LineConfig, n_views: int, rng: np.random.Generator, bad_views: int = 0
 ) -> list[tuple[str, U8]]:
     """``n_views`` images of a hand-held board; ``bad_views`` of them torn (a wavy
     rolling-shutter wobble of ±2.5 px while the board shook), which the view
     rejection must catch."""
-    cam = line_camera(line)
+    cam = rgb_camera(line)
     renderer = TargetRenderer(cam, rng)
     poses = held_poses(cam, INTRINSICS_BOARD, n_views, rng, distance_m=(0.45, 0.8))
     out = []
@@ -86,7 +76,7 @@ def extrinsic_views(
 ) -> list[tuple[str, U8, RigidTransform]]:
     """Three images of a board lying on the belt as it carries it under the camera, each
     with the board's belt pose (first placement + encoder travel)."""
-    cam = line_camera(line)
+    cam = rgb_camera(line)
     renderer = TargetRenderer(cam, rng)
     x0 = line.sensors.camera.x_m
     out = []
@@ -100,7 +90,7 @@ def encoder_views(
     line: LineConfig, rng: np.random.Generator, n: int = 7
 ) -> list[tuple[str, U8, int]]:
     """A marker riding the belt through the camera view: images with encoder counts."""
-    cam = line_camera(line)
+    cam = rgb_camera(line)
     renderer = TargetRenderer(cam, rng)
     x0 = line.sensors.camera.x_m - 0.3
     ticks_per_m = line.belt.encoder_ticks_per_m
@@ -145,8 +135,8 @@ def time_offset_scene(
     v = line.belt.speed_mps
     h = 0.02
     side = BELT_MARKER.extent_m[0]
-    cam = line_camera(line)
-    depth_cam = line_depth_camera(line)
+    cam = rgb_camera(line)
+    depth_cam = depth_camera(line)
     renderer = TargetRenderer(cam, rng)
     depth = DepthSensorSim(depth_cam, rng)
     y = 0.05
