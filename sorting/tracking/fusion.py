@@ -174,7 +174,8 @@ def _for_class(
         # dilution gone
         for e, fx in f_x.items():
             dilution = (1.0 - c) * fx if k == 1.0 else 0.0
-            comp[e] = _with_prior(k * fx, math.hypot(k * u_x[e], dilution), comp.get(e))
+            comp[e] = _with_prior(k * fx, math.hypot(k * u_x[e], dilution),
+                                  comp.get(e, (0.0, 0.0)) if prior is not None else None)
     element_mass = {e: (mass * f, math.hypot(f * mass_u, mass * u)) for e, (f, u) in comp.items()}
     value = sum(prices.get(e, 0.0) * m for e, (m, _u) in element_mass.items())
     value_u = math.sqrt(sum((prices.get(e, 0.0) * u) ** 2 for e, (_m, u) in element_mass.items()))
@@ -187,11 +188,12 @@ def _with_prior(f: float, u: float, prior: tuple[float, float] | None) -> tuple[
     areas are non-negative, so a reading of an element that is not there is noise clipped at
     zero: over a stream of objects its sum grows without bound (Dy read in steel under Fe K);
     the class prior pulls it back where the class says so, and leaves a precise reading of an
-    element the class holds nearly as it is."""
-    mean, sd = prior if prior is not None else (0.0, 0.0)
+    element the class holds nearly as it is. Without a class prior (``None``) the reading
+    stands as it is."""
+    if prior is None or u <= 0:
+        return max(f, 0.0), max(u, 0.0)
+    mean, sd = prior
     sd = max(sd, PRIOR_REL_FLOOR * mean, PRIOR_ABS_FLOOR)
-    if u <= 0:
-        return max(f, 0.0), 0.0
     w_x, w_p = 1.0 / (u * u), 1.0 / (sd * sd)
     return max((w_x * f + w_p * mean) / (w_x + w_p), 0.0), 1.0 / math.sqrt(w_x + w_p)
 

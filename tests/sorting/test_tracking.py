@@ -230,3 +230,12 @@ def test_a_track_is_confirmed_by_its_first_whole_view_not_by_partial_ones() -> N
     tr.add_volumes([VolumeMeasurement(3, 1.0, 0.2, 0.10, 0.05, 1e-4, 1e-6, 0.02)])
     (blob_track,) = [t for t in tr.tracks.values() if t is not track]
     assert blob_track.confirmed
+
+
+def test_without_class_priors_the_xrf_reading_stands() -> None:
+    tr = _track_with([(0.08, 0.004)])
+    est = estimate(next(iter(tr.tracks.values())), {}, {})
+    i = est.elements.index("Co")
+    assert est.composition_source == "xrf"
+    assert est.fractions[i] == pytest.approx(0.08)
+    assert est.fractions_u[i] == pytest.approx(0.004)
