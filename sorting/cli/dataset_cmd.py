@@ -32,6 +32,8 @@ def register(sub: Any) -> None:
     s.add_argument("--masks", action="store_true", help="also write instance masks")
     s.add_argument("--width", type=int, default=640, help="image width, px")
     s.add_argument("--height", type=int, default=480, help="image height, px")
+    s.add_argument("--jobs", type=int, default=1,
+                   help="worker processes (same files for any number; default 1)")
     s.set_defaults(func=_synth)
     c = dsub.add_parser("check", help="list every bad label as file:line: reason")
     c.add_argument("dir", help="dataset folder (with data.yaml) or the data.yaml itself")
@@ -49,7 +51,8 @@ def _synth(args: argparse.Namespace) -> int:
     with Progress(console=con, transient=True) as prog:
         task = prog.add_task("rendering", total=args.n)
         summary = synthesize(
-            Path(args.out), cfg, progress=lambda done, _total: prog.update(task, completed=done)
+            Path(args.out), cfg, progress=lambda done, _total: prog.update(task, completed=done),
+            jobs=args.jobs,
         )
     con.print(
         f"[bold green]wrote[/] {summary.out_dir}: {summary.images['train']} train, "

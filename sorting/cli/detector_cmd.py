@@ -39,6 +39,8 @@ def register(sub: Any) -> None:
                    help="train for this wall time instead of --epochs (schedule fitted to it)")
     t.add_argument("--cache", action="store_true",
                    help="keep decoded images in RAM (faster epochs on CPU)")
+    t.add_argument("--final-val-only", action="store_true",
+                   help="validate after the last epoch only (best.pt is then the last epoch)")
     t.set_defaults(func=_train)
 
     e = sub.add_parser("export", help="export trained weights to ONNX (with metadata JSON)")
@@ -70,6 +72,8 @@ def _train(args: argparse.Namespace) -> int:
         extra["time"] = args.hours
     if args.cache:
         extra["cache"] = "ram"
+    if args.final_val_only:
+        extra["val"] = False
     cfg = TrainConfig(
         data=Path(args.data), model=args.model, epochs=args.epochs, imgsz=args.imgsz,
         batch=args.batch, workers=args.workers, device=args.device, seed=args.seed,
@@ -77,12 +81,15 @@ def _train(args: argparse.Namespace) -> int:
         extra=extra,
     )
     argv = ["--data", args.data, "--model", args.model, "--epochs", str(args.epochs),
-            "--imgsz", str(args.imgsz), "--batch", str(args.batch), "--seed", str(args.seed),
+            "--imgsz", str(args.imgsz), "--batch", str(args.batch), "--workers", str(args.workers),
+            "--device", str(args.device), "--seed", str(args.seed),
             "--close-mosaic", str(args.close_mosaic), "--warmup-epochs", str(args.warmup_epochs)]
     if args.hours is not None:
         argv += ["--hours", str(args.hours)]
     if args.cache:
         argv += ["--cache"]
+    if args.final_val_only:
+        argv += ["--final-val-only"]
     command = "crmsort train " + shlex.join(argv)
     res = train_detector(cfg, command=command)
     con = console()

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+import sys
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -239,26 +242,13 @@ def write_data_yaml(out_dir: Path, names: list[str]) -> Path:
     return path
 
 
-def synthesize(
-    out_dir: Path,
-    config: SynthConfig,
-    catalog: Catalog | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> SynthSummary:
-    """Render ``config.n_images`` labelled frames into ``out_dir`` (see the module docstring).
+def _render_groups(
+    out_dir: Path, config: SynthConfig, cat: Catalog, groups: range,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Render and write scene groups ``groups``; return (boxes per class, images per split).
 
-    ``progress(done, total)`` is called after each image. Raises :class:`ConfigError` if
-    ``out_dir`` exists and is not empty (a dataset is never mixed with an older one).
-    """
-    cat = catalog or load_catalog()
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise ConfigError(f"{out_dir}: output folder exists and is not empty")
-    for split in SPLITS:
-        (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
-        (out_dir / "labels" / split).mkdir(parents=True, exist_ok=True)
-        if config.masks:
-            (out_dir / "masks" / split).mkdir(parents=True, exist_ok=True)
+    ``progress(1)`` after each image written."""
     names = list(cat.class_names)
     class_id = {n: i for i, n in enumerate(names)}
     r = config.ranges
@@ -266,9 +256,7 @@ def synthesize(
     counts = {n: 0 for n in names}
     per_split = {s: 0 for s in SPLITS}
     w, h = config.width_px, config.height_px
-    n_groups = math.ceil(config.n_images / config.images_per_scene)
-    done = 0
-    for g in range(n_groups):
+    for g in groups:
         rng = np.random.default_rng([config.seed, int(config.shifted), g])
         camera = scene_camera(rng, r, w, h)
         sim = scene_sim(rng, r, camera)
@@ -316,15 +304,80 @@ def synthesize(
             if mask is not None:
                 cv2.imwrite(str(out_dir / "masks" / split / f"{stem}.png"), mask)
             per_split[split] += 1
-            done += 1
             if progress is not None:
-                progress(done, config.n_images)
+                progress(1)
+    return counts, per_split
+
+
+def _render_worker(
+    out_dir: Path, config: SynthConfig, cat: Catalog, groups: range
+) -> tuple[dict[str, int], dict[str, int]]:
+    return _render_groups(out_dir, config, cat, groups)
+
+
+def synthesize(
+    out_dir: Path,
+    config: SynthConfig,
+    catalog: Catalog | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    jobs: int = 1,
+) -> SynthSummary:
+    """Render ``config.n_images`` labelled frames into ``out_dir`` (see the module docstring).
+
+    ``jobs`` > 1 renders scene groups in that many worker processes; the files are the same
+    as with one (each group draws from its own seed). ``progress(done, total)`` is called
+    after each image (with ``jobs`` > 1: after each finished chunk of groups). Raises
+    :class:`ConfigError` if ``out_dir`` exists and is not empty (a dataset is never mixed
+    with an older one) or ``jobs`` < 1.
+    """
+    if jobs < 1:
+        raise ConfigError(f"jobs: must be >= 1, got {jobs}")
+    cat = catalog or load_catalog()
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ConfigError(f"{out_dir}: output folder exists and is not empty")
+    for split in SPLITS:
+        (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out_dir / "labels" / split).mkdir(parents=True, exist_ok=True)
+        if config.masks:
+            (out_dir / "masks" / split).mkdir(parents=True, exist_ok=True)
+    names = list(cat.class_names)
+    counts = {n: 0 for n in names}
+    per_split = {s: 0 for s in SPLITS}
+    n_groups = math.ceil(config.n_images / config.images_per_scene)
+    done = 0
+
+    def add(result: tuple[dict[str, int], dict[str, int]]) -> None:
+        for k, v in result[0].items():
+            counts[k] += v
+        for k, v in result[1].items():
+            per_split[k] += v
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, config.n_images)
+
+    if jobs == 1 or n_groups == 1:
+        add(_render_groups(out_dir, config, cat, range(n_groups), tick))
+    else:
+        # chunks of a few groups each, so progress moves and the workers stay balanced
+        chunk = max(1, min(8, n_groups // (jobs * 4)))
+        chunks = [range(a, min(a + chunk, n_groups)) for a in range(0, n_groups, chunk)]
+        ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = [pool.submit(_render_worker, out_dir, config, cat, c) for c in chunks]
+            for fut in as_completed(futures):
+                result = fut.result()
+                add(result)
+                tick(sum(result[1].values()))
     write_data_yaml(out_dir, names)
     summary = {
         "seed": config.seed,
         "shifted": config.shifted,
         "config": {k: v for k, v in asdict(config).items()},
-        "ranges": asdict(r),
+        "ranges": asdict(config.ranges),
         "images": per_split,
         "boxes_per_class": counts,
     }

@@ -73,6 +73,19 @@ def test_same_seed_same_files_other_seed_or_shift_differs(tmp_path: Path, datase
     assert not list((shifted / "images" / "train").glob("*.jpg"))
 
 
+def test_worker_processes_write_the_same_files(tmp_path: Path, dataset: Path) -> None:
+    seen: list[int] = []
+    par = tmp_path / "par"
+    summary = synthesize(
+        par, SynthConfig(n_images=7, seed=3, val_fraction=0.3, masks=True, **SMALL),
+        progress=lambda done, _total: seen.append(done), jobs=2,
+    )
+    assert _digest(par) == _digest(dataset)
+    assert sum(summary.images.values()) == 7 and seen[-1] == 7
+    with pytest.raises(ConfigError, match="jobs"):
+        synthesize(tmp_path / "none", SynthConfig(n_images=1, seed=0, **SMALL), jobs=0)
+
+
 def test_split_spreads_val_images_evenly() -> None:
     splits = [split_of(i, 0.25) for i in range(100)]
     assert splits.count("val") == 25
