@@ -181,7 +181,7 @@ class SortingConfig(_Model):
     priority_min_confidence: float = Field(
         0.25, ge=0, le=1, description="class posterior from which a priority class is pulled")
     detector_accuracy: float = Field(
-        0.66, gt=0, lt=1, description="the detector's per-frame class accuracy, as measured "
+        0.69, gt=0, lt=1, description="the detector's per-frame class accuracy, as measured "
         "on held-out data (weighs its votes in the class posterior)")
     prices_eur_per_kg: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     publish_rate_hz: float = Field(10.0, gt=0, le=100)

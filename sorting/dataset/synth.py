@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
-import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
@@ -312,6 +311,10 @@ def _render_groups(
 def _render_worker(
     out_dir: Path, config: SynthConfig, cat: Catalog, groups: range
 ) -> tuple[dict[str, int], dict[str, int]]:
+    # one OpenCV thread per worker, so that N workers do not start N thread pools over the
+    # same cores (16 workers on 16 cores rendered ~3 images/s each, a third of one process's
+    # rate; whether OpenCV's pools were the cause was not isolated)
+    cv2.setNumThreads(1)
     return _render_groups(out_dir, config, cat, groups)
 
 
@@ -365,7 +368,9 @@ def synthesize(
         # chunks of a few groups each, so progress moves and the workers stay balanced
         chunk = max(1, min(8, n_groups // (jobs * 4)))
         chunks = [range(a, min(a + chunk, n_groups)) for a in range(0, n_groups, chunk)]
-        ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        # spawn, not fork: forking a process whose libraries already run thread pools
+        # (ONNX Runtime, torch) can deadlock the children
+        ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
             futures = [pool.submit(_render_worker, out_dir, config, cat, c) for c in chunks]
             for fut in as_completed(futures):
