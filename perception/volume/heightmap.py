@@ -19,7 +19,8 @@ are filled in two ways:
   occluder is not a flat top's edge but a curved one (the surface two cells nearer
   the sensor differs in slope by more than ``graze_ratio`` × the line of sight's:
   a lump's far flank grazed by the line of sight), the hidden surface lies somewhere
-  between the far surface and that line: it gets the middle;
+  between the far surface and that line, nearer the line on a convex flank: it gets
+  ``graze_fill`` (3/4) of the way from the far surface up to the line;
 - any other hole is a dropout and gets the mean of its known neighbours
   (normalized convolution, repeated ``fill_iterations`` times).
 
@@ -47,12 +48,16 @@ class HeightMapConfig:
     ``occlusion_margin_m``: how far below a known surface a line of sight must pass
     for a hole to count as occluded; ``graze_ratio``: how steep (relative to the line of
     sight) the surface at an occluder must be for it to count as a curved flank (``inf``
-    turns this off); ``max_height_m``: tallest object expected."""
+    turns this off); ``graze_fill``: where between the far surface (0) and the grazing line
+    of sight (1) the hidden part of such a flank is put (0.75: on the bench's lumps median
+    |error| 7.4 -> 6.9 %, p90 20.2 -> 15.4 %, against 0.5); ``max_height_m``: tallest
+    object expected."""
 
     cell_m: float = 0.004
     fill_iterations: int = 3
     occlusion_margin_m: float = 0.003
     graze_ratio: float = 0.1
+    graze_fill: float = 0.75
     max_height_m: float = 0.15
 
     def __post_init__(self) -> None:
@@ -60,6 +65,9 @@ class HeightMapConfig:
             raise BadCloudError(
                 "HeightMapConfig: cell_m and max_height_m must be > 0, fill_iterations >= 0"
             )
+        if not 0.0 <= self.graze_fill <= 1.0:
+            raise BadCloudError(f"HeightMapConfig: graze_fill must lie in [0, 1], got "
+                                f"{self.graze_fill}")
 
 
 @dataclass
@@ -247,7 +255,7 @@ def _shadows(
     # a curved flank (a lump's far side) is grazed by the line of sight: the surface at the
     # occluder climbs towards the sensor about as steeply as the line itself, where a box's
     # top is flat up to its edge. Under a grazed flank the hidden surface lies between the
-    # far surface and the line of sight: it gets the middle.
+    # far surface and the line of sight, nearer the line where the flank is convex.
     step = 2.0 * c
     bx = hx[oi] + (s_near[oi] + step) * ux[oi]
     by = hy[oi] + (s_near[oi] + step) * uy[oi]
@@ -259,7 +267,7 @@ def _shadows(
     slope = np.where(ok, (values[bi, bj] - hn) / step, 0.0)
     grazed = in_shadow & found & (np.abs(slope) > cfg.graze_ratio * rise[oi])
     sight = hn - s_near[oi] * rise[oi]  # the grazing line of sight over the hole
-    fill = np.where(grazed, h_far + 0.5 * np.maximum(sight - h_far, 0.0), fill)
+    fill = np.where(grazed, h_far + cfg.graze_fill * np.maximum(sight - h_far, 0.0), fill)
     return hi[oi], hj[oi], fill
 
 

@@ -13,7 +13,8 @@ blob that covers the centres of several tracks (touching objects merged)
 moves none of them and is counted as ``merged``; its volume is shared out by
 footprint area as low-grade views. Two detections matching one object are
 resolved by the assignment (one wins, the other is dropped if it lies inside
-the winner's footprint — a split).
+the winner's footprint — a split), unless it is a small box of another class boxed
+at the same place in several frames: an object lying on another gets its own track.
 """
 
 from __future__ import annotations
@@ -93,6 +94,11 @@ class TrackerConfig:
     birth_score: float = 0.35       # min detection score to start a track
     belt_length_m: float = 6.0
     xrf_min_coverage: float = 0.2   # spot share on the object to count a measurement
+    # an object lying on another: a whole box of another class inside a track's footprint,
+    # at most this share of its area, seen in this many frames at one place, starts a track
+    stack_max_area_ratio: float = 0.5
+    stack_confirm_frames: int = 3
+    stack_expire_s: float = 1.5
 
 
 @dataclass
@@ -102,6 +108,21 @@ class TrackerStats:
     split_detections: int = 0
     unassociated_xrf: int = 0
     merged_tracks: int = 0
+    stacked_births: int = 0
+
+
+@dataclass
+class _StackCandidate:
+    """A box of another class seen inside a track's footprint, not yet confirmed."""
+
+    owner_id: int
+    s_m: float
+    y_m: float
+    length_m: float
+    width_m: float
+    votes: dict[str, float]
+    frames: int
+    last_ns: int
 
 
 class Tracker:
@@ -113,6 +134,7 @@ class Tracker:
         self.finished: list[Track] = []
         self.stats = TrackerStats()
         self._next_id = 1
+        self._stack_candidates: list[_StackCandidate] = []
 
     # -- association ---------------------------------------------------------------------------
     def live(self) -> list[Track]:
@@ -179,18 +201,69 @@ class Tracker:
             else:
                 owner = next((t for t in live if self._inside(t, det.s_m, det.y_m)), None)
                 if owner is not None:
-                    # a second box on an object already matched this frame: a split
-                    self.stats.split_detections += 1
-                    continue
-                if det.score < self.config.birth_score:
-                    continue
-                tr = self._new_track(det.t_ns, det.s_m, det.y_m, det.length_m, det.width_m)
-                tr.whole_views = 0 if det.truncated else 1
+                    stacked = self._stacked_on(owner, det)
+                    if stacked is None:
+                        # a second box on an object already matched this frame: a split
+                        # (or an object lying on it, not yet confirmed)
+                        self.stats.split_detections += 1
+                        continue
+                    tr = stacked
+                else:
+                    if det.score < self.config.birth_score:
+                        continue
+                    tr = self._new_track(det.t_ns, det.s_m, det.y_m, det.length_m,
+                                         det.width_m)
+                    tr.whole_views = 0 if det.truncated else 1
                 live.append(tr)
             tr.class_votes[det.class_name] = tr.class_votes.get(det.class_name, 0.0) + det.score
             tr.sensors.add("camera")
             tr.detections += 1
             tr.last_seen_ns = max(tr.last_seen_ns, det.t_ns)
+
+    def _stacked_on(self, owner: Track, det: ClassMeasurement) -> Track | None:
+        """A track for an object lying on ``owner`` once ``det``'s kind of box has been seen
+        there in ``stack_confirm_frames`` frames, else None (the box is remembered).
+
+        Only whole boxes count that name another class than the owner's leading one and
+        cover at most ``stack_max_area_ratio`` of its footprint: the detector's boxes on a
+        part of an object (a split) mostly come and go or change class between frames, an
+        object lying on another is boxed at the same place frame after frame."""
+        cfg = self.config
+        self._stack_candidates = [
+            c for c in self._stack_candidates
+            if det.t_ns - c.last_ns <= cfg.stack_expire_s * 1e9 and c.owner_id in self.tracks]
+        if (det.truncated or det.score < cfg.birth_score or _agrees(owner, det.class_name)
+                or det.length_m * det.width_m
+                > cfg.stack_max_area_ratio * owner.length_m * owner.width_m):
+            return None
+        near = [c for c in self._stack_candidates if c.owner_id == owner.track_id
+                and c.last_ns < det.t_ns
+                and np.hypot(c.s_m - det.s_m, c.y_m - det.y_m) <= cfg.gate_m / 2]
+        if not near:
+            self._stack_candidates.append(_StackCandidate(
+                owner.track_id, det.s_m, det.y_m, det.length_m, det.width_m,
+                {det.class_name: det.score}, 1, det.t_ns))
+            return None
+        c = min(near, key=lambda c: np.hypot(c.s_m - det.s_m, c.y_m - det.y_m))
+        c.s_m = (c.s_m * c.frames + det.s_m) / (c.frames + 1)
+        c.y_m = (c.y_m * c.frames + det.y_m) / (c.frames + 1)
+        c.length_m = (c.length_m * c.frames + det.length_m) / (c.frames + 1)
+        c.width_m = (c.width_m * c.frames + det.width_m) / (c.frames + 1)
+        c.frames += 1
+        c.last_ns = det.t_ns
+        c.votes[det.class_name] = c.votes.get(det.class_name, 0.0) + det.score
+        if c.frames < cfg.stack_confirm_frames or top_vote(c.votes) == top_vote(
+                owner.class_votes):
+            return None
+        self._stack_candidates.remove(c)
+        tr = self._new_track(det.t_ns, c.s_m, c.y_m, c.length_m, c.width_m)
+        tr.whole_views = c.frames
+        tr.n_pos = float(c.frames)
+        tr.detections = c.frames - 1  # the caller counts this frame's box
+        c.votes[det.class_name] -= det.score  # ... and its vote
+        tr.class_votes = {k: v for k, v in c.votes.items() if v > 0}
+        self.stats.stacked_births += 1
+        return tr
 
     @staticmethod
     def _update_position(tr: Track, det: ClassMeasurement) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import math
 
 import numpy as np
@@ -11,7 +13,7 @@ from sorting.accounting import FEED, RESIDUE, GradeLedger
 from sorting.tracking.fusion import estimate
 from sorting.tracking.measurements import ClassMeasurement, VolumeMeasurement, XrfMeasurement
 from sorting.tracking.priors import ClassPrior
-from sorting.tracking.tracker import Tracker, TrackerConfig, spot_coverage
+from sorting.tracking.tracker import Tracker, TrackerConfig, spot_coverage, top_vote
 
 PRIOR = ClassPrior(
     class_name="widget", volume_m3=1e-4, volume_sd_m3=2e-5, density_kg_m3=2000.0,
@@ -72,6 +74,40 @@ def test_split_detection_does_not_make_a_second_track() -> None:
                        ClassMeasurement(1, 0.10, 0.05, 0.1, 0.1, "keyboard", 0.5)])
     assert len(tr.tracks) == 1
     assert tr.stats.split_detections == 1
+
+
+def test_an_object_lying_on_another_gets_its_own_track_once_boxed_in_three_frames() -> None:
+    tr = Tracker()
+    laptop = ClassMeasurement(0, 0.0, 0.0, 0.34, 0.24, "laptop", 0.9)
+    tr.add_detections([laptop])
+    for f in (1, 2, 3):
+        tr.add_detections([replace(laptop, t_ns=f),
+                           ClassMeasurement(f, 0.06 + 0.003 * f, -0.04, 0.10, 0.07,
+                                            "pcb_high_grade", 0.7)])
+        # two frames of the PCB are not enough: a split box also shows twice now and then
+        assert len(tr.live()) == (2 if f == 3 else 1)
+    top = max(tr.live(), key=lambda t: t.track_id)
+    assert top_vote(top.class_votes) == "pcb_high_grade" and top.detections == 3
+    assert tr.stats.stacked_births == 1 and tr.stats.split_detections == 2
+    tr.add_detections([replace(laptop, t_ns=4),
+                       ClassMeasurement(4, 0.07, -0.04, 0.10, 0.07, "pcb_high_grade", 0.7)])
+    assert len(tr.live()) == 2 and top.detections == 4  # the PCB's box now goes to its track
+
+
+def test_split_boxes_that_change_class_or_place_or_are_large_start_no_track() -> None:
+    tr = Tracker()
+    laptop = ClassMeasurement(0, 0.0, 0.0, 0.34, 0.24, "laptop", 0.9)
+    tr.add_detections([laptop])
+    boxes = [ClassMeasurement(1, 0.06, 0.0, 0.1, 0.1, "keyboard", 0.6),
+             ClassMeasurement(2, 0.06, 0.0, 0.1, 0.1, "tablet", 0.6),    # votes split
+             ClassMeasurement(3, -0.08, 0.05, 0.1, 0.1, "keyboard", 0.6),  # elsewhere
+             ClassMeasurement(4, 0.0, 0.0, 0.30, 0.2, "tablet", 0.6),    # most of the laptop
+             ClassMeasurement(5, 0.0, 0.0, 0.30, 0.2, "tablet", 0.6),
+             ClassMeasurement(6, 0.0, 0.0, 0.30, 0.2, "tablet", 0.6),
+             ClassMeasurement(7, 0.06, 0.0, 0.1, 0.1, "laptop", 0.6)]    # the owner's class
+    for b in boxes:
+        tr.add_detections([replace(laptop, t_ns=b.t_ns), b])
+    assert len(tr.live()) == 1 and tr.stats.stacked_births == 0
 
 
 @pytest.mark.parametrize(("ds", "expected"), [(0.0, 1.0), (0.05, 0.5), (0.2, 0.0)])
