@@ -19,6 +19,7 @@ at the same place in several frames: an object lying on another gets its own tra
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
@@ -280,9 +281,12 @@ class Tracker:
         centre it covers, else to the track whose footprint it overlaps most (a long object
         the camera boxed in part); only a whole blob (not ``truncated`` at the edge of the
         view) that touches no track starts one. Truncated blobs are kept (flagged): their
-        volume is a lower bound, which fusion uses only when no whole view exists."""
+        volume is a lower bound, which fusion uses only when no whole view exists. Several
+        blobs of one frame that go to one track are pieces of it (a thin plate that the
+        3D sensor's noise cuts in parts): they are booked as one view, their sum."""
         live = self.live()
         match = self._assign([(b.s_m, b.y_m) for b in blobs], live)
+        views: dict[int, tuple[Track, list[VolumeMeasurement]]] = {}
         for i, blob in enumerate(blobs):
             covered = [t for t in live if abs(t.s_m - blob.s_m) <= blob.length_m / 2
                        and abs(t.y_m - blob.y_m) <= blob.width_m / 2]
@@ -320,9 +324,11 @@ class Tracker:
                                          blob.width_m)
                     tr.whole_views = 1
                     live.append(tr)
-            tr.volumes.append(blob)
+            views.setdefault(tr.track_id, (tr, []))[1].append(blob)
             tr.sensors.add("depth")
             tr.last_seen_ns = max(tr.last_seen_ns, blob.t_ns)
+        for tr, pieces in views.values():
+            tr.volumes.append(pieces[0] if len(pieces) == 1 else _joined(pieces))
 
     @staticmethod
     def _most_overlapped(live: list[Track], box: tuple[float, float, float, float],
@@ -499,6 +505,29 @@ def _overlap_share(a: Track, b: Track) -> float:
 def top_vote(votes: Mapping[str, float]) -> str | None:
     """The name with the most weight (ties: the first in sorted order), None if empty."""
     return max(sorted(votes), key=lambda k: votes[k]) if votes else None
+
+
+def _joined(pieces: Sequence[VolumeMeasurement]) -> VolumeMeasurement:
+    """One view from blobs of one frame that are pieces of one object: volumes add (u in
+    quadrature), the position is the volume-weighted centroid, the extent spans all pieces,
+    the grasp point is the largest piece's; truncated if any piece is."""
+    v = np.array([b.volume_m3 for b in pieces])
+    w = v / v.sum() if v.sum() > 0 else np.full(len(pieces), 1.0 / len(pieces))
+    s0 = min(b.s_m - b.length_m / 2 for b in pieces)
+    s1 = max(b.s_m + b.length_m / 2 for b in pieces)
+    y0 = min(b.y_m - b.width_m / 2 for b in pieces)
+    y1 = max(b.y_m + b.width_m / 2 for b in pieces)
+    big = pieces[int(np.argmax(v))]
+    return replace(
+        big,
+        s_m=float(np.dot(w, [b.s_m for b in pieces])),
+        y_m=float(np.dot(w, [b.y_m for b in pieces])),
+        length_m=s1 - s0, width_m=y1 - y0,
+        volume_m3=float(v.sum()),
+        volume_u_m3=float(math.sqrt(sum(b.volume_u_m3 ** 2 for b in pieces))),
+        height_m=max(b.height_m for b in pieces),
+        truncated=any(b.truncated for b in pieces),
+    )
 
 
 def _agrees(t: Track, class_name: str) -> bool:

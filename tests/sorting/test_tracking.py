@@ -67,6 +67,20 @@ def test_merged_blob_moves_nobody_and_shares_its_volume_as_low_grade_views() -> 
     assert a.volumes[0].truncated and b.volumes[0].truncated
 
 
+def test_pieces_of_one_object_in_one_frame_are_one_view_their_sum() -> None:
+    tr = Tracker()
+    tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.20, 0.06, "stainless_steel_scrap", 0.9)])
+    # a 4 mm plate cut in three by the 3D sensor's noise, then seen whole once
+    tr.add_volumes([VolumeMeasurement(1, -0.04, 0.0, 0.11, 0.05, 20e-6, 1e-6, 0.005),
+                    VolumeMeasurement(1, 0.05, 0.01, 0.06, 0.04, 8e-6, 1e-6, 0.005),
+                    VolumeMeasurement(1, 0.08, -0.02, 0.03, 0.02, 2e-6, 1e-6, 0.005)])
+    tr.add_volumes([VolumeMeasurement(2, 0.0, 0.0, 0.20, 0.06, 31e-6, 1e-6, 0.005)])
+    (t,) = tr.tracks.values()
+    assert [v.volume_m3 for v in t.volumes] == pytest.approx([30e-6, 31e-6])
+    assert t.volumes[0].volume_u_m3 == pytest.approx(math.sqrt(3) * 1e-6)
+    assert t.volumes[0].length_m == pytest.approx(0.19)  # from -0.095 to 0.095
+
+
 def test_split_detection_does_not_make_a_second_track() -> None:
     tr = Tracker(TrackerConfig(gate_m=0.03))
     tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.30, 0.20, "laptop", 0.9)])
