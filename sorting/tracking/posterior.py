@@ -46,7 +46,7 @@ from sorting.tracking.tracker import Track
 
 DETECTOR_TEMPER = 0.5
 XRF_ABS = 0.002
-XRF_REL = 0.25
+XRF_REL = 0.12
 HSI_ERROR = 0.05
 SIZE_SD_LOG = 0.15
 STUDENT_DOF = 3.0

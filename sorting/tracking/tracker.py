@@ -100,6 +100,9 @@ class TrackerConfig:
     stack_max_area_ratio: float = 0.5
     stack_confirm_frames: int = 3
     stack_expire_s: float = 1.5
+    # objects this thin come out of the 3D sensor in pieces (their top lies within noise of
+    # its 3 mm foreground threshold): pieces of one frame on one track are then one view
+    thin_piece_max_height_m: float = 0.012
 
 
 @dataclass
@@ -283,10 +286,16 @@ class Tracker:
         view) that touches no track starts one. Truncated blobs are kept (flagged): their
         volume is a lower bound, which fusion uses only when no whole view exists. Several
         blobs of one frame that go to one track are pieces of it (a thin plate that the
-        3D sensor's noise cuts in parts): they are booked as one view, their sum."""
+        3D sensor's noise cuts in parts) when they are thin (``thin_piece_max_height_m``)
+        and their centres lie on its footprint: they are booked as one view, their sum
+        (thicker objects are cut only where they touch others, and the footprint's box
+        holds the neighbours of a turned object)."""
         live = self.live()
         match = self._assign([(b.s_m, b.y_m) for b in blobs], live)
         views: dict[int, tuple[Track, list[VolumeMeasurement]]] = {}
+        # footprints as they were before this frame moved anybody
+        before = {t.track_id: (t.s_m, t.y_m, t.length_m / 2 + 0.01, t.width_m / 2 + 0.01)
+                  for t in live}
         for i, blob in enumerate(blobs):
             covered = [t for t in live if abs(t.s_m - blob.s_m) <= blob.length_m / 2
                        and abs(t.y_m - blob.y_m) <= blob.width_m / 2]
@@ -328,7 +337,16 @@ class Tracker:
             tr.sensors.add("depth")
             tr.last_seen_ns = max(tr.last_seen_ns, blob.t_ns)
         for tr, pieces in views.values():
-            tr.volumes.append(pieces[0] if len(pieces) == 1 else _joined(pieces))
+            # pieces lying on the track's footprint are parts of it; a blob beside it that
+            # the gate gave it (a neighbour's) stays a view of its own, as before
+            s0, y0, hl, hw = before.get(tr.track_id, (tr.s_m, tr.y_m, tr.length_m / 2 + 0.01,
+                                                       tr.width_m / 2 + 0.01))
+            inside = [b for b in pieces if abs(b.s_m - s0) <= hl and abs(b.y_m - y0) <= hw
+                      and b.height_m <= self.config.thin_piece_max_height_m]
+            if len(inside) > 1:
+                tr.volumes.append(_joined(inside))
+                pieces = [b for b in pieces if b not in inside]
+            tr.volumes.extend(pieces)
 
     @staticmethod
     def _most_overlapped(live: list[Track], box: tuple[float, float, float, float],

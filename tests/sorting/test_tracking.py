@@ -79,6 +79,12 @@ def test_pieces_of_one_object_in_one_frame_are_one_view_their_sum() -> None:
     assert [v.volume_m3 for v in t.volumes] == pytest.approx([30e-6, 31e-6])
     assert t.volumes[0].volume_u_m3 == pytest.approx(math.sqrt(3) * 1e-6)
     assert t.volumes[0].length_m == pytest.approx(0.19)  # from -0.095 to 0.095
+    # a blob beside the plate that the gate hands to it is no piece of it: a view of its own
+    # (nearer the track's centre than the plate's one visible piece, so the gate gives it)
+    tr.add_volumes([VolumeMeasurement(3, 0.09, 0.0, 0.02, 0.05, 5e-6, 1e-6, 0.005),
+                    VolumeMeasurement(3, 0.0, 0.05, 0.03, 0.03, 90e-6, 1e-6, 0.005)])
+    assert len(tr.tracks) == 1
+    assert sorted(v.volume_m3 for v in t.volumes[2:]) == pytest.approx([5e-6, 90e-6])
 
 
 def test_split_detection_does_not_make_a_second_track() -> None:
