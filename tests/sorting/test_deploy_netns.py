@@ -155,8 +155,21 @@ DRIVER = textwrap.dedent("""
                 sup.advance(0.1)
             report["rejoin_wall_s"] = time.monotonic() - w
             report["t_rejoin_ns"] = sup.t_ns
-            sup.advance(2.0)
-            report["after"] = snapshot(sup)
+            # the arms are released once tracking data flows again: at least 2 s of belt
+            # time, at most 6 s (the first objects after the gap may come a beat late
+            # when the machine is busy)
+            waited = 0.0
+            while True:
+                sup.advance(0.5)
+                waited += 0.5
+                snap = snapshot(sup)
+                released = all(v[2].get("watchdog") == "ok"
+                               for k, v in snap["health"].items()
+                               if k.endswith(("/arm1", "/arm2")))
+                if (released and waited >= 2.0) or waited >= 6.0:
+                    break
+            report["after"] = snap
+            report["release_s"] = waited
             report["same_pid"] = sup.groups["perception"].proc.pid == pid
             report["restarts"] = sup.groups["perception"].restarts
         finally:
