@@ -166,8 +166,12 @@ class Tracker:
         self.stats.births += 1
         return tr
 
-    def _inside(self, tr: Track, s: float, y: float, margin: float = 0.0) -> bool:
-        return abs(s - tr.s_m) <= tr.length_m / 2 + margin and abs(y - tr.y_m) <= (
+    def _inside(self, tr: Track, s: float, y: float, margin: float = 0.0,
+                centre: tuple[float, float] | None = None) -> bool:
+        """Whether ``(s, y)`` lies on ``tr``'s footprint (``margin`` wider), centred on
+        ``centre`` when given (a position the track had earlier)."""
+        cs, cy = centre if centre is not None else (tr.s_m, tr.y_m)
+        return abs(s - cs) <= tr.length_m / 2 + margin and abs(y - cy) <= (
             tr.width_m / 2 + margin)
 
     def add_detections(self, dets: Sequence[ClassMeasurement]) -> None:
@@ -293,9 +297,8 @@ class Tracker:
         live = self.live()
         match = self._assign([(b.s_m, b.y_m) for b in blobs], live)
         views: dict[int, tuple[Track, list[VolumeMeasurement]]] = {}
-        # footprints as they were before this frame moved anybody
-        before = {t.track_id: (t.s_m, t.y_m, t.length_m / 2 + 0.01, t.width_m / 2 + 0.01)
-                  for t in live}
+        # positions as they were before this frame moved anybody
+        before = {t.track_id: (t.s_m, t.y_m) for t in live}
         for i, blob in enumerate(blobs):
             covered = [t for t in live if abs(t.s_m - blob.s_m) <= blob.length_m / 2
                        and abs(t.y_m - blob.y_m) <= blob.width_m / 2]
@@ -339,13 +342,11 @@ class Tracker:
         for tr, pieces in views.values():
             # pieces lying on the track's footprint are parts of it; a blob beside it that
             # the gate gave it (a neighbour's) stays a view of its own, as before
-            s0, y0, hl, hw = before.get(tr.track_id, (tr.s_m, tr.y_m, tr.length_m / 2 + 0.01,
-                                                       tr.width_m / 2 + 0.01))
-            inside = [b for b in pieces if abs(b.s_m - s0) <= hl and abs(b.y_m - y0) <= hw
-                      and b.height_m <= self.config.thin_piece_max_height_m]
-            if len(inside) > 1:
-                tr.volumes.append(_joined(inside))
-                pieces = [b for b in pieces if b not in inside]
+            part = [b.height_m <= self.config.thin_piece_max_height_m and self._inside(
+                tr, b.s_m, b.y_m, margin=0.01, centre=before.get(tr.track_id)) for b in pieces]
+            if sum(part) > 1:
+                tr.volumes.append(_joined([b for b, k in zip(pieces, part, strict=True) if k]))
+                pieces = [b for b, k in zip(pieces, part, strict=True) if not k]
             tr.volumes.extend(pieces)
 
     @staticmethod
