@@ -28,6 +28,7 @@ from sorting.nodes.scheduler_node import SchedulerNode
 from sorting.nodes.tracker_node import TrackerNode
 from sorting.nodes.volume_node import VolumeNode
 from sorting.nodes.xrf_node import XrfAcquisitionNode, XrfQuantNode
+from sorting.nodes.xrt_node import XrtNode
 from sorting.record import Recorder, TopicStats
 from sorting.runtime import InProcessExecutor, NodeContext, SimClock, WallClock
 from sorting.scheduling.arm_model import CachedArmModel
@@ -122,6 +123,10 @@ def build_sim_line(
             hparams["model"] = line.sensors.hsi.model
         hparams.update(line.nodes.get("hsi", {}))
         executor.add_node(HsiClassifierNode, "hsi", namespace=ns, parameters=hparams)
+    if line.sensors.xrt.enabled:
+        xparams: dict[str, Any] = {"frame_id": "belt", "x_m": line.sensors.xrt.x_m}
+        xparams.update(line.nodes.get("xrt", {}))
+        executor.add_node(XrtNode, "xrt", namespace=ns, parameters=xparams)
     arm_names = [a.name for a in line.arms]
     built.tracker = executor.add_node(
         lambda ctx: TrackerNode(ctx, line, arms=arm_names), "tracker", namespace=ns)

@@ -160,6 +160,24 @@ class SceneObject:
             out[inside] = vals
         return out + self.z_m
 
+    def thickness(self, x: FloatArray, y: FloatArray) -> FloatArray:
+        """Length (m) of the vertical chord through the object at belt points (x, y): what an
+        X-ray along z crosses. A box's height, a lump's height field (flat base), a lying
+        cylinder's ``2 sqrt(r² − v²)``; 0 outside the footprint."""
+        if self.shape == ShapeKind.CYLINDER:
+            u, v = self.to_object_frame(
+                np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+            )
+            r = self.size_m[1] / 2
+            inside = (np.abs(u) <= self.size_m[0] / 2) & (np.abs(v) <= r)
+            out: FloatArray = np.where(inside, 2.0 * np.sqrt(np.maximum(r * r - v * v, 0.0)),
+                                       0.0)
+            return out
+        top = self.top_height(x, y) - self.z_m
+        thick: FloatArray = np.where(np.isfinite(top), top, 0.0)
+        return thick
+
+
 
 def scene_height(
     objects: list[SceneObject], x: FloatArray, y: FloatArray

@@ -118,11 +118,25 @@ class XrfConfig(_Model):
     retries: int = Field(3, ge=0)
 
 
+class XrtConfig(_Model):
+    """Dual-energy X-ray transmission line scanner (tube above the belt, detectors under it):
+    weighs what it sees through, and tells light metals from heavy ones."""
+
+    enabled: bool = True
+    x_m: float = Field(2.3, ge=0)
+    width_px: int = Field(256, gt=0, le=4096, description="detector pixels across the belt")
+    source_height_m: float = Field(1.0, gt=0, le=5, description="focal spot above the belt")
+    detector_depth_m: float = Field(0.03, ge=0, le=0.5, description="detectors under the belt")
+    tube_kv: float = Field(160.0, ge=20, le=600)
+    frame_id: str = "xrt_frame"
+
+
 class SensorsConfig(_Model):
     camera: CameraConfig = Field(default_factory=CameraConfig)
     depth: DepthConfig = Field(default_factory=DepthConfig)
     hsi: HsiConfig = Field(default_factory=HsiConfig)
     xrf: XrfConfig = Field(default_factory=XrfConfig)
+    xrt: XrtConfig = Field(default_factory=XrtConfig)
 
 
 class SimConfig(_Model):
@@ -282,7 +296,7 @@ class LineConfig(_Model):
 
     @model_validator(mode="after")
     def _sensors_on_belt(self) -> LineConfig:
-        for sensor in ("camera", "depth", "hsi", "xrf"):
+        for sensor in ("camera", "depth", "hsi", "xrf", "xrt"):
             cfg = getattr(self.sensors, sensor)
             if cfg.x_m > self.belt.length_m:
                 raise ValueError(

@@ -2,7 +2,9 @@
 
 Subscribes (relative to the line namespace): ``belt/joint_states``,
 ``camera/detections`` (vision_msgs/Detection2DArray), ``depth/volumes``
-(crmsort_msgs/ObjectVolumeArray), ``xrf/result`` (crmsort_msgs/XrfResult) and
+(crmsort_msgs/ObjectVolumeArray), ``xrf/result`` (crmsort_msgs/XrfResult),
+``hsi/material_map`` (crmsort_msgs/MaterialMap), ``xrt/objects``
+(crmsort_msgs/XrtObjectArray) and
 ``robot/<arm>/pick_result`` for each arm. Publishes ``sorting/objects``
 (crmsort_msgs/SortObjectArray) at ``sorting.publish_rate_hz``. Objects that
 leave the belt or are picked are booked into the grade ledger
@@ -28,7 +30,12 @@ from sorting.msgs.convert import header, stamp_ns
 from sorting.runtime.context import Node, NodeContext
 from sorting.sim.spawner import resolve_mix
 from sorting.tracking.fusion import ObjectEstimate, estimate
-from sorting.tracking.measurements import ClassMeasurement, VolumeMeasurement, XrfMeasurement
+from sorting.tracking.measurements import (
+    ClassMeasurement,
+    VolumeMeasurement,
+    XrfMeasurement,
+    XrtMeasurement,
+)
 from sorting.tracking.priors import class_priors
 from sorting.tracking.tracker import Track, Tracker, TrackerConfig, TrackState
 
@@ -120,6 +127,8 @@ class TrackerNode(Node):
         self.hsi_x_m = line.sensors.hsi.x_m
         ctx.create_subscription("crmsort_msgs/msg/MaterialMap", "hsi/material_map",
                                 self._on_material_map, 10)
+        ctx.create_subscription("crmsort_msgs/msg/XrtObjectArray", "xrt/objects",
+                                self._on_xrt, 10)
         for arm in arms:
             ctx.create_subscription("crmsort_msgs/msg/PickResult", f"robot/{arm}/pick_result",
                                     self._on_pick_result, 10)
@@ -220,6 +229,29 @@ class TrackerNode(Node):
             np.asarray(msg.confidence, dtype=np.float32).reshape(rows, cols),
             s_rows, y_cols, names,
         )
+
+    def _on_xrt(self, msg: Any) -> None:
+        # an object's lines were taken at encoder p (its cells' weighted mean) at the
+        # scanner's x: on the belt surface at s = x - p
+        t_ns = stamp_ns(msg.header.stamp)
+        views = []
+        for o in msg.objects:
+            a_high = np.asarray(o.a_high, dtype=np.float64)
+            cos = np.asarray(o.cos_theta, dtype=np.float64)
+            dx = np.asarray(o.cell_dx_m, dtype=np.float64)
+            cy = np.asarray(o.cell_y_m, dtype=np.float64)
+            if a_high.size == 0 or not cos.size == dx.size == cy.size == a_high.size:
+                continue
+            s = float(msg.x_m) - float(o.belt_position_m)
+            views.append(XrtMeasurement(
+                t_ns=t_ns, s_m=s, y_m=float(o.y_m),
+                length_m=float(o.length_m), width_m=float(o.width_m),
+                cell_area_m2=float(o.cell_area_m2), source_height_m=float(o.source_height_m),
+                noise_a_high=float(o.noise_a_high),
+                a_low=np.asarray(o.a_low, dtype=np.float64), a_high=a_high, cos_theta=cos,
+                opaque_cells=int(o.opaque_cells), truncated=bool(o.truncated),
+                cell_s_m=s - dx, cell_y_m=cy))
+        self.tracker.add_xrt(views)
 
     def _on_pick_result(self, msg: Any) -> None:
         if int(msg.outcome) != PICKED:

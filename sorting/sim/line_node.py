@@ -9,6 +9,8 @@ topic                          type                            rate
 ``camera/image_raw``           sensor_msgs/Image (rgb8)        ``sensors.camera.rate_hz``
 ``camera/camera_info``         sensor_msgs/CameraInfo          with each image
 ``depth/points``               sensor_msgs/PointCloud2         ``sensors.depth.rate_hz``
+``hsi/line``                   crmsort_msgs/HyperspectralLine  one line per pixel pitch
+``xrt/line``                   crmsort_msgs/XrtLine            one line per pixel pitch
 ``/tf_static``                 tf2_msgs/TFMessage              once, transient local
 ``/sim/ground_truth``          crmsort_msgs/GroundTruthObjectArray  ``sim.ground_truth_rate_hz``
 =============================  ==============================  ===========================
@@ -38,6 +40,7 @@ from sorting.sim.spawner import ObjectSpawner
 from sorting.sim.truth import ground_truth_msg
 from sorting.sim.world import BeltWorld, ObjectState
 from sorting.sim.xrf_sensor import XrfSpotSim
+from sorting.sim.xrt_sensor import XrtSensorSim
 
 GROUND_TRUTH_TOPIC = "/sim/ground_truth"
 
@@ -118,6 +121,14 @@ class SimLineNode(Node):
             if xrf.port.startswith("dp5sim://"):
                 register_source(xrf.port.removeprefix("dp5sim://").split("?")[0], self.xrf_spot)
             ctx.create_subscription("std_msgs/msg/Float64", "xrf/aim", self._on_xrf_aim, 10)
+        xrt = line.sensors.xrt
+        self.xrt_sim: XrtSensorSim | None = None
+        if xrt.enabled:
+            self.xrt_sim = XrtSensorSim(line, seed=line.seed + 5, catalog=self.catalog)
+            self.pub_xrt = ctx.create_publisher("crmsort_msgs/msg/XrtLine", "xrt/line", 50)
+            # one line per pixel pitch of belt travel at nominal speed (square pixels)
+            ctx.create_timer(self.xrt_sim.geometry.pixel_pitch_m / line.belt.speed_mps,
+                             self._on_xrt)
         self._tf_sent = False
         self._seen_ids: set[int] = set()
 
@@ -195,6 +206,13 @@ class SimLineNode(Node):
         self.pub_hsi.publish(self.hsi_sim.line_msg(
             self.world.on_belt(), self.world.encoder_position_m, t_ns,
             frame_id=self.line.sensors.hsi.frame_id))
+
+    def _on_xrt(self) -> None:
+        assert self.xrt_sim is not None
+        t_ns = self._sync()
+        self.pub_xrt.publish(self.xrt_sim.line_msg(
+            self.world.on_belt(), self.world.encoder_position_m, t_ns,
+            frame_id=self.line.sensors.xrt.frame_id))
 
     def _on_xrf_aim(self, msg: Any) -> None:
         assert self.xrf_spot is not None

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+from numpy.typing import NDArray
+
 
 @dataclass(frozen=True)
 class ClassMeasurement:
@@ -68,4 +71,35 @@ class MaterialMeasurement:
     votes: dict[str, float]
 
 
-Measurement = ClassMeasurement | VolumeMeasurement | XrfMeasurement | MaterialMeasurement
+@dataclass(frozen=True, eq=False)
+class XrtMeasurement:
+    """An object seen through by X-ray transmission: every cell's log-attenuation of both
+    layers, its ray's angle to the vertical and its position on the belt surface (``cell_s_m``,
+    ``cell_y_m``); the cell's horizontal area at belt level and the source height (a cell at
+    height z covers ``(H - z)/H`` of it). ``shared``: the cells are this object's part of a
+    view that held several."""
+
+    t_ns: int
+    s_m: float
+    y_m: float
+    length_m: float
+    width_m: float
+    cell_area_m2: float
+    source_height_m: float
+    noise_a_high: float
+    a_low: NDArray[np.float64]
+    a_high: NDArray[np.float64]
+    cos_theta: NDArray[np.float64]
+    opaque_cells: int = 0
+    truncated: bool = False
+    cell_s_m: NDArray[np.float64] | None = None
+    cell_y_m: NDArray[np.float64] | None = None
+    shared: bool = False
+
+    @property
+    def opaque_share(self) -> float:
+        return self.opaque_cells / self.a_high.size if self.a_high.size else 0.0
+
+
+Measurement = (ClassMeasurement | VolumeMeasurement | XrfMeasurement | MaterialMeasurement
+               | XrtMeasurement)

@@ -22,6 +22,8 @@ import numpy as np
 
 from perception.catalog import Catalog, load_catalog
 from perception.sensors.scene import SceneObject
+from perception.xrt.materials import class_rest, effective_attenuation
+from perception.xrt.physics import DEFAULT_REST
 from sorting.sim.spawner import ObjectSpawner
 
 UNKNOWN_CLASS = "unknown"
@@ -45,6 +47,8 @@ class ClassPrior:
     log_height_mean: float = math.nan
     log_height_sd: float = math.nan
     surface: dict[str, float] | None = None   # HSI material name -> share of objects
+    xrt_rest: str = DEFAULT_REST              # light compound filling the composition (XRT)
+    xrt_mu_rel_sd: float = 0.0                # relative spread of objects' X-ray attenuation
 
 
 @cache
@@ -56,15 +60,16 @@ def class_priors(n: int = 300, seed: int = 20261127) -> dict[str, ClassPrior]:
 def priors_for(catalog: Catalog, n: int = 300, seed: int = 20261127) -> dict[str, ClassPrior]:
     """Priors for every detector class of ``catalog`` from ``n`` seeded draws per class."""
     spawner = ObjectSpawner(catalog, np.random.default_rng(seed))
+    rest = class_rest(catalog)
     out: dict[str, ClassPrior] = {}
     pooled: list[SceneObject] = []
     for spec in catalog.classes:
         objs = [spawner.spawn(i, 0.0, 0.0, class_name=spec.name) for i in range(n)]
         pooled.extend(objs)
-        out[spec.name] = _moments(spec.name, objs, catalog)
+        out[spec.name] = _moments(spec.name, objs, catalog, rest)
     # an object whose class the detector could not tell: any class of the catalog, equally
     # likely -- wide, but honest intervals instead of none
-    out[UNKNOWN_CLASS] = _moments(UNKNOWN_CLASS, pooled, catalog)
+    out[UNKNOWN_CLASS] = _moments(UNKNOWN_CLASS, pooled, catalog, rest)
     return out
 
 
@@ -74,7 +79,8 @@ def hsi_name(catalog: Catalog, material: str) -> str:
     return "metal" if spec is not None and spec.family == "metal" else material
 
 
-def _moments(name: str, objs: list[SceneObject], catalog: Catalog) -> ClassPrior:
+def _moments(name: str, objs: list[SceneObject], catalog: Catalog,
+             rest: dict[str, str]) -> ClassPrior:
     vol = np.array([o.volume_m3() for o in objs])
     rho = np.array([o.density_kg_m3 for o in objs])
     mass = vol * rho
@@ -86,6 +92,13 @@ def _moments(name: str, objs: list[SceneObject], catalog: Catalog) -> ClassPrior
     for o in objs:
         key = hsi_name(catalog, o.material)
         surface[key] = surface.get(key, 0.0) + 1.0 / len(objs)
+    # X-ray attenuation: the class's mean composition stands for all its objects; how far an
+    # object's own attenuation (its high-layer slope) departs from the class's is the spread
+    mean_comp = {e: float(v) for e, v in zip(elements, comp.mean(axis=0), strict=True)}
+    xrt_rest = rest.get(name, DEFAULT_REST)
+    _, slope_class = effective_attenuation(mean_comp, xrt_rest)
+    slopes = np.array([effective_attenuation(o.composition, rest.get(o.class_name, DEFAULT_REST))[1]
+                       for o in objs])
     return ClassPrior(
         class_name=name,
         volume_m3=float(vol.mean()),
@@ -103,4 +116,6 @@ def _moments(name: str, objs: list[SceneObject], catalog: Catalog) -> ClassPrior
         log_height_mean=float(log_h.mean()),
         log_height_sd=float(log_h.std(ddof=1)),
         surface=surface,
+        xrt_rest=xrt_rest,
+        xrt_mu_rel_sd=float(np.sqrt(np.mean((slopes / slope_class - 1.0) ** 2))),
     )

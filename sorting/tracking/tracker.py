@@ -34,6 +34,7 @@ from sorting.tracking.measurements import (
     MaterialMeasurement,
     VolumeMeasurement,
     XrfMeasurement,
+    XrtMeasurement,
 )
 
 
@@ -64,6 +65,7 @@ class Track:
     volumes: list[VolumeMeasurement] = field(default_factory=list)
     xrf: list[tuple[XrfMeasurement, float]] = field(default_factory=list)  # (spot, coverage)
     material_votes: dict[str, float] = field(default_factory=dict)
+    xrt: list[XrtMeasurement] = field(default_factory=list)
     sensors: set[str] = field(default_factory=set)
     last_seen_ns: int = 0
     detections: int = 0
@@ -86,6 +88,9 @@ class Track:
         self.n_pos = min(total, 20.0)  # keep some memory, do not freeze
 
 
+#: a cell whose high-layer log-attenuation reaches this counts as opaque when a view is shared
+#: out (the driver flags T_high < 1e-3, A = 6.9; noise spreads it)
+OPAQUE_A_HIGH = 6.5
 PARTIAL_EXTEND_M = 0.15  # how far a view cut by the image border may hide its object
 
 
@@ -111,6 +116,9 @@ class TrackerStats:
     merged_blobs: int = 0
     split_detections: int = 0
     unassociated_xrf: int = 0
+    merged_xrt: int = 0
+    shared_xrt: int = 0
+    unassociated_xrt: int = 0
     merged_tracks: int = 0
     stacked_births: int = 0
 
@@ -406,6 +414,63 @@ class Tracker:
         tr.last_seen_ns = max(tr.last_seen_ns, spot.t_ns)
         return tr
 
+    def add_xrt(self, views: Sequence[XrtMeasurement]) -> None:
+        """Objects seen through by the X-ray transmission scanner (one pass each). A view goes
+        to the one track whose centre it covers, else to the track it lies on or overlaps most;
+        all views a track gets are pieces of it (its mass is their sum). A view that covers
+        the centres of several tracks (touching objects seen as one) is shared out cell by
+        cell: each cell goes to the track whose footprint holds it (the nearest of those, or of
+        all), as a ``shared`` view; when one of them lies on another (a footprint mostly inside
+        the other's) the cells cannot be told apart and the view is dropped (``merged_xrt``).
+        X-ray views start no tracks."""
+        live = self.live()
+        for v in views:
+            covered = [t for t in live if abs(t.s_m - v.s_m) <= v.length_m / 2
+                       and abs(t.y_m - v.y_m) <= v.width_m / 2]
+            if len(covered) > 1:
+                self._share_xrt(v, covered)
+                continue
+            tr = covered[0] if covered else (self._owner(live, v.s_m, v.y_m)
+                                             or self._most_overlapped(
+                                                 live, (v.s_m, v.y_m, v.length_m, v.width_m)))
+            if tr is None:
+                self.stats.unassociated_xrt += 1
+                continue
+            self._take_xrt(tr, v)
+
+    @staticmethod
+    def _take_xrt(tr: Track, v: XrtMeasurement) -> None:
+        tr.xrt.append(v)
+        tr.sensors.add("xrt")
+        tr.last_seen_ns = max(tr.last_seen_ns, v.t_ns)
+
+    def _share_xrt(self, v: XrtMeasurement, covered: list[Track]) -> None:
+        stacked = any(_overlap_share(a, b) >= 0.5 for i, a in enumerate(covered)
+                      for b in covered[i + 1:])
+        if stacked or v.cell_s_m is None or v.cell_y_m is None:
+            self.stats.merged_xrt += 1
+            return
+        self.stats.shared_xrt += 1
+        s = np.array([t.s_m for t in covered])
+        y = np.array([t.y_m for t in covered])
+        half_l = np.array([t.length_m / 2 + 0.01 for t in covered])
+        half_w = np.array([t.width_m / 2 + 0.01 for t in covered])
+        ds = (v.cell_s_m[:, None] - s[None, :]) / half_l[None, :]
+        dy = (v.cell_y_m[:, None] - y[None, :]) / half_w[None, :]
+        inside = (np.abs(ds) <= 1) & (np.abs(dy) <= 1)
+        dist = np.hypot(ds, dy) + np.where(inside, 0.0, 1e3)
+        owner = np.argmin(dist, axis=1)
+        for k, tr in enumerate(covered):
+            sel = owner == k
+            if not sel.any():
+                continue
+            a_high = v.a_high[sel]
+            self._take_xrt(tr, replace(
+                v, s_m=float(np.mean(v.cell_s_m[sel])), y_m=float(np.mean(v.cell_y_m[sel])),
+                a_low=v.a_low[sel], a_high=a_high, cos_theta=v.cos_theta[sel],
+                cell_s_m=v.cell_s_m[sel], cell_y_m=v.cell_y_m[sel],
+                opaque_cells=int(np.count_nonzero(a_high >= OPAQUE_A_HIGH)), shared=True))
+
     def add_material_grid(
         self,
         t_ns: int,
@@ -495,6 +560,7 @@ def _absorb(keep: Track, other: Track) -> None:
         keep.class_votes[k] = keep.class_votes.get(k, 0.0) + v
     for k, v in other.material_votes.items():
         keep.material_votes[k] = keep.material_votes.get(k, 0.0) + v
+    keep.xrt.extend(other.xrt)
     keep.volumes.extend(other.volumes)
     keep.xrf.extend(other.xrf)
     keep.sensors |= other.sensors
