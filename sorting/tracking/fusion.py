@@ -34,12 +34,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perception.xrt import AttenuationTable, XrtSetup, mass_from_cells
-from perception.xrt.physics import bulk_attenuation
 from sorting.tracking.measurements import XrfMeasurement
 from sorting.tracking.posterior import class_posterior, top_classes, xrf_scale
 from sorting.tracking.priors import ClassPrior
 from sorting.tracking.tracker import Track, top_vote
+from sorting.tracking.xrt_evidence import XRT_CONSISTENT_K, xrt_mass
 
 UNKNOWN = "unknown"
 XRF_FULL_COVERAGE = 0.9
@@ -48,17 +47,6 @@ XRF_FULL_COVERAGE = 0.9
 PRIOR_REL_FLOOR = 0.1
 PRIOR_ABS_FLOOR = 1e-5
 TRUNCATED_REL_U = 0.4
-#: relative u of the X-ray mass scale: calibration, and the partial-volume cells at an object's
-#: edge (the log of a mean transmission is below the mean log: ~2.5 % low on dense metal pieces)
-XRT_CAL_REL = 0.03
-#: above this share of opaque cells the X-ray mass is only a lower bound, and not used
-XRT_MAX_OPAQUE = 0.02
-#: relative u added when an object's X-ray cells were shared out from a view that held
-#: touching neighbours (cells near the boundary may belong to either)
-XRT_SHARED_REL = 0.10
-#: volume-based and X-ray masses further apart than this many combined u: the X-ray one alone
-XRT_CONSISTENT_K = 3.0
-_TABLES: dict[tuple[str, str, tuple[tuple[str, float], ...]], AttenuationTable] = {}
 
 
 @dataclass(frozen=True)
@@ -127,49 +115,6 @@ def _volume(track: Track, prior: ClassPrior | None) -> tuple[float, float]:
     if prior is not None:
         return prior.volume_m3, prior.volume_sd_m3
     return 0.0, 0.0
-
-
-def _table(prior: ClassPrior) -> AttenuationTable:
-    key = (prior.class_name, prior.xrt_rest, tuple(sorted(prior.composition.items())))
-    table = _TABLES.get(key)
-    if table is None:
-        setup = XrtSetup()
-        table = AttenuationTable(setup, bulk_attenuation(prior.composition, prior.xrt_rest,
-                                                         setup))
-        _TABLES[key] = table
-    return table
-
-
-def xrt_mass(track: Track, prior: ClassPrior) -> tuple[float, float] | None:
-    """(mass, u) kg of ``track`` from its X-ray transmission views, were it of ``prior``'s
-    class, or None: no view, a view cut by the end of the detector line, or more than
-    :data:`XRT_MAX_OPAQUE` of the cells opaque. The views are pieces of one pass (summed);
-    each cell's horizontal area is taken at the object's mid-height (from the 3D views, else
-    the class's typical height); u: counting noise ⊕ the class's spread of attenuation
-    (``prior.xrt_mu_rel_sd``) ⊕ :data:`XRT_CAL_REL` ⊕ a quarter of the mid-height's share of
-    the source height ⊕ :data:`XRT_SHARED_REL` for cells shared out among neighbours."""
-    views = track.xrt
-    if not views or any(v.truncated or v.opaque_share > XRT_MAX_OPAQUE for v in views):
-        return None
-    whole = [m.height_m for m in track.volumes if not m.truncated]
-    if whole:
-        z_mid = 0.5 * float(np.median(whole))
-    elif math.isfinite(prior.log_height_mean):
-        z_mid = 0.5 * math.exp(prior.log_height_mean)
-    else:
-        z_mid = 0.0
-    table = _table(prior)
-    mass = u2 = 0.0
-    for v in views:
-        scale = max(v.source_height_m - z_mid, 0.5 * v.source_height_m) / v.source_height_m
-        r = mass_from_cells(v.a_high, v.cos_theta, v.cell_area_m2 * scale, table,
-                            v.noise_a_high)
-        mass += r.mass_kg
-        u2 += r.u_noise_kg**2
-    height_rel = 0.25 * z_mid / views[0].source_height_m
-    shared_rel = XRT_SHARED_REL if any(v.shared for v in views) else 0.0
-    rel = math.sqrt(prior.xrt_mu_rel_sd**2 + XRT_CAL_REL**2 + height_rel**2 + shared_rel**2)
-    return mass, math.sqrt(u2 + (rel * mass) ** 2)
 
 
 def _xrf_composition(spots: list[tuple[XrfMeasurement, float]]

@@ -3,7 +3,7 @@
 The detector alone decides badly when it is weak or an object is seen in few frames; the
 other sensors know a lot about the class too. Bayes' rule over the detector classes:
 
-    p(c | data) ∝ w_c · L_det(c) · L_hsi(c) · L_size(c) · L_xrf(c)
+    p(c | data) ∝ w_c · L_det(c) · L_hsi(c) · L_size(c) · L_xrf(c) · L_xrt(c)
 
 - ``w_c``: the class's share of the feed the line is set up for (the line YAML's feed mix,
   an operating parameter, not a look at any object);
@@ -26,7 +26,10 @@ other sensors know a lot about the class too. Bayes' rule over the detector clas
   class whose elements XRF nearly all sees (metals: less than ``XRF_LIGHT_MAX`` of light
   elements), the analysis is first normalised to what the class leaves visible
   (:func:`xrf_scale`): what the scatter balance books as dark matrix there is belt or air
-  under the rim of the spot, not part of the object.
+  under the rim of the spot, not part of the object;
+- ``L_xrt``: the X-ray transmission's dual-energy ratio against the class's bulk attenuation
+  (:func:`sorting.tracking.xrt_evidence.xrt_loglik`): light and heavy metals, which look
+  alike to the camera and the NIR, absorb the low layer's photons very differently.
 
 With no evidence the posterior is the feed mix; with one class in ``priors`` it is that
 class. :func:`top_classes` keeps the few classes that carry the posterior mass, for the
@@ -43,6 +46,7 @@ import numpy as np
 from sorting.tracking.measurements import XrfMeasurement
 from sorting.tracking.priors import UNKNOWN_CLASS, ClassPrior
 from sorting.tracking.tracker import Track
+from sorting.tracking.xrt_evidence import xrt_loglik
 
 DETECTOR_TEMPER = 0.5
 XRF_ABS = 0.002
@@ -158,6 +162,7 @@ def class_posterior(
         lp += _size_loglik(track, prior)
         if xrf_spots:
             lp += _xrf_loglik(xrf_spots, prior)
+        lp += xrt_loglik(track, prior)
         logp.append(lp)
     arr = np.array(logp)
     if not np.isfinite(arr).any():

@@ -23,7 +23,7 @@ import numpy as np
 from perception.catalog import Catalog, load_catalog
 from perception.sensors.scene import SceneObject
 from perception.xrt.materials import class_rest, effective_attenuation
-from perception.xrt.physics import DEFAULT_REST
+from perception.xrt.physics import DEFAULT_REST, AttenuationTable, XrtSetup, log_attenuation
 from sorting.sim.spawner import ObjectSpawner
 
 UNKNOWN_CLASS = "unknown"
@@ -49,6 +49,7 @@ class ClassPrior:
     surface: dict[str, float] | None = None   # HSI material name -> share of objects
     xrt_rest: str = DEFAULT_REST              # light compound filling the composition (XRT)
     xrt_mu_rel_sd: float = 0.0                # relative spread of objects' X-ray attenuation
+    xrt_ratio_sd: float = 0.0                 # spread of ln(A_low / class's A_low) (XRT)
 
 
 @cache
@@ -96,9 +97,19 @@ def _moments(name: str, objs: list[SceneObject], catalog: Catalog,
     # object's own attenuation (its high-layer slope) departs from the class's is the spread
     mean_comp = {e: float(v) for e, v in zip(elements, comp.mean(axis=0), strict=True)}
     xrt_rest = rest.get(name, DEFAULT_REST)
-    _, slope_class = effective_attenuation(mean_comp, xrt_rest)
-    slopes = np.array([effective_attenuation(o.composition, rest.get(o.class_name, DEFAULT_REST))[1]
-                       for o in objs])
+    mu_class, slope_class = effective_attenuation(mean_comp, xrt_rest)
+    table = AttenuationTable(XrtSetup(), mu_class)
+    slopes, ratio_dev = [], []
+    for o in objs:
+        mu_o, slope_o = effective_attenuation(o.composition, rest.get(o.class_name, DEFAULT_REST))
+        slopes.append(slope_o)
+        # the object at a typical chord (60 % of its height): its A_low against the class's
+        rho_t = 0.6 * o.height_m * 100.0 * o.density_kg_m3 / 1000.0
+        a_low, a_high = log_attenuation(XrtSetup(), mu_o, np.array(rho_t))
+        pred = float(table.a_low(table.rho_t(np.array([a_high]))[0]))
+        if pred > 0 and a_low > 0:
+            ratio_dev.append(math.log(float(a_low) / pred))
+    rel_slope = np.array(slopes) / slope_class - 1.0
     return ClassPrior(
         class_name=name,
         volume_m3=float(vol.mean()),
@@ -117,5 +128,6 @@ def _moments(name: str, objs: list[SceneObject], catalog: Catalog,
         log_height_sd=float(log_h.std(ddof=1)),
         surface=surface,
         xrt_rest=xrt_rest,
-        xrt_mu_rel_sd=float(np.sqrt(np.mean((slopes / slope_class - 1.0) ** 2))),
+        xrt_mu_rel_sd=float(np.sqrt(np.mean(rel_slope**2))),
+        xrt_ratio_sd=float(np.sqrt(np.mean(np.square(ratio_dev)))) if ratio_dev else 0.0,
     )

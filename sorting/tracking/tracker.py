@@ -66,6 +66,9 @@ class Track:
     xrf: list[tuple[XrfMeasurement, float]] = field(default_factory=list)  # (spot, coverage)
     material_votes: dict[str, float] = field(default_factory=dict)
     xrt: list[XrtMeasurement] = field(default_factory=list)
+    #: derived figures of the X-ray views per class hypothesis, keyed by what they depend on
+    xrt_cache: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False,
+                                                  compare=False)
     sensors: set[str] = field(default_factory=set)
     last_seen_ns: int = 0
     detections: int = 0
