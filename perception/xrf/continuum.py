@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.interpolate import BSpline
 from scipy.sparse import csr_matrix
 
 from perception.xrf.detector import SI_KA_KEV, escape_fraction, sigma_kev
@@ -79,3 +80,14 @@ class ContinuumShape:
         if not mean > 0:
             return np.ones_like(c)
         return np.asarray(np.maximum(c / mean, FLOOR), dtype=np.float64)
+
+
+def spline_basis(e: _F, knot_kev: float) -> _F:
+    """Cubic B-splines [channels × bases] on uniform knots ``knot_kev`` apart over the channel
+    energies ``e`` (keV): the smooth factors the fit puts on the continuum's shape."""
+    lo, hi = float(e[0]), float(e[-1])
+    n = max(1, int(np.ceil((hi - lo) / knot_kev)))
+    h = (hi - lo) / n
+    t = lo + h * np.arange(-3, n + 4)
+    basis = BSpline.design_matrix(np.clip(e, t[3], t[-4]), t, 3).toarray()
+    return np.asarray(basis, dtype=np.float64)

@@ -85,15 +85,18 @@ def _tolerance(w: float) -> float | None:
 
 
 # Known shortfalls (FP alone, no standards) with these seeds:
-# * NdFeB 5 s: Dy +10.2 % (Co +5.3 %). Dy Lα lies under Fe Kα, so its area rests on Lβ/Lγ just
-#   above the Fe K edge, whose share of the group the line ratios set from the matrix estimate;
-#   with the analytes normalised (1.3 % B + Al are invisible) Fe is 1.3 % high there and Dy comes
-#   out +2.5 % on average (+1.3 % of it common to all elements), with ±3 % counting σ at 5 s:
-#   about half the 5 s draws exceed 5 % (python -m bench.xrf_accuracy: 30 s and longer pass).
+# * NdFeB 5 s: Dy +6.5 % (Co +3.7 %), a counting fluctuation rather than a bias now. Dy Lα lies
+#   under Fe Kα, so its area rests on Lβ/Lγ just above the Fe K edge: σ 3.0 % at 5 s (the
+#   stated counting u 3.1 %). Over 100 other draws Dy reads +1.7 ± 0.3 % at 5 s (+2.4 % at 2 s,
+#   +1.5 % at 30 s; +1.4 % without noise, +1.3 % of it common to all elements: 1.3 % B + Al are
+#   invisible and the analytes normalised), so ~15 % of 5 s draws exceed 5 %; this one is +1.6 σ.
 # Fixed since: the black mass (−13 % with the "C=0.6,O=0.4" guess; the scatter balance now
-# estimates its dark matrix) and NdFeB 30 s Dy (−5.1 %: SNIP bridged the Fe K-edge step of the
+# estimates its dark matrix), NdFeB 30 s Dy (−5.1 %: SNIP bridged the Fe K-edge step of the
 # continuum under the Dy L lines; the background is now the FP scattered continuum × smooth
-# B-spline factors). strict: an entry must start failing-to-fail once fixed.
+# B-spline factors) and the Dy bias that grew as counts fell (+4.3 % at 5 s, this seed +10.2 %:
+# areas clipped at zero beside absent Ni K / Gd L / Hf L, weights from the counts, a matrix
+# estimate one refit short; perception.xrf.lsq). strict: an entry must start failing-to-fail
+# once fixed.
 SHORTFALLS = {("NdFeB magnet", 5.0)}
 PARAMS = [pytest.param(c, t, marks=pytest.mark.xfail(strict=True, reason="known shortfall"))
           if (c, t) in SHORTFALLS else (c, t) for c in CASES for t in (5.0, 30.0)]
