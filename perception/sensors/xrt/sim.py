@@ -55,7 +55,8 @@ class XrtGeometry:
 
     def pixel_y(self) -> FloatArray:
         """Across-belt positions of the pixel centres on the detector line (m)."""
-        out: FloatArray = self.y0_m + self.pixel_pitch_m * np.arange(self.width_px, dtype=np.float64)
+        pixels = np.arange(self.width_px, dtype=np.float64)
+        out: FloatArray = self.y0_m + self.pixel_pitch_m * pixels
         return out
 
 
