@@ -68,6 +68,7 @@ class SimLine:
     volume: VolumeNode | None = None
     xrf: XrfAcquisitionNode | None = None
     xrf_quant: XrfQuantNode | None = None
+    xrt: XrtNode | None = None
     scheduler: SchedulerNode | None = None
     arms: list[ArmNode] = field(default_factory=list)
 
@@ -126,7 +127,7 @@ def build_sim_line(
     if line.sensors.xrt.enabled:
         xparams: dict[str, Any] = {"frame_id": "belt", "x_m": line.sensors.xrt.x_m}
         xparams.update(line.nodes.get("xrt", {}))
-        executor.add_node(XrtNode, "xrt", namespace=ns, parameters=xparams)
+        built.xrt = executor.add_node(XrtNode, "xrt", namespace=ns, parameters=xparams)
     arm_names = [a.name for a in line.arms]
     built.tracker = executor.add_node(
         lambda ctx: TrackerNode(ctx, line, arms=arm_names), "tracker", namespace=ns)

@@ -114,7 +114,10 @@ def _element_mu(z: int, e_min: float, e_step: float, n: int) -> FloatArray:
 
 def element_attenuation(symbol: str, energies: FloatArray) -> FloatArray:
     """μ(E) (cm²/g) of one element on an evenly spaced energy grid."""
-    z = xraylib.SymbolToAtomicNumber(symbol) if symbol else 0
+    try:
+        z = xraylib.SymbolToAtomicNumber(symbol) if symbol else 0
+    except ValueError:
+        z = 0
     if z <= 0:
         raise XrtSetupError(f"unknown element symbol {symbol!r}")
     step = float(energies[1] - energies[0]) if energies.size > 1 else 1.0

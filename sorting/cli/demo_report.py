@@ -47,6 +47,13 @@ def print_perception(con: Console, r: RunResult) -> None:
         common = ", ".join(f"{e} {n}" for e, n in seen.most_common(10))
         t.add_row("XRF", f"{b.xrf.acquisitions} spectra over the DP5 link "
                          f"({b.xrf.failures} failed); elements detected: {common}")
+    if b.xrt is not None:
+        st = b.tracker.tracker.stats
+        weighed = sum(1 for tr, est in finished if tr.xrt)
+        t.add_row("X-ray transmission", f"{b.xrt.objects_out} objects in {b.xrt.lines_in} "
+                  f"lines ({b.xrt.rejected} rejected); {weighed} of {len(finished)} tracked "
+                  f"objects seen through ({st.shared_xrt} views shared out among touching "
+                  f"objects, {st.merged_xrt} of stacked ones left out)")
     t.add_row("tracker", f"{len(finished)} objects left the sensing zone "
                          f"({b.tracker.tracker.stats.births} tracks started)")
     con.print(t)
