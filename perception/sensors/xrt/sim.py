@@ -100,14 +100,15 @@ class XrtLineSim:
         self._gain = self.conditions.flat_counts / np.asarray(self.conditions.photons)[None, :] * (
             1.0 + 0.02 * r.standard_normal((w, 2)))
         self._dark = self.conditions.dark_counts + 5.0 * r.standard_normal((w, 2))
-        self._mu: dict[int, FloatArray] = {}
+        self._mu: dict[int, tuple[dict[str, float], FloatArray]] = {}
 
     def attenuation(self, obj: SceneObject) -> FloatArray:
-        """μ(E) (cm²/g) of an object's bulk material (cached by object id)."""
-        mu = self._mu.get(obj.object_id)
-        if mu is None:
-            mu = bulk_attenuation(obj.composition, self.rest(obj), self.setup)
-            self._mu[obj.object_id] = mu
+        """μ(E) (cm²/g) of an object's bulk material (cached by object id and composition)."""
+        hit = self._mu.get(obj.object_id)
+        if hit is not None and hit[0] == obj.composition:
+            return hit[1]
+        mu = bulk_attenuation(obj.composition, self.rest(obj), self.setup)
+        self._mu[obj.object_id] = (obj.composition, mu)
         return mu
 
     def forget(self, keep_ids: set[int]) -> None:
