@@ -200,8 +200,9 @@ def _for_class(
 
 def _with_prior(f: float, u: float, prior: tuple[float, float] | None) -> tuple[float, float]:
     """An XRF reading ``f ± u`` combined with the class prior ``(mean, sd)`` by inverse
-    variance (the prior's sd floored, see ``PRIOR_REL_FLOOR``/``PRIOR_ABS_FLOOR``). The fit's
-    areas are non-negative, so a reading of an element that is not there is noise clipped at
+    variance (the prior's sd floored, see ``PRIOR_REL_FLOOR``/``PRIOR_ABS_FLOOR``). The
+    analysis reports mass fractions clipped at zero (the fit's areas may go negative, the
+    fractions may not), so a reading of an element that is not there is noise clipped at
     zero: over a stream of objects its sum grows without bound (Dy read in steel under Fe K);
     the class prior pulls it back where the class says so, and leaves a precise reading of an
     element the class holds nearly as it is. Without a class prior (``None``) the reading

@@ -4,7 +4,9 @@ Objects lie still on the belt, so a track's belt-surface position ``(s, y)``
 is constant up to measurement noise; what moves is the encoder. Each sensor
 batch (one camera frame, one 3D frame) is associated to the live tracks by a
 gated assignment (Hungarian, cost = normalized distance); single spot
-measurements (XRF) go to the track whose footprint covers the spot most.
+measurements (XRF) go to the track whose footprint covers the spot most; an
+X-ray transmission view (one pass of an object under the scanner) goes to the
+track it lies on, or is shared out cell by cell among touching tracks.
 
 Lifecycle: a track is born from an unmatched camera detection or 3D blob,
 is updated by every sensor downstream, survives missed detections, and ends
