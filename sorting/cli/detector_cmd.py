@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,10 @@ def register(sub: Any) -> None:
     v.add_argument("--out", default=None, help="report folder (default: runs/detector/eval/..)")
     v.add_argument("--conf", type=float, default=0.001, help="score threshold for mAP")
     v.add_argument("--camera-topic", default="/line1/camera/image_raw")
+    v.add_argument("--confusion-out", default=None, metavar="FILE",
+                   help="also write the measured class confusion (JSON) that the tracker's "
+                   "class posterior reads, e.g. datasets/models/detector/"
+                   "crmsort_yolo11n.confusion.json")
     v.set_defaults(func=_eval)
 
 
@@ -120,6 +125,7 @@ def _eval(args: argparse.Namespace) -> int:
         report = evaluate_folder(model, Path(args.data), out, conf=args.conf)
         print_report(report, con.print)
         con.print(f"plots and report.json in {out}")
+        _save_confusion(args, report, str(args.data))
         return 0
     from sorting.dataset.eval_bag import evaluate_bag
 
@@ -130,4 +136,17 @@ def _eval(args: argparse.Namespace) -> int:
 
     print_report(report, con.print)
     con.print(f"plots and report.json in {out}")
+    _save_confusion(args, report, str(args.bag))
     return 0
+
+
+def _save_confusion(args: argparse.Namespace, report: Any, source: str) -> None:
+    if not args.confusion_out:
+        return
+    from perception.detector.confusion import save_confusion
+
+    conf = save_confusion(Path(args.confusion_out), list(report.names), report.confusion,
+                          model=str(args.model), source=source,
+                          command="crmsort " + " ".join(sys.argv[1:]))
+    console().print(f"class confusion of {int(conf.counts.sum())} matched boxes "
+                    f"(accuracy {conf.accuracy:.3f}) in {args.confusion_out}")

@@ -197,6 +197,11 @@ class SortingConfig(_Model):
     detector_accuracy: float = Field(
         0.69, gt=0, lt=1, description="the detector's per-frame class accuracy, as measured "
         "on held-out data (weighs its votes in the class posterior)")
+    detector_confusion: str = Field(
+        "datasets/models/detector/crmsort_yolo11n.confusion.json",
+        description="the detector's measured class confusion (crmsort eval --confusion-out; "
+        "relative to the repository); '' or a missing file: a symmetric confusion from "
+        "detector_accuracy")
     prices_eur_per_kg: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     publish_rate_hz: float = Field(10.0, gt=0, le=100)
     track_gate_m: float = Field(0.08, gt=0, le=1.0)

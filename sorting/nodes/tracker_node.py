@@ -16,12 +16,14 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from calibration.camera import ray_plane_z
 from perception.catalog import load_catalog
+from perception.detector.confusion import load_confusion
 from sorting.accounting import RESIDUE, GradeLedger
 from sorting.config.cameras import measured_rgb_camera
 from sorting.config.line import LineConfig
@@ -76,6 +78,20 @@ class EncoderHistory:
 
 
 EDGE_PX = 2.0  # a box this close to the image border is cut by it
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_confusion(path: str, ctx: NodeContext) -> dict[str, dict[str, float]] | None:
+    """The detector's measured confusion likelihoods, or None (symmetric model) when no file
+    is configured or it is missing; a file that is there but broken is an error."""
+    if not path:
+        return None
+    p = Path(path) if Path(path).is_absolute() else REPO_ROOT / path
+    if not p.exists():
+        ctx.get_logger().warning(f"detector confusion {p} missing: symmetric confusion from "
+                                 "sorting.detector_accuracy")
+        return None
+    return load_confusion(p).likelihoods()
 
 
 def _extent(v: Any) -> tuple[float, float]:
@@ -112,6 +128,7 @@ class TrackerNode(Node):
             for m in catalog.materials.values()
         }
         self.material_density["metal"] = (5700.0, 3200.0 / 12**0.5)
+        self.confusion = _load_confusion(self.policy.detector_confusion, ctx)
         self.ledger = GradeLedger()
         self.encoder = EncoderHistory()
         self.estimates: dict[int, ObjectEstimate] = {}
@@ -270,7 +287,8 @@ class TrackerNode(Node):
     def _estimate(self, tr: Track) -> ObjectEstimate:
         return estimate(tr, self.priors, self.policy.prices_eur_per_kg, self.material_density,
                         feed_weights=self.feed_weights,
-                        detector_accuracy=self.policy.detector_accuracy)
+                        detector_accuracy=self.policy.detector_accuracy,
+                        detector_confusion=self.confusion)
 
     def target_bin(self, est: ObjectEstimate) -> str:
         """The sort policy's bin for an estimate (:meth:`SortingConfig.target_bin`)."""

@@ -231,12 +231,14 @@ def estimate(
     feed_weights: Mapping[str, float] | None = None,
     detector_accuracy: float = 0.5,
     xrf_full_coverage: float = XRF_FULL_COVERAGE,
+    detector_confusion: Mapping[str, Mapping[str, float]] | None = None,
 ) -> ObjectEstimate:
     """Fuse everything known about ``track`` (see the module docstring for the formulas).
 
     The class is the posterior of :func:`class_posterior` (detector votes, spectral
     material, size; ``feed_weights`` the expected stream mix, ``detector_accuracy`` the
-    detector's measured per-frame accuracy); every estimate is the posterior mixture of
+    detector's measured per-frame accuracy, ``detector_confusion`` its measured confusion
+    where known); every estimate is the posterior mixture of
     the per-class estimates, so an uncertain class widens the intervals instead of biasing
     them. Without class priors, ``material_density`` (material id → (mean, u) kg/m³) gives
     the density of the spectral material. XRF spots count when at least
@@ -245,7 +247,8 @@ def estimate(
     """
     material, material_conf = _vote(track.material_votes)
     spots = [(spot, cov) for spot, cov in track.xrf if cov >= xrf_full_coverage]
-    posterior = class_posterior(track, priors, feed_weights, detector_accuracy, spots)
+    posterior = class_posterior(track, priors, feed_weights, detector_accuracy, spots,
+                                detector_confusion)
     xrf = _xrf_composition(spots) if spots else None
     mix = top_classes(posterior) if posterior else {}
     if mix:

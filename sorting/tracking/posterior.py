@@ -7,9 +7,12 @@ other sensors know a lot about the class too. Bayes' rule over the detector clas
 
 - ``w_c``: the class's share of the feed the line is set up for (the line YAML's feed mix,
   an operating parameter, not a look at any object);
-- ``L_det``: the detector's votes (score sums per class ``v_k``) through a symmetric
-  confusion model ``P(k | c) = a`` for ``k = c`` and ``(1 - a)/(K - 1)`` otherwise, with the
-  detector's measured accuracy ``a``; frames of one object are not independent, so in the
+- ``L_det``: the detector's votes (score sums per class ``v_k``) through its confusion
+  ``P(k | c)``: measured on held-out data where given
+  (:mod:`perception.detector.confusion`: a detector confuses grey metals with one another
+  far more than metals with phones), else a symmetric model ``P(k | c) = a`` for ``k = c``
+  and ``(1 - a)/(K - 1)`` otherwise, with the detector's measured accuracy ``a``; frames of
+  one object are not independent, so in the
   log-likelihood ``Σ_k v_k log P(k | c)`` the votes beyond the first unit count by
   ``DETECTOR_TEMPER`` (total weight ``min(V, 1) + τ max(V - 1, 0)`` for ``V = Σ v_k``);
 - ``L_hsi``: the hyperspectral classifier's votes as shares ``q_m``,
@@ -55,6 +58,8 @@ HSI_ERROR = 0.05
 SIZE_SD_LOG = 0.15
 STUDENT_DOF = 3.0
 XRF_LIGHT_MAX = 0.1
+#: floor of a measured confusion probability (a class name the measurement never saw)
+MIN_CONFUSION = 1e-3
 
 
 def xrf_scale(fractions: Mapping[str, float], prior: ClassPrior) -> float:
@@ -126,10 +131,12 @@ def class_posterior(
     weights: Mapping[str, float] | None = None,
     detector_accuracy: float = 0.5,
     xrf_spots: Sequence[tuple[XrfMeasurement, float]] = (),
+    confusion: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[str, float]:
     """Posterior probability of each class of ``priors`` (the pooled ``"unknown"`` prior
     excluded) for ``track``; ``weights`` are the feed shares (missing → equal);
-    ``xrf_spots`` the (spot, coverage) pairs that count as analyses of the object."""
+    ``xrf_spots`` the (spot, coverage) pairs that count as analyses of the object;
+    ``confusion`` the detector's measured ``{true: {named: P}}`` (else the symmetric model)."""
     classes = sorted(c for c in priors if c != UNKNOWN_CLASS)
     if not classes:
         return {}
@@ -153,8 +160,12 @@ def class_posterior(
             logp.append(-math.inf)
             continue
         lp = math.log(w)
-        lp += sum(v * (log_hit if name == c else log_miss)
-                                    for name, v in votes.items())
+        row = confusion.get(c) if confusion else None
+        if row is not None:
+            lp += sum(v * math.log(max(row.get(name, 0.0), MIN_CONFUSION))
+                      for name, v in votes.items())
+        else:
+            lp += sum(v * (log_hit if name == c else log_miss) for name, v in votes.items())
         if materials and prior.surface is not None:
             lik = sum(q * ((1.0 - HSI_ERROR) * prior.surface.get(m, 0.0)
                            + HSI_ERROR / n_materials) for m, q in materials.items())

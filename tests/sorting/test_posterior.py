@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -145,3 +146,36 @@ def test_noise_read_as_an_absent_element_does_not_add_up_over_a_stream() -> None
         fused += est.fractions[est.elements.index("Dy")]
     assert raw / 200 > 0.002
     assert fused / 200 < 1e-5
+
+
+def test_a_measured_confusion_weighs_votes_by_what_the_detector_mixes_up(tmp_path: Path) -> None:
+    """Votes 'aluminium scrap' on an object: with the symmetric model they all but rule out
+    stainless; with a confusion measured to name stainless pieces aluminium half the time
+    they do not, and the posterior follows the other evidence (here: none, the feed mix)."""
+    from perception.detector.confusion import load_confusion, save_confusion
+    from perception.detector.errors import ModelFileError
+
+    names = ["aluminium_scrap", "stainless_steel_scrap", "laptop"]
+    # rows named, columns true, background last
+    cm = [[40, 30, 1, 0], [5, 30, 0, 0], [1, 0, 50, 0], [2, 3, 1, 0]]
+    path = tmp_path / "confusion.json"
+    saved = save_confusion(path, names, cm, model="m.onnx", source="held-out", command="x")
+    conf = load_confusion(path)
+    assert conf.names == tuple(names) and conf.accuracy == pytest.approx(saved.accuracy)
+    lik = conf.likelihoods(alpha=0.5)
+    for c in names:
+        assert sum(lik[c].values()) == pytest.approx(1.0)
+    assert lik["stainless_steel_scrap"]["aluminium_scrap"] == pytest.approx(30.5 / 61.5)
+    priors = {n: p for n, p in class_priors().items() if n in names}
+    weights = {"aluminium_scrap": 1.0, "stainless_steel_scrap": 1.0, "laptop": 1.0}
+    track = _track(votes={"aluminium_scrap": 3.0})
+    sym = class_posterior(track, priors, weights, detector_accuracy=0.7)
+    meas = class_posterior(track, priors, weights, confusion=lik)
+    assert sym["stainless_steel_scrap"] < 0.05
+    assert 0.15 < meas["stainless_steel_scrap"] < 0.5
+    assert meas["laptop"] < 0.01
+    path.write_text("{}")
+    with pytest.raises(ModelFileError, match="not a detector confusion file"):
+        load_confusion(path)
+    with pytest.raises(ModelFileError, match="cannot read"):
+        load_confusion(tmp_path / "missing.json")
