@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 
 from perception.sensors.hsi.bands import BandModel
 from perception.sensors.hsi.errors import SourceError
+from perception.sensors.linescan import LineGeometry
 from perception.sensors.scene import SceneObject, scene_height
 
 FloatArray = NDArray[np.float64]
@@ -54,18 +55,10 @@ class LibraryLike(Protocol):
 
 
 @dataclass(frozen=True)
-class HsiGeometry:
-    """Where the line lies: belt-frame ``x_m``, pixel-0 centre ``y0_m``, pitch (m), width."""
+class HsiGeometry(LineGeometry):
+    """The camera's line (:class:`LineGeometry`) and its lamp's height above the belt (m)."""
 
-    x_m: float = 1.6
-    y0_m: float = -0.3984375
-    pixel_pitch_m: float = 0.003125
-    width_px: int = 256
     lamp_height_m: float = 0.5
-
-    def pixel_y(self) -> FloatArray:
-        """Belt-frame y (m) of every pixel centre, (W,)."""
-        return self.y0_m + self.pixel_pitch_m * np.arange(self.width_px, dtype=np.float64)
 
 
 @dataclass(frozen=True)

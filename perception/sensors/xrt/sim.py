@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from perception.sensors.linescan import LineGeometry
 from perception.sensors.scene import SceneObject
 from perception.xrt.errors import XrtSetupError
 from perception.xrt.physics import XrtSetup, bulk_attenuation, layer_spectra
@@ -35,13 +36,11 @@ RestFn = Callable[[SceneObject], str]
 
 
 @dataclass(frozen=True)
-class XrtGeometry:
-    """Where the scanner sits and how its detector line is laid out (m)."""
+class XrtGeometry(LineGeometry):
+    """The scanner's detector line (:class:`LineGeometry`, under the belt), its source's
+    height above the belt and the detectors' depth under it (m)."""
 
     x_m: float = 2.3
-    y0_m: float = -0.3984375
-    pixel_pitch_m: float = 0.003125
-    width_px: int = 256
     source_height_m: float = 1.0
     detector_depth_m: float = 0.03
 
@@ -52,12 +51,6 @@ class XrtGeometry:
         if self.source_height_m <= 0 or self.detector_depth_m < 0:
             raise XrtSetupError("XRT geometry: source_height_m must be > 0, "
                                 "detector_depth_m >= 0")
-
-    def pixel_y(self) -> FloatArray:
-        """Across-belt positions of the pixel centres on the detector line (m)."""
-        pixels = np.arange(self.width_px, dtype=np.float64)
-        out: FloatArray = self.y0_m + self.pixel_pitch_m * pixels
-        return out
 
 
 @dataclass(frozen=True)
