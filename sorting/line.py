@@ -89,6 +89,13 @@ def build_sim_line(
         watch_topics.append("depth/points")
         watch_types.append("sensor_msgs/msg/PointCloud2")
         watch_rates.append(line.sensors.depth.rate_hz)
+    # the line scanners: one line per pixel pitch of belt travel
+    for topic, typ, cfg in (("hsi/line", "crmsort_msgs/msg/HyperspectralLine", line.sensors.hsi),
+                            ("xrt/line", "crmsort_msgs/msg/XrtLine", line.sensors.xrt)):
+        if cfg.enabled:
+            watch_topics.append(topic)
+            watch_types.append(typ)
+            watch_rates.append(line.belt.speed_mps * cfg.width_px / line.belt.width_m)
     params: dict[str, Any] = {
         "rate_hz": line.sim.status_rate_hz,
         "watch_topics": watch_topics,
