@@ -96,6 +96,10 @@ class Track:
 #: a cell whose high-layer log-attenuation reaches this counts as opaque when a view is shared
 #: out (the driver flags T_high < 1e-3, A = 6.9; noise spreads it)
 OPAQUE_A_HIGH = 6.5
+#: an X-ray view more than this many times the area of its track's footprint (grown by the
+#: margin all round) holds more than the object: the track gets the cells on its footprint
+XRT_OVERSIZE = 2.0
+XRT_MARGIN_M = 0.02
 PARTIAL_EXTEND_M = 0.15  # how far a view cut by the image border may hide its object
 
 
@@ -123,6 +127,7 @@ class TrackerStats:
     unassociated_xrf: int = 0
     merged_xrt: int = 0
     shared_xrt: int = 0
+    cropped_xrt: int = 0
     unassociated_xrt: int = 0
     merged_tracks: int = 0
     stacked_births: int = 0
@@ -427,7 +432,9 @@ class Tracker:
         cell: each cell goes to the track whose footprint holds it (the nearest of those, or of
         all), as a ``shared`` view; when one of them lies on another (a footprint mostly inside
         the other's) the cells cannot be told apart and the view is dropped (``merged_xrt``).
-        X-ray views start no tracks."""
+        A view far larger than its one track's footprint (``XRT_OVERSIZE``: it holds objects
+        never tracked) is cropped to the footprint (``cropped_xrt``). X-ray views start no
+        tracks."""
         live = self.live()
         for v in views:
             covered = [t for t in live if abs(t.s_m - v.s_m) <= v.length_m / 2
@@ -441,6 +448,12 @@ class Tracker:
             if tr is None:
                 self.stats.unassociated_xrt += 1
                 continue
+            if v.length_m * v.width_m > XRT_OVERSIZE * (tr.length_m + 2 * XRT_MARGIN_M) * (
+                    tr.width_m + 2 * XRT_MARGIN_M):
+                # far larger than the object: it holds others the line never tracked (a
+                # pile); the track gets the cells on its footprint
+                self._crop_xrt(tr, v)
+                continue
             self._take_xrt(tr, v)
 
     @staticmethod
@@ -448,6 +461,16 @@ class Tracker:
         tr.xrt.append(v)
         tr.sensors.add("xrt")
         tr.last_seen_ns = max(tr.last_seen_ns, v.t_ns)
+
+    def _crop_xrt(self, tr: Track, v: XrtMeasurement) -> None:
+        if v.cell_s_m is None or v.cell_y_m is None:
+            self.stats.merged_xrt += 1
+            return
+        sel = (np.abs(v.cell_s_m - tr.s_m) <= tr.length_m / 2 + XRT_MARGIN_M) & (
+            np.abs(v.cell_y_m - tr.y_m) <= tr.width_m / 2 + XRT_MARGIN_M)
+        self.stats.cropped_xrt += 1
+        if sel.any():
+            self._take_xrt(tr, _cells(v, sel))
 
     def _share_xrt(self, v: XrtMeasurement, covered: list[Track]) -> None:
         stacked = any(_overlap_share(a, b) >= 0.5 for i, a in enumerate(covered)
@@ -467,14 +490,8 @@ class Tracker:
         owner = np.argmin(dist, axis=1)
         for k, tr in enumerate(covered):
             sel = owner == k
-            if not sel.any():
-                continue
-            a_high = v.a_high[sel]
-            self._take_xrt(tr, replace(
-                v, s_m=float(np.mean(v.cell_s_m[sel])), y_m=float(np.mean(v.cell_y_m[sel])),
-                a_low=v.a_low[sel], a_high=a_high, cos_theta=v.cos_theta[sel],
-                cell_s_m=v.cell_s_m[sel], cell_y_m=v.cell_y_m[sel],
-                opaque_cells=int(np.count_nonzero(a_high >= OPAQUE_A_HIGH)), shared=True))
+            if sel.any():
+                self._take_xrt(tr, _cells(v, sel))
 
     def add_material_grid(
         self,
@@ -551,6 +568,17 @@ def spot_coverage(ds: float, dy: float, r: float, length: float, width: float) -
     px, py = ds + r * u[inside], dy + r * v[inside]
     on = (np.abs(px) <= length / 2) & (np.abs(py) <= width / 2)
     return float(on.mean())
+
+
+def _cells(v: XrtMeasurement, sel: NDArray[np.bool_]) -> XrtMeasurement:
+    """The part ``sel`` of an X-ray view's cells, as a ``shared`` view of its own."""
+    assert v.cell_s_m is not None and v.cell_y_m is not None
+    a_high = v.a_high[sel]
+    return replace(
+        v, s_m=float(np.mean(v.cell_s_m[sel])), y_m=float(np.mean(v.cell_y_m[sel])),
+        a_low=v.a_low[sel], a_high=a_high, cos_theta=v.cos_theta[sel],
+        cell_s_m=v.cell_s_m[sel], cell_y_m=v.cell_y_m[sel],
+        opaque_cells=int(np.count_nonzero(a_high >= OPAQUE_A_HIGH)), shared=True)
 
 
 def _absorb(keep: Track, other: Track) -> None:

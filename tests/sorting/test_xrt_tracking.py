@@ -169,3 +169,21 @@ def test_a_view_of_an_object_lying_on_another_is_nobodys() -> None:
     view = _blank_view(0.0, 0.0, 0.3, 0.2, (np.zeros(10), np.zeros(10)))
     t.add_xrt([view])
     assert t.stats.merged_xrt == 1 and not big.xrt and not small.xrt
+
+
+def test_a_view_far_larger_than_its_track_is_cropped_to_the_footprint() -> None:
+    """A small tracked object inside the view of a pile the line never tracked as a whole:
+    the track gets only the cells on its footprint (2 cm margin), not the pile's mass."""
+    t = Tracker()
+    _tracks(t, [(0.0, 0.0, 0.04, 0.03)])
+    ss, yy = np.meshgrid(np.arange(-0.15, 0.15, 0.003), np.arange(-0.1, 0.1, 0.003),
+                         indexing="ij")
+    view = _blank_view(0.0, 0.0, 0.3, 0.2, (ss.ravel(), yy.ravel()))
+    t.add_xrt([view])
+    (tr,) = t.tracks.values()
+    assert t.stats.cropped_xrt == 1 and len(tr.xrt) == 1 and tr.xrt[0].shared
+    part = tr.xrt[0]
+    assert part.cell_s_m is not None and part.cell_y_m is not None
+    assert np.all(np.abs(part.cell_s_m) <= 0.02 + 0.02 + 1e-9)
+    assert np.all(np.abs(part.cell_y_m) <= 0.015 + 0.02 + 1e-9)
+    assert 0 < part.a_high.size < 0.1 * view.a_high.size
