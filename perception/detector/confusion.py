@@ -61,18 +61,28 @@ class DetectorConfusion:
 
 
 def save_confusion(path: Path, names: list[str], confusion: list[list[int]], *, model: str,
-                   source: str, command: str) -> DetectorConfusion:
+                   source: str, command: str,
+                   merge: tuple[DetectorConfusion, ...] = ()) -> DetectorConfusion:
     """Write the matched part of an evaluation's confusion matrix (rows named, columns true,
-    the last row and column — background — dropped) to ``path``; return it."""
+    the last row and column — background — dropped) to ``path``, plus the counts of the
+    confusions in ``merge`` (other evaluations of the same model, same classes); return it."""
     cm = np.asarray(confusion, dtype=np.float64)
     k = len(names)
     if cm.shape != (k + 1, k + 1):
         raise ModelFileError(f"confusion: expected {k + 1}x{k + 1} with background, got "
                              f"{cm.shape}")
-    out = DetectorConfusion(tuple(names), cm[:k, :k], model=model, source=source)
+    counts = cm[:k, :k].copy()
+    sources = [source]
+    for other in merge:
+        if other.names != tuple(names):
+            raise ModelFileError(f"confusion to merge ({other.source}): its classes differ "
+                                 "from the model's")
+        counts += other.counts
+        sources.append(other.source)
+    out = DetectorConfusion(tuple(names), counts, model=model, source=" + ".join(sources))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({
-        "format": FORMAT, "model": model, "source": source, "command": command,
+        "format": FORMAT, "model": model, "source": out.source, "command": command,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "names": list(names), "counts_named_by_true": out.counts.astype(int).tolist(),
         "matched_class_accuracy": out.accuracy,

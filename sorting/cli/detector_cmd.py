@@ -63,6 +63,9 @@ def register(sub: Any) -> None:
                    help="also write the measured class confusion (JSON) that the tracker's "
                    "class posterior reads, e.g. datasets/models/detector/"
                    "crmsort_yolo11n.confusion.json")
+    v.add_argument("--confusion-merge", nargs="+", default=[], metavar="FILE",
+                   help="confusion files of other evaluations of this model whose counts are "
+                   "added to this one's (more boxes per class)")
     v.set_defaults(func=_eval)
 
 
@@ -143,10 +146,11 @@ def _eval(args: argparse.Namespace) -> int:
 def _save_confusion(args: argparse.Namespace, report: Any, source: str) -> None:
     if not args.confusion_out:
         return
-    from perception.detector.confusion import save_confusion
+    from perception.detector.confusion import load_confusion, save_confusion
 
+    merge = tuple(load_confusion(Path(f)) for f in args.confusion_merge)
     conf = save_confusion(Path(args.confusion_out), list(report.names), report.confusion,
                           model=str(args.model), source=source,
-                          command="crmsort " + " ".join(sys.argv[1:]))
+                          command="crmsort " + " ".join(sys.argv[1:]), merge=merge)
     console().print(f"class confusion of {int(conf.counts.sum())} matched boxes "
                     f"(accuracy {conf.accuracy:.3f}) in {args.confusion_out}")
