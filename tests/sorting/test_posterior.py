@@ -174,6 +174,12 @@ def test_a_measured_confusion_weighs_votes_by_what_the_detector_mixes_up(tmp_pat
     assert sym["stainless_steel_scrap"] < 0.05
     assert 0.15 < meas["stainless_steel_scrap"] < 0.5
     assert meas["laptop"] < 0.01
+    merged = save_confusion(tmp_path / "merged.json", names, cm, model="m.onnx", source="line",
+                            command="x", merge=(conf,))
+    assert merged.counts.sum() == 2 * conf.counts.sum() and "held-out" in merged.source
+    with pytest.raises(ModelFileError, match="classes differ"):
+        save_confusion(tmp_path / "bad.json", ["a", "b", "c"], cm, model="m", source="s",
+                       command="x", merge=(conf,))
     path.write_text("{}")
     with pytest.raises(ModelFileError, match="not a detector confusion file"):
         load_confusion(path)
