@@ -13,7 +13,9 @@ Per class, uncertainties are standard (k=1) and propagated to first order:
   through (:func:`xrt_mass`: its cells' mass thickness for the class's bulk attenuation, at
   the object's height), that weighing and ``V ρ`` are combined by inverse variance — the
   scanner sees the fill factor and bulk density that the outline hides; where they disagree
-  by more than ``XRT_CONSISTENT_K`` combined u, the weighing alone;
+  by more than ``XRT_CONSISTENT_K`` combined u, the weighing alone; where the object was
+  too thick for the scanner in places, ``V ρ`` is told the scanner's lower bound
+  (:func:`sorting.tracking.xrt_evidence.above`: the normal truncated below it);
 - composition per element: the XRF spots that lay (almost) wholly on the object
   (coverage ``c`` ≥ :data:`XRF_FULL_COVERAGE`) combined by inverse variance, weighted by
   ``c``, with ``u² = u_xrf² + ((1-c) f_xrf)²`` for the uncovered rest — for a class XRF
@@ -38,7 +40,7 @@ from sorting.tracking.measurements import XrfMeasurement
 from sorting.tracking.posterior import class_posterior, top_classes, xrf_scale
 from sorting.tracking.priors import ClassPrior
 from sorting.tracking.tracker import Track, top_vote
-from sorting.tracking.xrt_evidence import XRT_CONSISTENT_K, xrt_mass
+from sorting.tracking.xrt_evidence import XRT_CONSISTENT_K, above, xrt_lower_bound, xrt_mass
 
 UNKNOWN = "unknown"
 XRF_FULL_COVERAGE = 0.9
@@ -179,6 +181,11 @@ def _for_class(
             mass_u = 1.0 / math.sqrt(w_v + w_x)
         else:
             mass, mass_u = weighed
+    elif prior is not None:
+        # too thick for the scanner in places: it still says how much at least lies there
+        bound = xrt_lower_bound(track, prior)
+        if bound is not None:
+            mass, mass_u = above(mass, mass_u, bound)
     comp = ({e: (f, prior.composition_sd.get(e, 0.0)) for e, f in prior.composition.items()}
             if prior is not None else {})
     if xrf is not None:

@@ -18,6 +18,7 @@ the catalog, the rest filled by the light compound of its material family):
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -90,6 +91,45 @@ def _mass(track: Track, prior: ClassPrior) -> tuple[float, float]:
     shared_rel = XRT_SHARED_REL if any(v.shared for v in views) else 0.0
     rel = math.sqrt(prior.xrt_mu_rel_sd**2 + XRT_CAL_REL**2 + height_rel**2 + shared_rel**2)
     return mass, math.sqrt(u2 + (rel * mass) ** 2)
+
+
+#: where the driver flags a pixel opaque: T_high below 1e-3
+A_OPAQUE = -math.log(1e-3)
+
+
+def xrt_lower_bound(track: Track, prior: ClassPrior) -> float | None:
+    """A lower bound (kg) on the mass of a track whose X-ray views have opaque cells (more
+    than :data:`XRT_MAX_OPAQUE`, where :func:`xrt_mass` gives up): each opaque cell holds at
+    least the mass thickness behind ``A_OPAQUE``; None without such views."""
+    views = track.xrt
+    if not views or any(v.truncated for v in views) or not any(
+            v.opaque_share > XRT_MAX_OPAQUE for v in views):
+        return None
+    key = ("bound", prior.class_name, len(views), len(track.volumes))
+    if key not in track.xrt_cache:
+        capped = [replace(v, a_high=np.minimum(v.a_high, A_OPAQUE), opaque_cells=0)
+                  for v in views]
+        probe = replace(track, xrt=capped, xrt_cache={})
+        track.xrt_cache[key] = _mass(probe, prior)[0]
+    bound: float = track.xrt_cache[key]
+    return bound
+
+
+def above(mean: float, sd: float, bound: float) -> tuple[float, float]:
+    """Mean and sd of a normal ``(mean, sd)`` told that the value is at least ``bound`` (the
+    normal truncated below it). Far below the bound the normal itself is wrong (a fill factor
+    or density far off its class's), so the sd keeps at least half the prior's relative sd
+    instead of collapsing onto the bound."""
+    if sd <= 0 or mean <= 0:
+        return max(mean, bound), sd
+    a = (bound - mean) / sd
+    tail = 0.5 * math.erfc(a / math.sqrt(2.0))            # P(X > bound)
+    # the inverse Mills ratio (its asymptote far out in the tail)
+    lam = a + 1.0 / a if tail < 1e-12 else math.exp(-0.5 * a * a) / math.sqrt(
+        2.0 * math.pi) / tail
+    out_mean = mean + sd * lam
+    out_sd = sd * math.sqrt(max(1.0 + a * lam - lam * lam, 0.0))
+    return out_mean, max(out_sd, 0.5 * (sd / mean) * out_mean)
 
 
 RATIO_MIN_A = 0.05

@@ -4,6 +4,7 @@ object whose fill factor its outline hides, and telling copper from aluminium.""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -21,7 +22,7 @@ from sorting.tracking.fusion import estimate
 from sorting.tracking.measurements import VolumeMeasurement, XrtMeasurement
 from sorting.tracking.priors import class_priors
 from sorting.tracking.tracker import Tracker
-from sorting.tracking.xrt_evidence import xrt_loglik, xrt_mass
+from sorting.tracking.xrt_evidence import above, xrt_loglik, xrt_lower_bound, xrt_mass
 
 LINE = load_line(None)
 X = LINE.sensors.xrt.x_m
@@ -187,3 +188,32 @@ def test_a_view_far_larger_than_its_track_is_cropped_to_the_footprint() -> None:
     assert np.all(np.abs(part.cell_s_m) <= 0.02 + 0.02 + 1e-9)
     assert np.all(np.abs(part.cell_y_m) <= 0.015 + 0.02 + 1e-9)
     assert 0 < part.a_high.size < 0.1 * view.a_high.size
+
+
+def test_an_object_too_thick_for_the_scanner_is_at_least_its_lower_bound() -> None:
+    """A dense stainless block (5 cm at fill 0.9): the high layer sees less than 1e-3 through
+    most of it, so there is no X-ray mass, but a lower bound below the truth; the estimate is
+    lifted from volume × the class's mean density to above it, closer to the truth."""
+    block = _piece(3, "stainless_steel_scrap", "stainless", 0.0, 0.0, (0.08, 0.05, 0.05),
+                   7900 * 0.9, {"Fe": 0.7, "Cr": 0.18, "Ni": 0.1, "Mn": 0.02})
+    out, _ = _run_node([block])
+    priors = class_priors()
+    prior = priors["stainless_steel_scrap"]
+    (track,) = _track_of(block, _view(out[0])).tracks.values()
+    assert out[0].opaque_cells > 0.5 * len(out[0].a_high)
+    assert xrt_mass(track, prior) is None
+    bound = xrt_lower_bound(track, prior)
+    assert bound is not None and 0.5 * block.mass_kg() < bound < block.mass_kg()
+    by_outline = block.volume_m3() * prior.density_kg_m3
+    est = estimate(track, {"stainless_steel_scrap": prior}, {})
+    assert by_outline < bound <= est.mass_kg
+    assert abs(est.mass_kg - block.mass_kg()) < abs(by_outline - block.mass_kg())
+
+
+def test_a_normal_told_a_lower_bound() -> None:
+    m, s = above(1.0, 0.3, -2.0)        # far below: nothing learnt
+    assert m == pytest.approx(1.0, abs=1e-6) and s == pytest.approx(0.3, rel=1e-3)
+    m, s = above(1.0, 0.3, 1.0)          # half the normal cut off: mean + sd sqrt(2/pi)
+    assert m == pytest.approx(1.0 + 0.3 * math.sqrt(2 / math.pi), rel=1e-6)
+    m, s = above(1.0, 0.3, 10.0)         # far above: at the bound, sd kept relative
+    assert 10.0 <= m < 10.1 and s == pytest.approx(0.15 * m, rel=1e-6)
