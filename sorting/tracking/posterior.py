@@ -22,7 +22,8 @@ other sensors know a lot about the class too. Bayes' rule over the detector clas
   (Student-t with 3 degrees of freedom, so a merged or partial blob does not veto a class),
   the measurement's own spread ``SIZE_SD_LOG`` added; with only views truncated at the 3D
   sensor's edge the volume is a lower bound (likelihood: the t survival function) and the
-  height still counts;
+  height still counts; without any 3D view, the footprint the X-ray scanner saw through
+  against the class's log-normal footprint area;
 - ``L_xrf``: the XRF analysis of spots that lay on the object, element by element against
   the class's composition (Student-t, variance ``u_xrf² + sd_c² + (XRF_ABS + XRF_REL f)²``,
   the last term for what the quantification itself gets wrong, e.g. matrix effects). For a
@@ -49,7 +50,7 @@ import numpy as np
 from sorting.tracking.measurements import XrfMeasurement
 from sorting.tracking.priors import UNKNOWN_CLASS, ClassPrior
 from sorting.tracking.tracker import Track
-from sorting.tracking.xrt_evidence import xrt_loglik
+from sorting.tracking.xrt_evidence import xrt_footprint, xrt_loglik
 
 DETECTOR_TEMPER = 0.5
 XRF_ABS = 0.002
@@ -88,7 +89,14 @@ def _log_student(z: float, dof: float = STUDENT_DOF) -> float:
 
 
 def _size_loglik(track: Track, prior: ClassPrior) -> float:
-    if not track.volumes or not math.isfinite(prior.log_volume_mean):
+    if not track.volumes:
+        # no 3D view: what the X-ray scanner saw through is the object's footprint
+        area = xrt_footprint(track)
+        if area is None or not math.isfinite(prior.log_area_mean):
+            return 0.0
+        s = math.hypot(prior.log_area_sd, SIZE_SD_LOG)
+        return _log_student((math.log(area) - prior.log_area_mean) / s) - math.log(s)
+    if not math.isfinite(prior.log_volume_mean):
         return 0.0
     whole = [m for m in track.volumes if not m.truncated]
     views = whole or track.volumes

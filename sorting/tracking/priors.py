@@ -46,6 +46,8 @@ class ClassPrior:
     log_volume_sd: float = math.nan
     log_height_mean: float = math.nan
     log_height_sd: float = math.nan
+    log_area_mean: float = math.nan           # footprint seen from above (m², log)
+    log_area_sd: float = math.nan
     surface: dict[str, float] | None = None   # HSI material name -> share of objects
     xrt_rest: str = DEFAULT_REST              # light compound filling the composition (XRT)
     xrt_mu_rel_sd: float = 0.0                # relative spread of objects' X-ray attenuation
@@ -80,6 +82,13 @@ def hsi_name(catalog: Catalog, material: str) -> str:
     return "metal" if spec is not None and spec.family == "metal" else material
 
 
+def _footprint_m2(o: SceneObject) -> float:
+    """The object's footprint seen from above (m²): length × width, a lump's covered cells."""
+    if o.heightmap_m is not None:
+        return float(np.count_nonzero(o.heightmap_m > 1e-5)) * o.cell_m**2
+    return o.size_m[0] * o.size_m[1]
+
+
 def _moments(name: str, objs: list[SceneObject], catalog: Catalog,
              rest: dict[str, str]) -> ClassPrior:
     vol = np.array([o.volume_m3() for o in objs])
@@ -89,6 +98,7 @@ def _moments(name: str, objs: list[SceneObject], catalog: Catalog,
     comp = np.array([[o.composition.get(e, 0.0) for e in elements] for o in objs])
     log_v = np.log(vol)
     log_h = np.log([o.height_m for o in objs])
+    log_a = np.log([_footprint_m2(o) for o in objs])
     surface: dict[str, float] = {}
     for o in objs:
         key = hsi_name(catalog, o.material)
@@ -126,6 +136,8 @@ def _moments(name: str, objs: list[SceneObject], catalog: Catalog,
         log_volume_sd=float(log_v.std(ddof=1)),
         log_height_mean=float(log_h.mean()),
         log_height_sd=float(log_h.std(ddof=1)),
+        log_area_mean=float(log_a.mean()),
+        log_area_sd=float(log_a.std(ddof=1)),
         surface=surface,
         xrt_rest=xrt_rest,
         xrt_mu_rel_sd=float(np.sqrt(np.mean(rel_slope**2))),

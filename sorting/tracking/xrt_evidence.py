@@ -93,6 +93,21 @@ def _mass(track: Track, prior: ClassPrior) -> tuple[float, float]:
     return mass, math.sqrt(u2 + (rel * mass) ** 2)
 
 
+#: a cell is part of the footprint above this low-layer log-attenuation (the segmenter's seed)
+FOOTPRINT_A_LOW = 0.03
+
+
+def xrt_footprint(track: Track) -> float | None:
+    """Area (m²) the track's X-ray views covered (cells above ``FOOTPRINT_A_LOW`` in the low
+    layer, the views' edge rings left out), or None without a whole view."""
+    views = track.xrt
+    if not views or any(v.truncated for v in views):
+        return None
+    area = sum(float(np.count_nonzero(v.a_low > FOOTPRINT_A_LOW)) * v.cell_area_m2
+               for v in views)
+    return area if area > 0 else None
+
+
 #: where the driver flags a pixel opaque: T_high below 1e-3
 A_OPAQUE = -math.log(1e-3)
 

@@ -22,7 +22,13 @@ from sorting.tracking.fusion import estimate
 from sorting.tracking.measurements import VolumeMeasurement, XrtMeasurement
 from sorting.tracking.priors import class_priors
 from sorting.tracking.tracker import Tracker
-from sorting.tracking.xrt_evidence import above, xrt_loglik, xrt_lower_bound, xrt_mass
+from sorting.tracking.xrt_evidence import (
+    above,
+    class_table,
+    xrt_loglik,
+    xrt_lower_bound,
+    xrt_mass,
+)
 
 LINE = load_line(None)
 X = LINE.sensors.xrt.x_m
@@ -217,3 +223,31 @@ def test_a_normal_told_a_lower_bound() -> None:
     assert m == pytest.approx(1.0 + 0.3 * math.sqrt(2 / math.pi), rel=1e-6)
     m, s = above(1.0, 0.3, 10.0)         # far above: at the bound, sd kept relative
     assert 10.0 <= m < 10.1 and s == pytest.approx(0.15 * m, rel=1e-6)
+
+
+def test_without_a_3d_view_the_xrays_footprint_tells_the_size() -> None:
+    """A track the 3D sensor never saw whose X-ray view covers 10 x 7 cm: its size evidence
+    now says HDD (footprint 1.1 dm² typical) and not Al electrolytic capacitor (4 cm²), by
+    more than 3 nats; and the posterior follows, against a detector vote for the capacitor."""
+    from sorting.tracking.posterior import _size_loglik, class_posterior
+
+    priors = {n: p for n, p in class_priors().items()
+              if n in ("hard_disk_drive", "aluminium_electrolytic_capacitor")}
+    hdd, cap = priors["hard_disk_drive"], priors["aluminium_electrolytic_capacitor"]
+    t = Tracker()
+    tr = t._new_track(0, 0.0, 0.0, 0.10, 0.07)
+    tr.whole_views = 1
+    tr.class_votes["aluminium_electrolytic_capacitor"] = 0.9
+    ss, yy = np.meshgrid(np.arange(-0.05, 0.05, 0.003125), np.arange(-0.035, 0.035, 0.003125),
+                         indexing="ij")
+    view = _blank_view(0.0, 0.0, 0.1, 0.07, (ss.ravel(), yy.ravel()))
+    # cells as an HDD's: 0.8 g/cm² of its bulk material, both layers
+    table = class_table(hdd)
+    a_high = np.full(view.a_high.size, float(table.a_high(0.8)))
+    view = replace(view, cell_area_m2=0.003125**2, a_high=a_high,
+                   a_low=table.a_low(table.rho_t(a_high)))
+    assert _size_loglik(tr, hdd) == _size_loglik(tr, cap) == 0.0
+    t.add_xrt([view])
+    assert _size_loglik(tr, hdd) - _size_loglik(tr, cap) > 3.0
+    post = class_posterior(tr, priors, {n: 1.0 for n in priors}, detector_accuracy=0.7)
+    assert post["hard_disk_drive"] > 0.9
