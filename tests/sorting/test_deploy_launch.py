@@ -34,7 +34,9 @@ def test_launch_nodes_as_data(tmp_path: Path) -> None:
     mon = nodes["line_monitor"]
     assert (mon.package, mon.executable, mon.namespace) == ("crmsort", "line_monitor", "/line1")
     assert mon.parameters["silence_periods"] == 5.0  # the YAML override
-    assert mon.parameters["watch_topics"] == ["camera/image_raw", "depth/points"]
+    assert mon.parameters["watch_topics"] == [
+        "camera/image_raw", "depth/points", "hsi/line", "xrt/line"]
+    assert {"hsi", "xrt"} <= set(nodes)
     assert mon.parameters["line_file"] == str(path.resolve())
     assert nodes["volume"].remappings == [("depth/points", "/camera3d/points")]
     assert nodes["volume"].group == "perception" and mon.group == "sim"
