@@ -25,6 +25,7 @@ from rich.table import Table
 from perception.catalog import load_catalog
 from perception.sensors.xrt import XrtLineSim
 from perception.xrt import LineSegmenter, TransmissionCalibrator, log_attenuation_of
+from perception.xrt.geometry import blob_geometry
 from perception.xrt.mass import mass_from_cells
 from perception.xrt.materials import class_rest
 from perception.xrt.physics import DEFAULT_REST
@@ -87,10 +88,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             mass = 0.0
             for b in blobs:
-                y_det = geo.y0_m + geo.pixel_pitch_m * b.cols
-                cos = (h + d) / np.sqrt((h + d) ** 2 + y_det**2)
-                area = geo.pixel_pitch_m * (h - obj.height_m / 2) / (h + d) * b.line_step_m
-                mass += mass_from_cells(b.a_high, cos, area, table, b.noise_a_high).mass_kg
+                g = blob_geometry(b, geo.y0_m, geo.pixel_pitch_m, h, d)
+                area = g.cell_area_m2 * (h - obj.height_m / 2) / h
+                mass += mass_from_cells(b.a_high, g.cos_theta, area, table,
+                                        b.noise_a_high).mass_kg
             errs_x.append(mass / truth - 1)
         rows.append((spec.name, errs_x, errs_v, opaque))
     tab = Table(title=f"XRT weighing vs true volume x class density, {args.per_class} objects "

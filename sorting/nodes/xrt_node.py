@@ -17,6 +17,7 @@ import numpy as np
 
 from perception.xrt import LineSegmenter, TransmissionCalibrator, XrtBlob, log_attenuation_of
 from perception.xrt.errors import XrtDataError
+from perception.xrt.geometry import blob_geometry
 from sorting.errors import ConfigError
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
@@ -95,24 +96,16 @@ class XrtNode(Node):
     def _object_msg(self, b: XrtBlob) -> Any:
         assert self._geometry is not None
         y0, pitch, h, d = self._geometry
-        y_det = y0 + pitch * b.cols.astype(np.float64)
-        mag = h / (h + d)                      # detector line -> belt level
-        y = y_det * mag
-        w = np.maximum(b.a_high, 0.0) + 1e-9
-        cos = (h + d) / np.sqrt((h + d) ** 2 + y_det**2)
-        centre = float(np.average(b.positions_m, weights=w))
+        g = blob_geometry(b, y0, pitch, h, d)
         return new(
             "crmsort_msgs/msg/XrtObject",
-            belt_position_m=centre,
-            y_m=float(np.average(y, weights=w)),
-            length_m=float(np.ptp(b.positions_m) + b.line_step_m),
-            width_m=float(np.ptp(y) + pitch * mag),
-            cell_area_m2=float(pitch * mag * b.line_step_m),
-            source_height_m=h, noise_a_high=float(b.noise_a_high), truncated=b.truncated,
+            belt_position_m=g.position_m, y_m=g.y_m, length_m=g.length_m, width_m=g.width_m,
+            cell_area_m2=g.cell_area_m2, source_height_m=h,
+            noise_a_high=float(b.noise_a_high), truncated=b.truncated,
             opaque_cells=int(np.count_nonzero(b.opaque)),
             a_low=b.a_low.astype(np.float32), a_high=b.a_high.astype(np.float32),
-            cos_theta=cos.astype(np.float32),
-            cell_dx_m=(b.positions_m - centre).astype(np.float32), cell_y_m=y.astype(np.float32),
+            cos_theta=g.cos_theta.astype(np.float32), cell_dx_m=g.cell_dx_m.astype(np.float32),
+            cell_y_m=g.cell_y_m.astype(np.float32),
         )
 
     def _publish(self, blobs: list[XrtBlob]) -> None:
