@@ -10,6 +10,7 @@ A researcher can use it without a line::
 from __future__ import annotations
 
 from perception.xrt.errors import XrtDataError, XrtError, XrtSetupError
+from perception.xrt.geometry import BlobGeometry, blob_geometry
 from perception.xrt.mass import XrtMass, mass_from_cells
 from perception.xrt.physics import (
     AttenuationTable,
@@ -22,6 +23,7 @@ from perception.xrt.transmission import TransmissionCalibrator, log_attenuation_
 
 __all__ = [
     "AttenuationTable",
+    "BlobGeometry",
     "LineSegmenter",
     "TransmissionCalibrator",
     "XrtBlob",
@@ -30,6 +32,7 @@ __all__ = [
     "XrtMass",
     "XrtSetup",
     "XrtSetupError",
+    "blob_geometry",
     "bulk_attenuation",
     "log_attenuation_of",
     "mass_from_cells",
