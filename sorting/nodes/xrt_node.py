@@ -109,12 +109,14 @@ class XrtNode(Node):
         )
 
     def _publish(self, blobs: list[XrtBlob]) -> None:
-        if not blobs:
+        # a one-line blob has no encoder step to give its cells a length: nothing to weigh
+        objects = [self._object_msg(b) for b in blobs if b.line_step_m > 0]
+        if not objects:
             return
         self.pub.publish(new("crmsort_msgs/msg/XrtObjectArray",
                              header=header(self._last_ns, self.frame_id), x_m=self.x_m,
-                             objects=[self._object_msg(b) for b in blobs if b.line_step_m > 0]))
-        self.objects_out += len(blobs)
+                             objects=objects))
+        self.objects_out += len(objects)
 
     def _flush(self) -> None:
         self._publish(self.segmenter.finish())
