@@ -118,6 +118,17 @@ class XrfConfig(_Model):
     retries: int = Field(3, ge=0)
 
 
+class XrtSimDeviationConfig(_Model):
+    """Simulator only: how the simulated scanner's true set-up departs from the nominal one
+    the line's model assumes (zero = none), for proving ``crmsort calibrate xrt``."""
+
+    tube_kv_delta: float = Field(0.0, ge=-60, le=60, description="true tube kV minus nominal")
+    filter_thickness_pct: float = Field(0.0, gt=-80, le=400,
+                                        description="tube filter thicker than nominal, %")
+    interlayer_thickness_pct: float = Field(0.0, gt=-80, le=400,
+                                            description="inter-layer filter thicker, %")
+
+
 class XrtConfig(_Model):
     """Dual-energy X-ray transmission line scanner (tube above the belt, detectors under it):
     weighs what it sees through, and tells light metals from heavy ones."""
@@ -129,6 +140,10 @@ class XrtConfig(_Model):
     detector_depth_m: float = Field(0.03, ge=0, le=0.5, description="detectors under the belt")
     tube_kv: float = Field(160.0, ge=20, le=600)
     frame_id: str = "xrt_frame"
+    encoding: Literal["transmission", "raw_counts"] = Field(
+        "transmission", description="what the (simulated) driver publishes: flat-fielded lines, "
+        "or raw counts that the XRT node flat-fields with the stored xrt.reference")
+    sim_deviation: XrtSimDeviationConfig = Field(default_factory=XrtSimDeviationConfig)
 
 
 class SensorsConfig(_Model):

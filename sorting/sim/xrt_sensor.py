@@ -3,8 +3,12 @@
 :class:`XrtSensorSim` owns a :class:`perception.sensors.xrt.XrtLineSim`, takes its dark and
 flat references once at start (tube off; only the belt in the beam) and renders one
 ``crmsort_msgs/XrtLine`` per call, flat-fielded as a scanner's driver delivers it
-(``ENCODING_TRANSMISSION``, opaque and dead pixels flagged). Each object's light-element
-filler follows its class's catalog material family (:func:`perception.xrt.rest_formula`).
+(``ENCODING_TRANSMISSION``, opaque and dead pixels flagged), or, with ``sensors.xrt.encoding:
+raw_counts``, the raw detector counts (``ENCODING_RAW_COUNTS``) that the XRT node flat-fields
+with the stored ``xrt.reference``. ``sensors.xrt.sim_deviation`` sets how the simulated
+scanner's true set-up departs from the nominal one (what ``crmsort calibrate xrt`` corrects).
+Each object's light-element filler follows its class's catalog material family
+(:func:`perception.xrt.rest_formula`).
 """
 
 from __future__ import annotations
@@ -15,14 +19,23 @@ import numpy as np
 
 from perception.catalog import Catalog, load_catalog
 from perception.sensors.scene import SceneObject
-from perception.sensors.xrt import XrtGeometry, XrtLineSim
+from perception.sensors.xrt import XrtConditions, XrtGeometry, XrtLineSim
 from perception.xrt import TransmissionCalibrator, XrtSetup, rest_formula
 from perception.xrt.materials import class_rest
-from sorting.config.line import LineConfig
+from perception.xrt.setup_fit import SetupCorrection
+from sorting.config.line import LineConfig, XrtConfig
 from sorting.msgs import new
 from sorting.msgs.convert import header
 
+ENCODING_RAW_COUNTS = 0
 ENCODING_TRANSMISSION = 1
+
+
+def true_deviation(cfg: XrtConfig) -> SetupCorrection:
+    """The simulated scanner's true departure from its nominal set-up (``sim_deviation``)."""
+    d = cfg.sim_deviation
+    return SetupCorrection(d.tube_kv_delta, 1.0 + d.filter_thickness_pct / 100.0,
+                           1.0 + d.interlayer_thickness_pct / 100.0)
 
 
 class XrtSensorSim:
@@ -43,16 +56,21 @@ class XrtSensorSim:
             np.random.default_rng(ss.spawn(1)[0]),
             rest=lambda o: rest.get(o.class_name, rest_formula(None)),
             setup=self.setup, geometry=self.geometry,
+            conditions=XrtConditions(deviation=true_deviation(cfg)),
             pattern_seed=int(ss.generate_state(1)[0]))
+        self.raw_counts = cfg.encoding == "raw_counts"
         self.calibrator = TransmissionCalibrator(self.sim.dark_reference(),
                                                  self.sim.flat_reference())
         self.line_index = 0
 
     def line_msg(self, objects: list[SceneObject], encoder_m: float, t_ns: int,
                  frame_id: str = "xrt_frame") -> Any:
-        """One flat-fielded line of what lies under the scanner now."""
+        """One line (flat-fielded, or raw counts) of what lies under the scanner now."""
         raw = self.sim.render(objects)
-        t, flags = self.calibrator.apply(raw)
+        if self.raw_counts:
+            t, flags = raw, np.zeros(raw.shape[0], dtype=np.uint8)
+        else:
+            t, flags = self.calibrator.apply(raw)
         if self.line_index % 256 == 0:
             self.sim.forget({o.object_id for o in objects})
         g = self.geometry
@@ -62,7 +80,7 @@ class XrtSensorSim:
             y0_m=float(g.y0_m), pixel_pitch_m=float(g.pixel_pitch_m),
             source_height_m=float(g.source_height_m), detector_depth_m=float(g.detector_depth_m),
             tube_kv=float(self.setup.tube_kv), width=g.width_px, layers=2,
-            encoding=ENCODING_TRANSMISSION,
+            encoding=ENCODING_RAW_COUNTS if self.raw_counts else ENCODING_TRANSMISSION,
             data=np.ascontiguousarray(t, dtype=np.float32).reshape(-1),
             flags=flags.astype(np.uint8),
         )

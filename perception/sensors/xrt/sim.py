@@ -15,6 +15,10 @@ class's material family implies, :func:`perception.xrt.physics.rest_formula`). P
 pixel the detector absorbs ``photons`` photons with only the belt in the beam (Poisson,
 energy-weighted: signal ``Σ p(E) E/Ē T(E)``, variance ``Σ p(E) (E/Ē)² T(E)``), plus a fixed
 per-pixel gain pattern, a dark offset with its pattern, read noise, 16-bit clipping.
+
+The scanner renders with its *true* set-up: ``setup`` (what the line's model assumes) with
+``conditions.deviation`` applied (tube voltage off its dial, filters thicker or thinner than
+nominal; none by default), which is what ``crmsort calibrate xrt`` measures and corrects.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from perception.sensors.linescan import LineGeometry
 from perception.sensors.scene import SceneObject
 from perception.xrt.errors import XrtSetupError
 from perception.xrt.physics import XrtSetup, bulk_attenuation, layer_spectra
+from perception.xrt.setup_fit import SetupCorrection
 
 FloatArray = NDArray[np.float64]
 RestFn = Callable[[SceneObject], str]
@@ -56,13 +61,15 @@ class XrtGeometry(LineGeometry):
 @dataclass(frozen=True)
 class XrtConditions:
     """Detector exposure: photons absorbed per pixel and line with only the belt in the beam
-    (low, high layer), dark level, read noise (counts), flat-field level, ADC full scale."""
+    (low, high layer), dark level, read noise (counts), flat-field level, ADC full scale, and
+    the scanner's true ``deviation`` from its nominal set-up (simulator truth)."""
 
     photons: tuple[float, float] = (2.0e5, 1.0e5)
     dark_counts: float = 400.0
     read_noise_counts: float = 3.0
     flat_counts: float = 50000.0
     full_scale: float = 65535.0
+    deviation: SetupCorrection = field(default_factory=SetupCorrection)
 
 
 @dataclass
@@ -83,7 +90,8 @@ class XrtLineSim:
     oversample_along: int = 2
 
     def __post_init__(self) -> None:
-        spectra = layer_spectra(self.setup)
+        self.true_setup = self.conditions.deviation.apply(self.setup)
+        spectra = layer_spectra(self.true_setup)
         e = spectra.energies
         ebar = spectra.mean_energy
         self._p1 = spectra.photons * (e[None, :] / ebar[:, None])          # (2, E)
@@ -100,7 +108,7 @@ class XrtLineSim:
         hit = self._mu.get(obj.object_id)
         if hit is not None and hit[0] == obj.composition:
             return hit[1]
-        mu = bulk_attenuation(obj.composition, self.rest(obj), self.setup)
+        mu = bulk_attenuation(obj.composition, self.rest(obj), self.true_setup)
         self._mu[obj.object_id] = (obj.composition, mu)
         return mu
 
