@@ -31,6 +31,8 @@ LIMITS = {
     "time_offset": 2e-3,  # s, 1-sigma of the offset
     "hsi_reference": 0.01,  # relative noise of the averaged white (median over bands)
     "xrf_energy": 10.0,  # eV RMS line residual
+    "xrt_reference": 0.01,  # relative noise of the averaged flat (worst layer)
+    "xrt_mass_scale": 2.0,  # %, worst plate's areal-density error after the correction
 }
 
 

@@ -37,7 +37,8 @@ from calibration.procedure_errors import StoreError
 SCHEMA_VERSION = 1
 
 Kind = Literal[
-    "intrinsics", "extrinsics", "encoder", "rigid", "time_offset", "hsi_reference", "xrf_energy"
+    "intrinsics", "extrinsics", "encoder", "rigid", "time_offset", "hsi_reference", "xrf_energy",
+    "xrt_reference", "xrt_mass_scale",
 ]
 
 DEFAULT_MAX_AGE_DAYS: dict[str, float] = {
@@ -48,6 +49,8 @@ DEFAULT_MAX_AGE_DAYS: dict[str, float] = {
     "time_offset": 180.0,
     "hsi_reference": 1.0,
     "xrf_energy": 7.0,
+    "xrt_reference": 1.0,
+    "xrt_mass_scale": 30.0,
 }
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from robot.drivers.sim import SimArmDriver
 from robot.pick_cycle import DeltaPickCycle
 from robot.safety import EStopLatch, SafetyGuard, Watchdog
+from sorting.config.cameras import calibration_path
 from sorting.config.line import LineConfig
 from sorting.nodes.arm_node import ArmNode
 from sorting.nodes.detector_node import DetectorNode
@@ -132,7 +133,9 @@ def build_sim_line(
         hparams.update(line.nodes.get("hsi", {}))
         executor.add_node(HsiClassifierNode, "hsi", namespace=ns, parameters=hparams)
     if line.sensors.xrt.enabled:
-        xparams: dict[str, Any] = {"frame_id": "belt", "x_m": line.sensors.xrt.x_m}
+        xparams: dict[str, Any] = {"frame_id": "belt", "x_m": line.sensors.xrt.x_m,
+                                   "tube_kv": line.sensors.xrt.tube_kv,
+                                   "store": str(calibration_path(line))}
         xparams.update(line.nodes.get("xrt", {}))
         built.xrt = executor.add_node(XrtNode, "xrt", namespace=ns, parameters=xparams)
     arm_names = [a.name for a in line.arms]

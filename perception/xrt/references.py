@@ -136,3 +136,37 @@ def xrt_references(dark_lines: object, flat_lines: object, full_scale: float = 6
     flat_rel = med_f / np.maximum(med_resp, 1e-9)
     rel = float(np.max(flat_rel) / np.sqrt(f.shape[0]))
     return XrtReferences(dark, flat, n, dead, not_above, saturated, noisy, med_d, flat_rel, rel)
+
+
+def split_takes(raw: NDArray[np.floating], min_response: float = 100.0,
+                object_drop: float = 0.03, guard_lines: int = 3
+                ) -> tuple[BoolArray, BoolArray, BoolArray]:
+    """Masks (N,) of the tube-off, the empty-belt and the live lines in a recording of raw
+    lines (N, W, 2) taken as: tube off, then tube on with the belt empty, then anything. A
+    line is tube-off when its median high-layer count is in the lowest fifth of the range;
+    empty-belt when live and no pixel's high-layer transmission (against the per-pixel median
+    of the live lines) drops by more than ``object_drop``, ``guard_lines`` lines from any
+    object. Raises :class:`XrtReferenceError` when either take is missing."""
+    r = np.asarray(raw, dtype=np.float64)
+    if r.ndim != 3 or r.shape[-1] != 2 or r.shape[0] < 2:
+        raise XrtReferenceError(f"raw lines: expected N >= 2 lines x W pixels x 2 layers, got "
+                                f"shape {r.shape}")
+    m = np.median(r[..., 1], axis=1)
+    lo, hi = float(np.percentile(m, 1)), float(np.percentile(m, 99))
+    dark = m < lo + 0.2 * (hi - lo)
+    if hi - lo < min_response or not dark.any() or dark.all():
+        raise XrtReferenceError("the recording has no tube-off lines, or no lines with the "
+                                "tube on: record a few seconds with the tube off first")
+    d = r[dark].mean(axis=0)
+    live = ~dark
+    resp = np.median(r[live], axis=0) - d
+    ok = resp[:, 1] >= min_response
+    t = (r[live][:, ok, 1] - d[ok, 1]) / resp[ok, 1]
+    obj = np.zeros(r.shape[0], dtype=bool)
+    obj[np.flatnonzero(live)] = np.any(t < 1.0 - object_drop, axis=1)
+    near = np.convolve(obj.astype(float), np.ones(2 * guard_lines + 1), mode="same") > 0
+    flat = live & ~near
+    if not flat.any():
+        raise XrtReferenceError("no empty-belt lines in the recording: run the belt empty "
+                                "with the tube on before the plates")
+    return dark, flat, live

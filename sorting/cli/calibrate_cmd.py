@@ -1,4 +1,4 @@
-"""``crmsort calibrate intrinsics|extrinsics|encoder|arm|time-offset|hsi|xrf|all|show``.
+"""``crmsort calibrate intrinsics|extrinsics|encoder|arm|time-offset|hsi|xrf|xrt|all|show``.
 
 Each procedure reads a folder of images, a recorded bag, or (``--sim``) the
 simulated line, where targets are rendered with known truth so the procedure
@@ -70,6 +70,7 @@ from perception.xrf.setup import load_setup
 from perception.xrf.spectrum import read_spectrum
 from sorting.bags import read_decoded
 from sorting.cli import calibrate_sim as sim
+from sorting.cli import calibrate_xrt
 from sorting.cli.calibrate_spectral import (
     HsiReferenceError,
     hsi_references,
@@ -180,6 +181,9 @@ def register(sub: Any) -> None:
     c.add_argument("--offset", type=float, default=0.0, help="rough offset keV")
     c.add_argument("--sigma-kev", type=float, default=0.07, help="peak width (σ, keV)")
     c.set_defaults(func=_xrf)
+
+    c = calibrate_xrt.add_parser(cs, _common)
+    c.set_defaults(func=_xrt)
 
     c = cs.add_parser("all", help="every procedure in turn on the simulated line (--sim)")
     _common(c, ())
@@ -630,6 +634,10 @@ def _xrf(args: argparse.Namespace) -> int:
         cal.residuals_kev, cal.gain_kev_per_channel, res.u_gain_kev_per_channel, cal.offset_kev,
         res.u_offset_kev))
     return 0
+
+
+def _xrt(args: argparse.Namespace) -> int:
+    return calibrate_xrt.run(args, _Run(args, "xrt"))
 
 
 def _all(args: argparse.Namespace) -> int:

@@ -1,8 +1,12 @@
 """X-ray transmission node: ``xrt/line`` (XrtLine) -> ``xrt/objects`` (XrtObjectArray).
 
 Each line is turned into log-attenuations of both layers (flat-fielded lines as they come;
-raw-count lines with the dark/flat references of parameter ``calibration``, an npz with
-``dark`` and ``flat`` arrays) and pushed through the streaming segmenter
+raw-count lines with dark/flat references: parameter ``calibration``, an npz with ``dark`` and
+``flat`` arrays, or else the ``xrt.reference`` entry of the calibration store named by
+parameter ``store``), mapped to what the nominal set-up (parameter ``tube_kv``) would have
+seen when the store has an ``xrt.mass_scale`` correction
+(:class:`perception.xrt.remap.AttenuationRemap`, so masses computed downstream with the
+nominal tables come out right), and pushed through the streaming segmenter
 (:class:`perception.xrt.LineSegmenter`). Every object it completes is published with all
 its cells, their rays' angle to the vertical, and the geometry the mass needs: the cell's
 horizontal area at belt level (pixel pitch scaled from the detector line to the belt by the
@@ -11,13 +15,25 @@ fan's magnification, times the encoder advance per line) and the source height.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from perception.xrt import LineSegmenter, TransmissionCalibrator, XrtBlob, log_attenuation_of
-from perception.xrt.errors import XrtDataError
+from calibration.errors import CalibrationError
+from calibration.store import load_store
+from calibration.xrt_records import xrt_correction, xrt_reference_file
+from perception.xrt import (
+    LineSegmenter,
+    TransmissionCalibrator,
+    XrtBlob,
+    XrtSetup,
+    log_attenuation_of,
+)
+from perception.xrt.errors import XrtDataError, XrtError
 from perception.xrt.geometry import blob_geometry
+from perception.xrt.remap import AttenuationRemap
+from perception.xrt.setup_fit import SetupCorrection
 from sorting.errors import ConfigError
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
@@ -48,15 +64,31 @@ class XrtNode(Node):
     def __init__(self, ctx: NodeContext) -> None:
         super().__init__(ctx)
         calib = str(ctx.declare_parameter("calibration", "").value or "")
+        store = str(ctx.declare_parameter("store", "").value or "")
+        tube_kv = float(ctx.declare_parameter("tube_kv", 160.0).value)
         self.frame_id = str(ctx.declare_parameter("frame_id", "belt").value)
         self.x_m = float(ctx.declare_parameter("x_m", 2.3).value)
         self.calibrator: TransmissionCalibrator | None = None
-        if calib:
-            try:
+        self.remap: AttenuationRemap | None = None
+        self.correction: SetupCorrection | None = None
+        try:
+            if store and Path(store).is_file():
+                st = load_store(store)
+                ref = xrt_reference_file(st, Path(store))
+                calib = calib or (str(ref) if ref is not None else "")
+                corr = xrt_correction(st)
+                if corr is not None and not SetupCorrection(*corr).is_identity:
+                    nominal = XrtSetup(tube_kv=tube_kv)
+                    self.correction = SetupCorrection(*corr)
+                    self.remap = AttenuationRemap(nominal, self.correction.apply(nominal))
+            if calib:
                 with np.load(calib) as z:
                     self.calibrator = TransmissionCalibrator(z["dark"], z["flat"])
-            except (OSError, KeyError) as exc:
-                raise ConfigError(f"{ctx.get_name()}: calibration {calib}: {exc}") from exc
+        except (OSError, KeyError, CalibrationError, XrtError) as exc:
+            raise ConfigError(f"{ctx.get_name()}: XRT calibration ({calib or store}): "
+                              f"{exc}") from exc
+        if self.remap is not None:
+            ctx.get_logger().info(f"xrt: mass-scale correction {self.correction} from {store}")
         self.segmenter = LineSegmenter()
         self.pub = ctx.create_publisher("crmsort_msgs/msg/XrtObjectArray", "xrt/objects", 10)
         ctx.create_subscription("crmsort_msgs/msg/XrtLine", "xrt/line", self._on_line, 100)
@@ -71,9 +103,14 @@ class XrtNode(Node):
             data, flags = xrt_line_arrays(msg)
             if int(msg.encoding) == ENCODING_RAW_COUNTS:
                 if self.calibrator is None:
-                    raise XrtDataError("raw-count XRT lines but no 'calibration' parameter")
+                    raise XrtDataError("raw-count XRT lines but no dark/flat references: run "
+                                       "`crmsort calibrate xrt` (xrt.reference) or set the "
+                                       "'calibration' parameter")
                 data, flags = self.calibrator.apply(data)
             a = log_attenuation_of(data)
+            if self.remap is not None:
+                lo, hi = self.remap.apply(a[:, 0], a[:, 1])
+                a = np.column_stack([lo, hi])
             geometry = (float(msg.y0_m), float(msg.pixel_pitch_m), float(msg.source_height_m),
                         float(msg.detector_depth_m))
             if geometry[1] <= 0 or geometry[2] <= 0:
