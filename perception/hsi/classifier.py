@@ -120,7 +120,9 @@ class HsiClassifier:
         confidence. Spectra are processed in chunks of ``chunk`` rows (8192 x 224 float32 =
         7 MiB, which keeps the intermediates in cache); ``workers > 1`` spreads the chunks
         over that many threads (numpy releases the GIL in the matmuls and ufuncs; worth it
-        for batches of many chunks on idle cores). Raises :class:`BandMismatchError` when
+        for batches of many chunks on idle cores; the result does not depend on ``workers``,
+        while another ``chunk`` changes confidences in float32's last bits, as BLAS blocks
+        its sums by the matrix's size). Raises :class:`BandMismatchError` when
         ``wavelengths_nm`` (or the band count) disagrees with the model,
         :class:`NonFiniteDataError` for a NaN/inf spectrum that is not flagged (the first such
         spectrum is named), :class:`HsiError` for ``chunk`` or ``workers`` below 1.
