@@ -306,8 +306,9 @@ class TrackerNode(Node):
         for tr in self.tracker.tracks.values():
             est = self._estimate(tr)
             self.estimates[tr.track_id] = est
-            # tentative tracks (only partial views so far) are kept and booked, not offered
-            if tr.confirmed:
+            # tentative tracks (only partial views so far) and tracks not yet settled (seen
+            # whole once, just now) are kept and booked, not offered
+            if tr.settled(now, self.tracker.config.settle_s):
                 objects.append(self._to_msg(tr, est, p))
         self.pub.publish(new("crmsort_msgs/msg/SortObjectArray", header=header(now, "belt"),
                              belt_position_m=p, objects=objects))

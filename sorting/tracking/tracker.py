@@ -75,12 +75,21 @@ class Track:
     last_seen_ns: int = 0
     detections: int = 0
     whole_views: int = 0   # position updates from views not truncated at a sensor's edge
+    #: tracks seen as separate objects beside or under this one: never merged with it
+    apart_from: set[int] = field(default_factory=set)
 
     @property
     def confirmed(self) -> bool:
         """Seen whole at least once (camera or 3D): until then only partial views at a
         sensor's edge place it, so its position may lie on a neighbour."""
         return self.whole_views > 0
+
+    def settled(self, now_ns: int, settle_s: float) -> bool:
+        """Confirmed, and either seen whole twice or confirmed ``settle_s`` ago: a track
+        seen whole once may still be a second view of an object tracked already (merged at
+        the next frame) or sit between two neighbours, so it is not offered yet."""
+        return self.whole_views >= 2 or (self.whole_views == 1
+                                         and now_ns - self.born_ns >= settle_s * 1e9)
 
     def x_at(self, encoder_m: float) -> float:
         """Belt-frame x of the track when the encoder reads ``encoder_m``."""
@@ -117,6 +126,8 @@ class TrackerConfig:
     # objects this thin come out of the 3D sensor in pieces (their top lies within noise of
     # its 3 mm foreground threshold): pieces of one frame on one track are then one view
     thin_piece_max_height_m: float = 0.012
+    # a track is offered (sorting/objects) once seen whole twice or this long after birth
+    settle_s: float = 1.0
 
 
 @dataclass
@@ -131,6 +142,7 @@ class TrackerStats:
     unassociated_xrt: int = 0
     merged_tracks: int = 0
     stacked_births: int = 0
+    apart_births: int = 0
 
 
 @dataclass
@@ -315,6 +327,9 @@ class Tracker:
         live = self.live()
         match = self._assign([(b.s_m, b.y_m) for b in blobs], live)
         views: dict[int, tuple[Track, list[VolumeMeasurement]]] = {}
+        # id() of the blobs that are their track's object: given by the gated assignment, or
+        # covering its centre (the others reached it only by lying on its footprint)
+        primary: set[int] = set()
         # positions as they were before this frame moved anybody
         before = {t.track_id: (t.s_m, t.y_m) for t in live}
         for i, blob in enumerate(blobs):
@@ -336,11 +351,13 @@ class Tracker:
             tr: Track | None
             if i in match:
                 tr = live[match[i]]
+                primary.add(id(blob))
                 if not blob.truncated:
                     tr._move(blob.s_m, blob.y_m, 1.0)
                     tr.whole_views += 1
             elif len(covered) == 1:
                 tr = covered[0]
+                primary.add(id(blob))
             else:
                 # a large object's blob centre can sit outside the gate (a partial view at
                 # the sensor's edge, a camera box of part of the object): it still lies on
@@ -365,7 +382,43 @@ class Tracker:
             if sum(part) > 1:
                 tr.volumes.append(_joined([b for b, k in zip(pieces, part, strict=True) if k]))
                 pieces = [b for b, k in zip(pieces, part, strict=True) if not k]
-            tr.volumes.extend(pieces)
+            tr.volumes.extend(self._apart(tr, pieces, primary, before.get(tr.track_id), live))
+
+    def _apart(self, tr: Track, pieces: list[VolumeMeasurement], primary: set[int],
+               centre: tuple[float, float] | None, live: list[Track]
+               ) -> list[VolumeMeasurement]:
+        """``tr``'s views among this frame's ``pieces``: the blobs off its centre are not.
+
+        A whole blob that reached ``tr`` only by lying on its footprint (not ``primary``),
+        farther than the gate from its centre and at most ``stack_max_area_ratio`` of the
+        footprint, is not a whole view of ``tr``'s object: a corner of a pile or a neighbour
+        partly under it. When ``tr`` also got its own blob this frame and this one is thicker
+        than a thin plate's piece, it is another object, one that the camera saw as part of
+        ``tr`` (the 3D sensor sees the step in height between them): it gets a track of its
+        own, never merged with ``tr``. Otherwise it stays ``tr``'s, as a partial view (its
+        volume and grasp point are not the object's)."""
+        cfg = self.config
+        cs, cy = centre if centre is not None else (tr.s_m, tr.y_m)
+        own = any(id(b) in primary for b in pieces)
+        keep = []
+        for b in pieces:
+            if (id(b) in primary or b.truncated
+                    or b.length_m * b.width_m > cfg.stack_max_area_ratio * tr.length_m
+                    * tr.width_m or math.hypot(b.s_m - cs, b.y_m - cy) <= cfg.gate_m):
+                keep.append(b)
+                continue
+            if not own or b.height_m <= cfg.thin_piece_max_height_m:
+                keep.append(replace(b, truncated=True))
+                continue
+            other = self._new_track(b.t_ns, b.s_m, b.y_m, b.length_m, b.width_m)
+            other.whole_views = 1
+            other.volumes.append(b)
+            other.sensors.add("depth")
+            other.apart_from.add(tr.track_id)
+            tr.apart_from.add(other.track_id)
+            live.append(other)
+            self.stats.apart_births += 1
+        return keep
 
     @staticmethod
     def _most_overlapped(live: list[Track], box: tuple[float, float, float, float],
@@ -399,7 +452,8 @@ class Tracker:
             for b in live[i + 1:]:
                 if b.track_id in gone or b.state != TrackState.TRACKING:
                     continue
-                if _overlap_share(a, b) >= min_overlap and _same_kind(a, b):
+                if (b.track_id not in a.apart_from and _overlap_share(a, b) >= min_overlap
+                        and _same_kind(a, b)):
                     _absorb(a, b)
                     del self.tracks[b.track_id]
                     gone.add(b.track_id)
@@ -597,6 +651,7 @@ def _absorb(keep: Track, other: Track) -> None:
     keep.volumes.extend(other.volumes)
     keep.xrf.extend(other.xrf)
     keep.sensors |= other.sensors
+    keep.apart_from |= other.apart_from
     keep.detections += other.detections
     keep.whole_views += other.whole_views
     keep.last_seen_ns = max(keep.last_seen_ns, other.last_seen_ns)

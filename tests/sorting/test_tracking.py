@@ -294,3 +294,53 @@ def test_without_class_priors_the_xrf_reading_stands() -> None:
     assert est.composition_source == "xrf"
     assert est.fractions[i] == pytest.approx(0.08)
     assert est.fractions_u[i] == pytest.approx(0.004)
+
+
+def test_an_object_partly_under_another_gets_its_own_track_from_the_3d_sensor() -> None:
+    tr = Tracker()
+    # the camera boxed a laptop; a steel piece lies partly under its corner, unseen
+    tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.40, 0.30, "laptop", 0.9)])
+    (laptop,) = tr.tracks.values()
+    # the 3D sensor sees the pile (on the laptop's centre) and, apart from it by a step in
+    # height, the end of the steel piece sticking out (thick, off the laptop's centre)
+    pile = VolumeMeasurement(1, 0.01, 0.0, 0.40, 0.30, 4e-3, 1e-4, 0.05)
+    steel = VolumeMeasurement(1, 0.15, 0.10, 0.10, 0.08, 2.5e-4, 1e-5, 0.03)
+    tr.add_volumes([pile, steel])
+    assert tr.stats.apart_births == 1 and len(tr.live()) == 2
+    other = next(t for t in tr.live() if t is not laptop)
+    assert (other.s_m, other.y_m) == (0.15, 0.10) and other.volumes == [steel]
+    assert laptop.volumes == [pile]
+    assert tr.merge_duplicates() == 0  # its footprint lies wholly on the laptop's
+    # next frame: the steel's blob goes to its track; the pile's now covers both tracks'
+    # centres, so it is shared out between them as partial views
+    tr.add_volumes([replace(pile, t_ns=2), replace(steel, t_ns=2)])
+    assert len(tr.live()) == 2 and tr.stats.apart_births == 1
+    assert [v.truncated for v in other.volumes] == [False, True, False]
+    assert [v.truncated for v in laptop.volumes] == [False, True]
+
+
+def test_a_small_blob_off_a_tracks_centre_is_no_whole_view_of_it() -> None:
+    tr = Tracker()
+    tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.36, 0.28, "keyboard", 0.9)])
+    (kb,) = tr.tracks.values()
+    # the pile's blob is cut by the sensor's edge, a 3 cm corner sticks out whole: it is
+    # not the keyboard (its volume and grasp point would be a corner's)
+    tr.add_volumes([VolumeMeasurement(1, 0.11, -0.10, 0.06, 0.04, 1.2e-5, 1e-6, 0.011)])
+    assert len(tr.live()) == 1 and tr.stats.apart_births == 0
+    assert [v.truncated for v in kb.volumes] == [True]
+    # a blob of that size on the track's centre is a whole view
+    tr.add_volumes([VolumeMeasurement(2, 0.01, 0.0, 0.06, 0.04, 1.2e-5, 1e-6, 0.011)])
+    assert [v.truncated for v in kb.volumes] == [True, False]
+
+
+def test_a_track_seen_whole_once_is_offered_after_settling() -> None:
+    tr = Tracker(TrackerConfig(settle_s=1.0))
+    tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.10, 0.05, "pcb_low_grade", 0.9)])
+    (t,) = tr.tracks.values()
+    assert t.confirmed and not t.settled(int(0.5e9), 1.0)
+    assert t.settled(int(1.0e9), 1.0)
+    tr.add_detections([ClassMeasurement(int(0.5e9), 0.0, 0.0, 0.10, 0.05, "pcb_low_grade",
+                                        0.9)])
+    assert t.settled(int(0.5e9), 1.0)  # seen whole twice
+    partial = tr._new_track(0, 1.0, 0.0, 0.1, 0.1)
+    assert not partial.settled(int(5e9), 1.0)  # never seen whole: not offered at all
