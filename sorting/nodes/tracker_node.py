@@ -299,7 +299,7 @@ class TrackerNode(Node):
         p = self.encoder.at(now)
         if p is None:
             return
-        self.tracker.merge_duplicates()
+        self.tracker.merge_duplicates(now_ns=now)
         for tr in self.tracker.retire(p):
             self._book(tr, RESIDUE)
         objects = []

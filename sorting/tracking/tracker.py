@@ -438,11 +438,13 @@ class Tracker:
         inside = [t for t in live if self._inside(t, s, y, margin=0.01)]
         return inside[0] if len(inside) == 1 else None
 
-    def merge_duplicates(self, min_overlap: float = 0.6) -> int:
+    def merge_duplicates(self, min_overlap: float = 0.6, now_ns: int | None = None) -> int:
         """Merge live tracks that are one object seen twice: the smaller footprint lies at
         least ``min_overlap`` on the larger and their classes do not disagree (an object
-        lying on another keeps its own class). The older track keeps its id. Returns how
-        many were merged."""
+        lying on another keeps its own class), or one of them was never seen whole (a box
+        of part of the other) ``settle_s`` after its birth at ``now_ns`` (an object coming
+        into the camera's view is tentative for its first frames). The older track keeps its
+        id, a confirmed one before a tentative one. Returns how many were merged."""
         live = sorted(self.live(), key=lambda t: t.track_id)
         merged = 0
         gone: set[int] = set()
@@ -452,12 +454,22 @@ class Tracker:
             for b in live[i + 1:]:
                 if b.track_id in gone or b.state != TrackState.TRACKING:
                     continue
-                if (b.track_id not in a.apart_from and _overlap_share(a, b) >= min_overlap
-                        and _same_kind(a, b)):
-                    _absorb(a, b)
-                    del self.tracks[b.track_id]
-                    gone.add(b.track_id)
+                if b.track_id in a.apart_from or _overlap_share(a, b) < min_overlap:
+                    continue
+                # a track never seen whole (camera boxes and 3D views cut by a sensor's
+                # edge) lying on a confirmed one is a part of it that a box took for an
+                # object: its one or two frames' class does not keep them apart
+                young = a if a.whole_views == 0 else b
+                tentative = (now_ns is not None and (a.whole_views == 0) != (b.whole_views == 0)
+                             and now_ns - young.born_ns >= self.config.settle_s * 1e9)
+                if tentative or _same_kind(a, b):
+                    keep, other = (b, a) if tentative and young is a else (a, b)
+                    _absorb(keep, other)
+                    del self.tracks[other.track_id]
+                    gone.add(other.track_id)
                     merged += 1
+                    if other is a:
+                        break
         self.stats.merged_tracks += merged
         return merged
 
@@ -648,7 +660,16 @@ def _absorb(keep: Track, other: Track) -> None:
     for k, v in other.material_votes.items():
         keep.material_votes[k] = keep.material_votes.get(k, 0.0) + v
     keep.xrt.extend(other.xrt)
-    keep.volumes.extend(other.volumes)
+    # shares of one blob that covered both (same frame, same blob): one view again
+    for view in other.volumes:
+        i = next((i for i, w in enumerate(keep.volumes) if w.t_ns == view.t_ns
+                  and w.s_m == view.s_m and w.y_m == view.y_m), None)
+        if i is None:
+            keep.volumes.append(view)
+        else:
+            w = keep.volumes[i]
+            keep.volumes[i] = replace(w, volume_m3=w.volume_m3 + view.volume_m3,
+                                      volume_u_m3=math.hypot(w.volume_u_m3, view.volume_u_m3))
     keep.xrf.extend(other.xrf)
     keep.sensors |= other.sensors
     keep.apart_from |= other.apart_from

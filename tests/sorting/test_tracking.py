@@ -344,3 +344,32 @@ def test_a_track_seen_whole_once_is_offered_after_settling() -> None:
     assert t.settled(int(0.5e9), 1.0)  # seen whole twice
     partial = tr._new_track(0, 1.0, 0.0, 0.1, 0.1)
     assert not partial.settled(int(5e9), 1.0)  # never seen whole: not offered at all
+
+
+def test_a_box_of_part_of_an_object_never_seen_whole_is_merged_into_it() -> None:
+    """A laptop's corner boxed at the camera's edge as another class (one frame, cut by the
+    border) starts a tentative track on the laptop's footprint; the 3D blob of the laptop
+    covers both centres and is shared out. Once settled it is the laptop's, whatever its
+    one box said: its id goes, its share of each blob joins the laptop's again (booked
+    apart, it was the laptop's mass twice, a seed-7 assay's largest over-bookings)."""
+    tr = Tracker(TrackerConfig(gate_m=0.05, settle_s=1.0))
+    tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.39, 0.33, "laptop", 0.9)])
+    (laptop,) = tr.tracks.values()
+    corner = tr._new_track(0, 0.09, 0.02, 0.14, 0.28)
+    corner.class_votes["stainless_steel_scrap"] = 0.5
+    blob = VolumeMeasurement(int(0.5e9), 0.0, 0.0, 0.41, 0.35, 2.0e-3, 4e-5, 0.03)
+    tr.add_volumes([blob])
+    assert sorted(v.volume_m3 for v in laptop.volumes + corner.volumes) == pytest.approx(
+        sorted([2.0e-3 * a / (a + 0.14 * 0.28) for a in (0.39 * 0.33,)]
+               + [2.0e-3 * 0.14 * 0.28 / (0.39 * 0.33 + 0.14 * 0.28)]))
+    # too young: it may be an object coming into the camera's view
+    assert tr.merge_duplicates(now_ns=int(0.5e9)) == 0
+    assert tr.merge_duplicates(now_ns=int(1.0e9)) == 1
+    (only,) = tr.live()
+    assert only is laptop and len(laptop.volumes) == 1
+    assert laptop.volumes[0].volume_m3 == pytest.approx(2.0e-3)
+    # a confirmed object of another class lying on the laptop stays apart (a PCB on it)
+    pcb = tr._new_track(0, 0.05, 0.0, 0.10, 0.08)
+    pcb.class_votes["pcb_high_grade"] = 0.9
+    pcb.whole_views = 2
+    assert tr.merge_duplicates(now_ns=int(5e9)) == 0
