@@ -331,6 +331,12 @@ def test_a_small_blob_off_a_tracks_centre_is_no_whole_view_of_it() -> None:
     # a blob of that size on the track's centre is a whole view
     tr.add_volumes([VolumeMeasurement(2, 0.01, 0.0, 0.06, 0.04, 1.2e-5, 1e-6, 0.011)])
     assert [v.truncated for v in kb.volumes] == [True, False]
+    # a thick 2.5 cm blob off its centre while the keyboard has its own blob: a cut of the
+    # keyboard by the 3D sensor (a key block), no object of its own
+    tr.add_volumes([VolumeMeasurement(3, 0.01, 0.0, 0.36, 0.28, 1.5e-3, 1e-5, 0.03),
+                    VolumeMeasurement(3, 0.12, -0.09, 0.025, 0.025, 1.2e-5, 1e-6, 0.024)])
+    assert len(tr.live()) == 1 and tr.stats.apart_births == 0
+    assert [v.truncated for v in kb.volumes] == [True, False, False, True]
 
 
 def test_a_track_seen_whole_once_is_offered_after_settling() -> None:
