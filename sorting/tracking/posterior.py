@@ -158,18 +158,21 @@ def _xrf_loglik(spots: Sequence[tuple[XrfMeasurement, float]], classes: Sequence
     hundreds of nats, and the detector, the X-ray scanner and the size still count."""
     out = [0.0] * len(classes)
     live = [i for i, w in enumerate(log_w) if math.isfinite(w)]
+    if not live:
+        return out
+    log_total = _logsumexp([log_w[i] for i in live])
     for spot, _cov in spots:
-        hit = [_xrf_hit_loglik(spot, priors[classes[i]]) if i in live else -math.inf
-               for i in range(len(classes))]
-        terms = [log_w[i] + hit[i] for i in live]
-        top = max(terms)
-        norm = max(log_w[i] for i in live)
-        other = top + math.log(sum(math.exp(t - top) for t in terms)) - (
-            norm + math.log(sum(math.exp(log_w[i] - norm) for i in live)))
+        hit = {i: _xrf_hit_loglik(spot, priors[classes[i]]) for i in live}
+        other = _logsumexp([log_w[i] + hit[i] for i in live]) - log_total
         for i in live:
             out[i] += float(np.logaddexp(math.log1p(-XRF_MISS) + hit[i],
                                          math.log(XRF_MISS) + other))
     return out
+
+
+def _logsumexp(values: Sequence[float]) -> float:
+    top = max(values)
+    return top + math.log(sum(math.exp(v - top) for v in values))
 
 
 def class_posterior(
@@ -203,8 +206,6 @@ def class_posterior(
     for c in classes:
         w = (weights or {}).get(c, 1.0 if not weights else 0.0)
         log_w.append(math.log(w) if w > 0 else -math.inf)
-    if not any(math.isfinite(w) for w in log_w):
-        log_w = [0.0] * len(classes)
     xrf = _xrf_loglik(xrf_spots, classes, priors, log_w) if xrf_spots else None
     logp = []
     for i, c in enumerate(classes):

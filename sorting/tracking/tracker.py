@@ -85,7 +85,7 @@ class Track:
         return self.whole_views > 0
 
     def settled(self, now_ns: int, settle_s: float) -> bool:
-        """Confirmed, and either seen whole twice or confirmed ``settle_s`` ago: a track
+        """Seen whole twice, or once and born ``settle_s`` ago: a track
         seen whole once may still be a second view of an object tracked already (merged at
         the next frame) or sit between two neighbours, so it is not offered yet."""
         return self.whole_views >= 2 or (self.whole_views == 1
