@@ -19,7 +19,10 @@ Per class, uncertainties are standard (k=1) and propagated to first order:
 - composition per element: the XRF spots that lay (almost) wholly on the object
   (coverage ``c`` ≥ :data:`XRF_FULL_COVERAGE`) combined by inverse variance, weighted by
   ``c``, with ``u² = u_xrf² + ((1-c) f_xrf)²`` for the uncovered rest — for a class XRF
-  sees whole (metals), the analysis normalised instead (:func:`posterior.xrf_scale`); every
+  sees whole (metals), the analysis normalised instead (:func:`posterior.xrf_scale`), and
+  for a class too narrow for the spot to lie wholly on it (:func:`posterior.narrow_for_spot`:
+  cells, cables, small capacitors) its ratios scaled to the class's visible total, whose
+  spread joins ``u``; every
   element the XRF analysed is taken from it (below its detection limit too: a silent analysis
   is a measured near-zero, not a reason to fall back on the prior), combined with the class
   prior by inverse variance (:func:`_with_prior`: noise read as an element the class does
@@ -37,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sorting.tracking.measurements import XrfMeasurement
-from sorting.tracking.posterior import class_posterior, top_classes, xrf_scale
+from sorting.tracking.posterior import class_posterior, narrow_for_spot, top_classes, xrf_scale
 from sorting.tracking.priors import ClassPrior
 from sorting.tracking.tracker import Track, top_vote
 from sorting.tracking.xrt_evidence import XRT_CONSISTENT_K, above, xrt_lower_bound, xrt_mass
@@ -119,9 +122,18 @@ def _volume(track: Track, prior: ClassPrior | None) -> tuple[float, float]:
     return 0.0, 0.0
 
 
-def _xrf_composition(spots: list[tuple[XrfMeasurement, float]]
-                     ) -> tuple[dict[str, float], dict[str, float], float]:
-    """Coverage-weighted inverse-variance mean of the spots; returns (f, u, mean coverage)."""
+@dataclass(frozen=True)
+class _Analysis:
+    """The spots' combined analysis: fractions, their u, mean coverage, largest spot radius."""
+
+    f: dict[str, float]
+    u: dict[str, float]
+    coverage: float
+    radius_m: float
+
+
+def _xrf_composition(spots: list[tuple[XrfMeasurement, float]]) -> _Analysis:
+    """Coverage-weighted inverse-variance mean of the spots."""
     num: dict[str, float] = {}
     den: dict[str, float] = {}
     coverage = []
@@ -140,7 +152,8 @@ def _xrf_composition(spots: list[tuple[XrfMeasurement, float]]
             ue = max(spot.uncertainties.get(e, 0.0), 1e-6)
             u2[e] = u2.get(e, 0.0) + (cov / (ue * ue)) ** 2 * ue * ue
     u = {e: math.sqrt(u2[e]) / den[e] for e in f}
-    return f, u, float(np.mean(coverage)) if coverage else 0.0
+    return _Analysis(f, u, float(np.mean(coverage)) if coverage else 0.0,
+                     max((spot.radius_m for spot, _ in spots), default=0.0))
 
 
 @dataclass(frozen=True)
@@ -159,7 +172,7 @@ def _for_class(
     track: Track,
     prior: ClassPrior | None,
     rho: tuple[float, float] | None,
-    xrf: tuple[dict[str, float], dict[str, float], float] | None,
+    xrf: _Analysis | None,
     prices: Mapping[str, float],
 ) -> _ClassEstimate:
     """Everything under the hypothesis that ``track`` is of ``prior``'s class."""
@@ -189,20 +202,32 @@ def _for_class(
     comp = ({e: (f, prior.composition_sd.get(e, 0.0)) for e, f in prior.composition.items()}
             if prior is not None else {})
     if xrf is not None:
-        f_x, u_x, c = xrf
-        k = xrf_scale(f_x, prior) if prior is not None else 1.0
+        f_x, u_x, c = xrf.f, xrf.u, xrf.coverage
+        k = xrf_scale(f_x, prior, xrf.radius_m) if prior is not None else 1.0
         # the spot lay (almost) wholly on the object: its analysis is the object's, the
         # uncovered rest of the spot diluting it by at most (1 - c) -- unless the class is
-        # one XRF sees whole (metals), where the analysis is normalised (k != 1) and the
-        # dilution gone
+        # one XRF sees whole (metals) or one the spot cannot lie wholly on (a cell, a cable),
+        # where the analysis is scaled to the class's visible total (k != 1) and the
+        # dilution gone; for the narrow ones that total is the class's, known to its spread
+        level = _level_u(f_x, prior) if prior is not None and k != 1.0 and narrow_for_spot(
+            prior, xrf.radius_m) else 0.0
         for e, fx in f_x.items():
             dilution = (1.0 - c) * fx if k == 1.0 else 0.0
-            comp[e] = _with_prior(k * fx, math.hypot(k * u_x[e], dilution),
+            comp[e] = _with_prior(k * fx, math.hypot(k * u_x[e], dilution, level * k * fx),
                                   comp.get(e, (0.0, 0.0)) if prior is not None else None)
     element_mass = {e: (mass * f, math.hypot(f * mass_u, mass * u)) for e, (f, u) in comp.items()}
     value = sum(prices.get(e, 0.0) * m for e, (m, _u) in element_mass.items())
     value_u = math.sqrt(sum((prices.get(e, 0.0) * u) ** 2 for e, (_m, u) in element_mass.items()))
     return _ClassEstimate(volume, volume_u, mass, mass_u, comp, element_mass, value, value_u)
+
+
+def _level_u(fractions: Mapping[str, float], prior: ClassPrior) -> float:
+    """Relative spread of the class's total of the analysed elements (their sd's taken as
+    independent)."""
+    total = sum(prior.composition.get(e, 0.0) for e in fractions)
+    if total <= 0:
+        return 0.0
+    return math.sqrt(sum(prior.composition_sd.get(e, 0.0) ** 2 for e in fractions)) / total
 
 
 def _with_prior(f: float, u: float, prior: tuple[float, float] | None) -> tuple[float, float]:

@@ -48,6 +48,7 @@ class ClassPrior:
     log_height_sd: float = math.nan
     log_area_mean: float = math.nan           # footprint seen from above (m², log)
     log_area_sd: float = math.nan
+    short_side_m: float = math.inf            # median smaller side of the footprint (m)
     surface: dict[str, float] | None = None   # HSI material name -> share of objects
     xrt_rest: str = DEFAULT_REST              # light compound filling the composition (XRT)
     xrt_mu_rel_sd: float = 0.0                # relative spread of objects' X-ray attenuation
@@ -99,6 +100,7 @@ def _moments(name: str, objs: list[SceneObject], catalog: Catalog,
     log_v = np.log(vol)
     log_h = np.log([o.height_m for o in objs])
     log_a = np.log([_footprint_m2(o) for o in objs])
+    short = np.median([min(o.size_m[0], o.size_m[1]) for o in objs])
     surface: dict[str, float] = {}
     for o in objs:
         key = hsi_name(catalog, o.material)
@@ -138,6 +140,7 @@ def _moments(name: str, objs: list[SceneObject], catalog: Catalog,
         log_height_sd=float(log_h.std(ddof=1)),
         log_area_mean=float(log_a.mean()),
         log_area_sd=float(log_a.std(ddof=1)),
+        short_side_m=float(short),
         surface=surface,
         xrt_rest=xrt_rest,
         xrt_mu_rel_sd=float(np.sqrt(np.mean(rel_slope**2))),
