@@ -16,7 +16,8 @@ from sorting.tracking.tracker import Track
 
 def _track(votes: dict[str, float] | None = None, materials: dict[str, float] | None = None,
            volume: float | None = None, height: float = 0.0) -> Track:
-    tr = Track(1, 0.0, 0.0, 0.1, 0.1, born_ns=0)
+    # no camera box (0 x 0): the box's bound on the footprint is tested on its own
+    tr = Track(1, 0.0, 0.0, 0.0, 0.0, born_ns=0)
     tr.class_votes.update(votes or {})
     tr.material_votes.update(materials or {})
     if volume is not None:
@@ -282,3 +283,22 @@ def test_a_cell_narrower_than_the_spot_keeps_its_xrf_ratios_not_the_belts_diluti
     f = dict(zip(est.elements, est.fractions, strict=True))
     assert f["Co"] == pytest.approx(true_co, rel=0.25)
     assert f["Co"] / f["Ni"] == pytest.approx(read["Co"] / read["Ni"], rel=0.15)
+
+
+def test_a_box_the_camera_alone_saw_bounds_the_footprint() -> None:
+    """A tantalum capacitor too flat for the 3D sensor, boxed by the camera at 6 x 8 mm in two
+    frames: without a volume the posterior kept a few per cent of every large class, and the
+    mixture booked the 0.3 g part at hundreds of grams. The box holds the footprint, so
+    classes whose objects are larger than it are out."""
+    priors = class_priors()
+    tr = Track(1, 0.0, 0.0, 0.006, 0.008, born_ns=0)
+    tr.class_votes.update({"tantalum_capacitor": 1.2})
+    post = class_posterior(tr, priors, detector_accuracy=0.66)
+    assert post["tantalum_capacitor"] > 0.9
+    assert post["laptop"] < 1e-4
+    est = estimate(tr, priors, {}, detector_accuracy=0.66)
+    assert est.mass_kg < 0.005
+    # a box as large as a laptop tells nothing against a laptop
+    big = Track(2, 0.0, 0.0, 0.35, 0.3, born_ns=0)
+    big.class_votes.update({"laptop": 1.2})
+    assert class_posterior(big, priors, detector_accuracy=0.66)["laptop"] > 0.5
