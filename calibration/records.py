@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ LIMITS = {
     "xrf_energy": 10.0,  # eV RMS line residual
     "xrt_reference": 0.01,  # relative noise of the averaged flat (worst layer)
     "xrt_mass_scale": 2.0,  # %, worst plate's areal-density error after the correction
+    "xrf_class_response": 0.05,  # worst class's u of its response factor
 }
 
 
@@ -260,6 +262,34 @@ def hsi_reference_entry(
         quality=Quality(metric="white_rel_noise", value=_r(rel_noise, 6),
                         limit=LIMITS["hsi_reference"]),
         max_age_days=DEFAULT_MAX_AGE_DAYS["hsi_reference"],
+    )
+
+
+def xrf_class_response_entry(
+    source: str,
+    live_time_s: float,
+    balance: str | None,
+    energy: str,
+    responses: Mapping[str, Any],
+    date: dt.datetime | None = None,
+) -> CalibrationEntry:
+    """XRF response per class: the median of Σ read / Σ certified over reference objects of
+    the class (``responses``: class → an object with ``factor``, ``u``, ``spread``, ``n``)."""
+    worst = max(float(c.u) for c in responses.values())
+    return CalibrationEntry(
+        kind="xrf_class_response",
+        date=date or _now(),
+        method="reference objects of known composition per class (type standards), one "
+               "centred spot each at the line's live time; median of sum read / sum certified",
+        inputs={"source": source, "live_time_s": _r(live_time_s, 4),
+                "balance": balance or "normalised", "energy_scale": energy},
+        results={"classes": {name: {"factor": _r(c.factor, 5), "u": _r(c.u, 5),
+                                    "spread": _r(c.spread, 5), "n": int(c.n)}
+                             for name, c in responses.items()}},
+        residuals={"spread": {name: _r(c.spread, 5) for name, c in responses.items()}},
+        quality=Quality(metric="worst_u", value=_r(worst, 5),
+                        limit=LIMITS["xrf_class_response"]),
+        max_age_days=DEFAULT_MAX_AGE_DAYS["xrf_class_response"],
     )
 
 

@@ -38,7 +38,7 @@ SCHEMA_VERSION = 1
 
 Kind = Literal[
     "intrinsics", "extrinsics", "encoder", "rigid", "time_offset", "hsi_reference", "xrf_energy",
-    "xrt_reference", "xrt_mass_scale",
+    "xrt_reference", "xrt_mass_scale", "xrf_class_response",
 ]
 
 DEFAULT_MAX_AGE_DAYS: dict[str, float] = {
@@ -51,6 +51,7 @@ DEFAULT_MAX_AGE_DAYS: dict[str, float] = {
     "xrf_energy": 7.0,
     "xrt_reference": 1.0,
     "xrt_mass_scale": 30.0,
+    "xrf_class_response": 30.0,
 }
 
 

@@ -1,4 +1,5 @@
-"""``crmsort calibrate intrinsics|extrinsics|encoder|arm|time-offset|hsi|xrf|xrt|all|show``.
+"""``crmsort calibrate intrinsics|extrinsics|encoder|arm|time-offset|hsi|xrf|xrf-types|xrt|
+all|show``.
 
 Each procedure reads a folder of images, a recorded bag, or (``--sim``) the
 simulated line, where targets are rendered with known truth so the procedure
@@ -70,7 +71,7 @@ from perception.xrf.setup import load_setup
 from perception.xrf.spectrum import read_spectrum
 from sorting.bags import read_decoded
 from sorting.cli import calibrate_sim as sim
-from sorting.cli import calibrate_xrt
+from sorting.cli import calibrate_xrf_types, calibrate_xrt
 from sorting.cli.calibrate_spectral import (
     HsiReferenceError,
     hsi_references,
@@ -184,6 +185,9 @@ def register(sub: Any) -> None:
 
     c = calibrate_xrt.add_parser(cs, _common)
     c.set_defaults(func=_xrt)
+
+    c = calibrate_xrf_types.add_parser(cs, _common)
+    c.set_defaults(func=_xrf_types)
 
     c = cs.add_parser("all", help="every procedure in turn on the simulated line (--sim)")
     _common(c, ())
@@ -638,6 +642,10 @@ def _xrf(args: argparse.Namespace) -> int:
 
 def _xrt(args: argparse.Namespace) -> int:
     return calibrate_xrt.run(args, _Run(args, "xrt"))
+
+
+def _xrf_types(args: argparse.Namespace) -> int:
+    return calibrate_xrf_types.run(args, _Run(args, "xrf-types"))
 
 
 def _all(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ points; the truth is returned separately for the comparison the CLI prints.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import cv2
@@ -244,3 +245,58 @@ def xrf_reference_spectrum(
     spec = Spectrum(meas.counts, s.mca.gain_kev_per_channel(), s.mca.offset_kev,
                     meas.live_time_s, meas.real_time_s, source="sim:reference-disc")
     return spec, gain, offset_kev
+
+
+@dataclass(frozen=True)
+class XrfTypeReference:
+    """A reference object of a class measured by the simulated XRF head: its spectrum (with
+    the MCA's nominal energy labels, as the head reports them) and its certified composition
+    (the elements the catalog lists)."""
+
+    class_name: str
+    spectrum: Spectrum
+    certified: dict[str, float]
+
+
+def _alone(obj: SceneObject) -> Callable[[], list[SceneObject]]:
+    return lambda: [obj]
+
+
+#: mixed into the seed of the reference objects, so that no demo run (seeded with the same
+#: number) draws them
+XRF_TYPES_SEED_TAG = 0x7E57
+
+
+def xrf_type_references(
+    seed: int, line: LineConfig, per_class: int = 24,
+    classes: list[str] | None = None, setup: XrfSetup | None = None,
+) -> list[XrfTypeReference]:
+    """``per_class`` reference objects of each class (the catalog's, or ``classes``), each
+    alone on the belt under the line's XRF head with the spot on its centre, measured for the
+    line's live time. Objects the spot cannot lie wholly on (narrower than the spot, or a
+    lump's hollow under it) are skipped: their analyses are not what the factor is for."""
+    from perception.catalog import load_catalog
+    from sorting.sim.spawner import ObjectSpawner
+    from sorting.sim.xrf_sensor import XrfSpotSim
+
+    cfg = line.sensors.xrf
+    s = setup or load_setup()
+    catalog = load_catalog()
+    rng = np.random.default_rng([XRF_TYPES_SEED_TAG, seed])
+    spawner = ObjectSpawner(catalog, rng)
+    names = classes or [c.name for c in catalog.classes]
+    gain = s.mca.gain_kev_per_channel(cfg.channels)
+    out: list[XrfTypeReference] = []
+    oid = 1
+    for name in names:
+        for _ in range(per_class):
+            obj = spawner.spawn(oid, cfg.x_m, 0.0, class_name=name)
+            oid += 1
+            head = XrfSpotSim(cfg.x_m, cfg.spot_radius_m, _alone(obj), s, rng)
+            if head.coverage().get(obj.object_id, 0.0) < 0.999:
+                continue
+            counts = head(cfg.live_time_s, cfg.channels).astype(np.float64)
+            spec = Spectrum(counts, gain, s.mca.offset_kev, cfg.live_time_s, cfg.live_time_s,
+                            source=f"sim:reference {name} #{oid - 1}")
+            out.append(XrfTypeReference(name, spec, dict(obj.composition)))
+    return out

@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 
 from calibration.camera import ray_plane_z
+from calibration.store import load_store
 from perception.catalog import load_catalog
 from perception.detector.confusion import load_confusion
 from sorting.accounting import RESIDUE, GradeLedger
-from sorting.config.cameras import measured_rgb_camera
+from sorting.config.cameras import calibration_path, measured_rgb_camera
 from sorting.config.line import LineConfig
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
@@ -40,6 +41,8 @@ from sorting.tracking.measurements import (
 )
 from sorting.tracking.priors import class_priors
 from sorting.tracking.tracker import Track, Tracker, TrackerConfig, TrackState
+from sorting.tracking.xrf_response import STORE_NAME as XRF_RESPONSE
+from sorting.tracking.xrf_response import responses_from_results
 
 PICKED = 0  # crmsort_msgs/PickResult.OUTCOME_PICKED
 METAL_LABEL = 253  # crmsort_msgs/MaterialMap.METAL
@@ -94,6 +97,18 @@ def _load_confusion(path: str, ctx: NodeContext) -> dict[str, dict[str, float]] 
     return load_confusion(p).likelihoods()
 
 
+def _load_xrf_response(line: LineConfig, ctx: NodeContext) -> dict[str, tuple[float, float]]:
+    """The XRF response per class (``xrf.class_response``) from the line's calibration store;
+    empty (analyses at face value) with a warning when the store has none."""
+    path = calibration_path(line)
+    store = load_store(path) if path.is_file() else None
+    if store is None or XRF_RESPONSE not in store.calibrations:
+        ctx.get_logger().warning(f"no {XRF_RESPONSE} in {path}: XRF analyses taken at face "
+                                 "value (run `crmsort calibrate xrf-types`)")
+        return {}
+    return responses_from_results(store.get(XRF_RESPONSE).results)
+
+
 def _extent(v: Any) -> tuple[float, float]:
     """Axis-aligned footprint (along, across the belt) of an ObjectVolume's oriented box:
     the tracker's footprints are axis-aligned, a blob's box is not."""
@@ -129,6 +144,7 @@ class TrackerNode(Node):
         }
         self.material_density["metal"] = (5700.0, 3200.0 / 12**0.5)
         self.confusion = _load_confusion(self.policy.detector_confusion, ctx)
+        self.xrf_response = _load_xrf_response(line, ctx)
         self.ledger = GradeLedger()
         self.encoder = EncoderHistory()
         self.estimates: dict[int, ObjectEstimate] = {}
@@ -288,7 +304,7 @@ class TrackerNode(Node):
         return estimate(tr, self.priors, self.policy.prices_eur_per_kg, self.material_density,
                         feed_weights=self.feed_weights,
                         detector_accuracy=self.policy.detector_accuracy,
-                        detector_confusion=self.confusion)
+                        detector_confusion=self.confusion, xrf_response=self.xrf_response)
 
     def target_bin(self, est: ObjectEstimate) -> str:
         """The sort policy's bin for an estimate (:meth:`SortingConfig.target_bin`)."""

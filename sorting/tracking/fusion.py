@@ -174,6 +174,7 @@ def _for_class(
     rho: tuple[float, float] | None,
     xrf: _Analysis | None,
     prices: Mapping[str, float],
+    response: tuple[float, float] | None = None,
 ) -> _ClassEstimate:
     """Everything under the hypothesis that ``track`` is of ``prior``'s class."""
     volume, volume_u = _volume(track, prior)
@@ -211,9 +212,13 @@ def _for_class(
         # dilution gone; for the narrow ones that total is the class's, known to its spread
         level = _level_u(f_x, prior) if prior is not None and k != 1.0 and narrow_for_spot(
             prior, xrf.radius_m) else 0.0
+        # taken at face value: at the level the class's reference objects read at
+        # (:mod:`sorting.tracking.xrf_response`), its u joining the analysis's
+        r, r_u = response if response is not None and k == 1.0 else (1.0, 0.0)
         for e, fx in f_x.items():
             dilution = (1.0 - c) * fx if k == 1.0 else 0.0
-            comp[e] = _with_prior(k * fx, math.hypot(k * u_x[e], dilution, level * k * fx),
+            comp[e] = _with_prior(k * fx / r, math.hypot(k * u_x[e] / r, dilution / r,
+                                                         level * k * fx, fx / r * r_u / r),
                                   comp.get(e, (0.0, 0.0)) if prior is not None else None)
     element_mass = {e: (mass * f, math.hypot(f * mass_u, mass * u)) for e, (f, u) in comp.items()}
     value = sum(prices.get(e, 0.0) * m for e, (m, _u) in element_mass.items())
@@ -264,6 +269,7 @@ def estimate(
     detector_accuracy: float = 0.5,
     xrf_full_coverage: float = XRF_FULL_COVERAGE,
     detector_confusion: Mapping[str, Mapping[str, float]] | None = None,
+    xrf_response: Mapping[str, tuple[float, float]] | None = None,
 ) -> ObjectEstimate:
     """Fuse everything known about ``track`` (see the module docstring for the formulas).
 
@@ -275,7 +281,9 @@ def estimate(
     them. Without class priors, ``material_density`` (material id → (mean, u) kg/m³) gives
     the density of the spectral material. XRF spots count when at least
     ``xrf_full_coverage`` of the spot lay on the object (a partly covered spot reads the
-    belt too, and its analysis is not the object's).
+    belt too, and its analysis is not the object's). ``xrf_response`` (class → (factor, u),
+    from the class's reference objects, :mod:`sorting.tracking.xrf_response`) puts analyses
+    taken at face value at their true level.
     """
     material, material_conf = _vote(track.material_votes)
     spots = [(spot, cov) for spot, cov in track.xrf if cov >= xrf_full_coverage]
@@ -286,7 +294,8 @@ def estimate(
     if mix:
         class_name = top_vote(posterior) or UNKNOWN
         class_conf = posterior[class_name]
-        parts = [(p, _for_class(track, priors[c], None, xrf, prices_eur_per_kg))
+        resp = xrf_response or {}
+        parts = [(p, _for_class(track, priors[c], None, xrf, prices_eur_per_kg, resp.get(c)))
                  for c, p in mix.items()]
     else:
         class_name, class_conf = _vote(track.class_votes)
@@ -295,7 +304,8 @@ def estimate(
         if material_density and material in material_density and (
                 prior is None or class_name == UNKNOWN):
             rho = material_density[material]
-        parts = [(1.0, _for_class(track, prior, rho, xrf, prices_eur_per_kg))]
+        parts = [(1.0, _for_class(track, prior, rho, xrf, prices_eur_per_kg,
+                                  (xrf_response or {}).get(class_name)))]
 
     volume, volume_u = _mix([(p, e.volume, e.volume_u) for p, e in parts])
     mass, mass_u = _mix([(p, e.mass, e.mass_u) for p, e in parts])

@@ -1,0 +1,117 @@
+"""``crmsort calibrate xrf-types``: how the line's XRF analysis reads each class, from reference
+objects of known composition (type standards, :mod:`sorting.tracking.xrf_response`).
+
+Each reference object is measured like an object on the line: one spot on its centre, the
+line's live time, the line's quantification (set-up, balance, the store's ``xrf.energy``
+scale). A class's factor is the median of Σ read / Σ certified over its references; it is
+stored as ``xrf.class_response`` and the tracker node applies it to analyses fusion takes at
+face value. Run ``calibrate xrf`` first (the energy scale).
+
+Sources: ``--sim`` (``--per-class`` objects of each catalog class drawn from the catalog,
+measured by the simulated head; a seed of its own, so none is an object of a demo run) or
+``--csv FILE`` with one row per reference spectrum: ``class,spectrum,composition`` (a
+spectrum file ``crmsort xrf quant`` reads, and the assay as ``Fe=0.05,Cu=0.2,...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from calibration.records import xrf_class_response_entry
+from perception.xrf import Balance, Quantifier, Spectrum, XrfError, load_setup
+from perception.xrf.spectrum import read_spectrum
+from sorting.cli import calibrate_sim as sim
+from sorting.cli.calibrate_xrt import RunLike
+from sorting.cli.xrf_cmd import parse_composition
+from sorting.errors import ConfigError
+from sorting.tracking.xrf_response import STORE_NAME, TypeReading, class_responses
+
+
+def add_parser(cs: Any, common: Callable[[argparse.ArgumentParser, tuple[str, ...]], None]
+               ) -> argparse.ArgumentParser:
+    c: argparse.ArgumentParser = cs.add_parser(
+        "xrf-types", help="XRF response per class from reference objects of known composition",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(c, ("csv",))
+    c.add_argument("--per-class", type=int, default=16,
+                   help="--sim: reference objects per class (default: %(default)s)")
+    c.add_argument("--classes", nargs="+", help="--sim: only these classes")
+    return c
+
+
+def _read_csv(path: str, gain: float, offset: float
+              ) -> list[tuple[str, Spectrum, dict[str, float]]]:
+    """The references of a CSV file; ``ConfigError`` naming the file and row."""
+    try:
+        rows = list(csv.DictReader(Path(path).read_text().splitlines()))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    out = []
+    for i, row in enumerate(rows, start=2):
+        try:
+            name, spec_path, comp = row["class"], row["spectrum"], row["composition"]
+        except KeyError:
+            raise ConfigError(f"{path}:{i}: columns class, spectrum, composition expected") \
+                from None
+        spec_file = Path(spec_path)
+        if not spec_file.is_absolute():
+            spec_file = Path(path).parent / spec_file
+        try:
+            out.append((name, read_spectrum(spec_file, (gain, offset)), parse_composition(comp)))
+        except XrfError as exc:
+            raise ConfigError(f"{path}:{i}: {exc}") from None
+    if not out:
+        raise ConfigError(f"{path}: no reference rows")
+    return out
+
+
+def run(args: argparse.Namespace, r: RunLike) -> int:
+    cfg = r.line.sensors.xrf
+    setup = load_setup(Path(cfg.setup) if cfg.setup else None)
+    store = r.store()
+    gain = setup.mca.gain_kev_per_channel(cfg.channels)
+    offset = setup.mca.offset_kev
+    energy = "nominal"
+    if "xrf.energy" in store.calibrations:
+        res = store.get("xrf.energy").results
+        gain, offset = float(res["gain_kev_per_channel"]), float(res["offset_kev"])
+        energy = "xrf.energy"
+    else:
+        r.con.print("[yellow]no xrf.energy in the store: the set-up's nominal energy scale[/] "
+                    "(run `crmsort calibrate xrf` first)")
+    if args.sim:
+        r.con.print(f"measuring {args.per_class} simulated reference objects per class "
+                    f"({cfg.live_time_s:g} s each) ...")
+        refs = [(x.class_name, x.spectrum, x.certified) for x in sim.xrf_type_references(
+            args.seed, r.line, args.per_class, args.classes, setup)]
+    else:
+        refs = _read_csv(args.csv, gain, offset)
+    quant = Quantifier(setup, balance=Balance.parse(cfg.balance))
+    readings = []
+    failed = 0
+    for name, spec, certified in refs:
+        spec = Spectrum(spec.counts, gain, offset, spec.live_time_s, spec.real_time_s,
+                        source=spec.source)
+        try:
+            result = quant.quantify(spec)
+        except XrfError as exc:
+            failed += 1
+            r.con.print(f"[yellow]{name}: {spec.source}: not quantified: {exc}[/]")
+            continue
+        readings.append(TypeReading(name, result.mass_fractions(), certified))
+    resp = class_responses(readings)
+    if not resp:
+        raise ConfigError("xrf-types: no class has enough usable references")
+    r.con.print(f"[bold]XRF response per class[/] ({len(readings)} references, {failed} "
+                f"not quantified; energy scale: {energy})")
+    for name, c in resp.items():
+        r.con.print(f"  {name:34s} {c.factor:6.3f} ± {c.u:.3f}  (spread {c.spread:.3f}, "
+                    f"n {c.n})")
+    r.con.print("  next: the tracker node applies it on the next start")
+    r.save(STORE_NAME, xrf_class_response_entry(r.source, cfg.live_time_s, cfg.balance, energy,
+                                          resp))
+    return 0
