@@ -53,8 +53,10 @@ def _read_csv(path: str, gain: float, offset: float
     out = []
     for i, row in enumerate(rows, start=2):
         try:
-            name, spec_path, comp = row["class"], row["spectrum"], row["composition"]
-        except KeyError:
+            # an unquoted assay's commas split it over the rest of the row: join it again
+            name, spec_path = row["class"], row["spectrum"]
+            comp = ",".join([row["composition"], *(row.get(None) or [])])
+        except (KeyError, TypeError):
             raise ConfigError(f"{path}:{i}: columns class, spectrum, composition expected") \
                 from None
         spec_file = Path(spec_path)

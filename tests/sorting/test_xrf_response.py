@@ -119,3 +119,19 @@ def test_cli_measures_the_classes_response_on_the_simulated_head(
     assert main(["calibrate", "xrf-types", "--csv", str(tmp_path / "refs.csv"), *common]) == 2
     err = capsys.readouterr().err
     assert "refs.csv:5" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_reference_csv_reads_the_whole_assay_quoted_or_not(tmp_path: Path) -> None:
+    from sorting.cli.calibrate_xrf_types import _read_csv
+
+    setup = load_setup()
+    spec = SpectrumSimulator(setup).sample({"Cu": 0.5, "C": 0.5}, 0.5, np.random.default_rng(1))
+    np.savez(tmp_path / "s.npz", counts=spec.counts,
+             gain_kev_per_channel=spec.gain_kev_per_channel, offset_kev=spec.offset_kev,
+             live_time_s=spec.live_time_s, real_time_s=spec.real_time_s)
+    (tmp_path / "r.csv").write_text('class,spectrum,composition\n'
+                                    'laptop,s.npz,"Cu=0.5,Fe=0.1,C=0.4"\n'
+                                    'laptop,s.npz,Cu=0.5,Fe=0.1,C=0.4\n')
+    rows = _read_csv(str(tmp_path / "r.csv"), 0.02, 0.0)
+    assert [r[2] for r in rows] == [{"Cu": 0.5, "Fe": 0.1, "C": 0.4}] * 2
+    assert rows[0][1].live_time_s == pytest.approx(0.5)
