@@ -246,7 +246,10 @@ def test_without_a_3d_view_the_xrays_footprint_tells_the_size() -> None:
     a_high = np.full(view.a_high.size, float(table.a_high(0.8)))
     view = replace(view, cell_area_m2=0.003125**2, a_high=a_high,
                    a_low=table.a_low(table.rho_t(a_high)))
-    assert _size_loglik(tr, hdd) == _size_loglik(tr, cap) == 0.0
+    # before it, only the camera's 10 x 7 cm box bounds the footprint: a capacitor always
+    # fits in it, a 3.5-inch HDD does not
+    assert _size_loglik(tr, cap) == pytest.approx(0.0, abs=0.05)
+    assert _size_loglik(tr, hdd) < _size_loglik(tr, cap)
     t.add_xrt([view])
     assert _size_loglik(tr, hdd) - _size_loglik(tr, cap) > 3.0
     post = class_posterior(tr, priors, {n: 1.0 for n in priors}, detector_accuracy=0.7)
