@@ -480,17 +480,21 @@ class Tracker:
         return merged
 
     def add_xrf(self, spot: XrfMeasurement) -> Track | None:
-        """One XRF spot: goes to the track whose footprint it covers most."""
-        best: tuple[float, Track] | None = None
+        """One XRF spot: goes to the track whose footprint it covers most; among tracks it
+        covers (nearly) as much — one lying on another, both boxes holding the spot — to the
+        one whose centre it is nearest, which is where the head aimed."""
+        hits = []
         for tr in self.live():
             cov = spot_coverage(spot.s_m - tr.s_m, spot.y_m - tr.y_m, spot.radius_m,
                                 tr.length_m, tr.width_m)
-            if cov > 0 and (best is None or cov > best[0]):
-                best = (cov, tr)
-        if best is None or best[0] < self.config.xrf_min_coverage:
+            if cov > 0:
+                hits.append((cov, math.hypot(spot.s_m - tr.s_m, spot.y_m - tr.y_m), tr))
+        top = max((h[0] for h in hits), default=0.0)
+        if top < self.config.xrf_min_coverage:
             self.stats.unassociated_xrf += 1
             return None
-        cov, tr = best
+        cov, _dist, tr = min((h for h in hits if h[0] >= top - XRF_TIE_COVERAGE),
+                             key=lambda h: h[1])
         tr.xrf.append((spot, cov))
         tr.sensors.add("xrf")
         tr.last_seen_ns = max(tr.last_seen_ns, spot.t_ns)
@@ -626,6 +630,10 @@ class Tracker:
                 self.finished.append(tr)
                 gone.append(tr)
         return gone
+
+
+#: coverages this close count as a tie between two tracks holding one spot
+XRF_TIE_COVERAGE = 0.02
 
 
 def spot_coverage(ds: float, dy: float, r: float, length: float, width: float) -> float:

@@ -379,3 +379,15 @@ def test_a_box_of_part_of_an_object_never_seen_whole_is_merged_into_it() -> None
     pcb.class_votes["pcb_high_grade"] = 0.9
     pcb.whole_views = 2
     assert tr.merge_duplicates(now_ns=int(5e9)) == 0
+
+
+def test_a_spot_inside_two_boxes_goes_to_the_track_it_was_aimed_at() -> None:
+    """A PCB lying on a keyboard: both boxes hold the whole spot, which the head aimed at the
+    PCB's centre. It belonged to whichever track came first; it goes to the PCB."""
+    t = Tracker()
+    keyboard = t._new_track(0, 0.0, 0.0, 0.42, 0.21)
+    pcb = t._new_track(0, 0.10, 0.05, 0.20, 0.12)
+    spot = XrfMeasurement(1, 0.10, 0.05, 0.012, {"Cu": 0.1}, {"Cu": 0.01})
+    assert t.add_xrf(spot) is pcb and not keyboard.xrf
+    # at the keyboard's centre, off the PCB: the keyboard's
+    assert t.add_xrf(replace(spot, s_m=-0.12, y_m=-0.05)) is keyboard
