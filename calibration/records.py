@@ -293,6 +293,17 @@ def xrf_class_response_entry(
     )
 
 
+def xrf_energy_from_store(store: CalibrationStore, channels: int, calibrated_channels: int
+                          ) -> tuple[float, float] | None:
+    """(gain keV/channel, offset keV) of the store's ``xrf.energy`` entry, or None without one
+    or when the MCA runs ``channels`` other than the ``calibrated_channels`` it was measured
+    with."""
+    if channels != calibrated_channels or "xrf.energy" not in store.calibrations:
+        return None
+    res = store.get("xrf.energy").results
+    return float(res["gain_kev_per_channel"]), float(res["offset_kev"])
+
+
 def xrf_energy_entry(
     source: str,
     reference: dict[str, float],

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from calibration.records import xrf_class_response_entry
+from calibration.records import xrf_class_response_entry, xrf_energy_from_store
 from perception.xrf import Balance, Quantifier, Spectrum, XrfError, load_setup
 from perception.xrf.spectrum import read_spectrum
 from sorting.cli import calibrate_sim as sim
@@ -74,14 +74,12 @@ def _read_csv(path: str, gain: float, offset: float
 def run(args: argparse.Namespace, r: RunLike) -> int:
     cfg = r.line.sensors.xrf
     setup = load_setup(Path(cfg.setup) if cfg.setup else None)
-    store = r.store()
     gain = setup.mca.gain_kev_per_channel(cfg.channels)
     offset = setup.mca.offset_kev
     energy = "nominal"
-    if "xrf.energy" in store.calibrations:
-        res = store.get("xrf.energy").results
-        gain, offset = float(res["gain_kev_per_channel"]), float(res["offset_kev"])
-        energy = "xrf.energy"
+    scale = xrf_energy_from_store(r.store(), cfg.channels, setup.mca.channels)
+    if scale is not None:
+        (gain, offset), energy = scale, "xrf.energy"
     else:
         r.con.print("[yellow]no xrf.energy in the store: the set-up's nominal energy scale[/] "
                     "(run `crmsort calibrate xrf` first)")

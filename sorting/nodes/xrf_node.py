@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from calibration.records import xrf_energy_from_store
 from calibration.store import load_store
 from perception.sensors.xrf.driver import Dp5Driver
 from perception.sensors.xrf.errors import Dp5Error
@@ -51,16 +52,13 @@ class XrfAcquisitionNode(Node):
         self.driver.configure(MCAC=self.cfg.channels)
         self.gain = self.setup.mca.gain_kev_per_channel(self.cfg.channels)
         self.offset = self.setup.mca.offset_kev
-        self.energy_calibrated = False
         store_file = calibration_path(line)
-        if store_file.is_file() and self.cfg.channels == self.setup.mca.channels:
-            store = load_store(store_file)
-            if "xrf.energy" in store.calibrations:
-                res = store.get("xrf.energy").results
-                self.gain = float(res["gain_kev_per_channel"])
-                self.offset = float(res["offset_kev"])
-                self.energy_calibrated = True
-        if not self.energy_calibrated:
+        scale = xrf_energy_from_store(load_store(store_file), self.cfg.channels,
+                                      self.setup.mca.channels) if store_file.is_file() else None
+        self.energy_calibrated = scale is not None
+        if scale is not None:
+            self.gain, self.offset = scale
+        else:
             ctx.get_logger().warning(
                 f"no xrf.energy calibration in {store_file} for {self.cfg.channels} channels: "
                 "using the set-up's nominal energy scale")
