@@ -86,16 +86,20 @@ def run(args: argparse.Namespace, r: RunLike) -> int:
     if args.sim:
         r.con.print(f"measuring {args.per_class} simulated reference objects per class "
                     f"({cfg.live_time_s:g} s each) ...")
-        refs = [(x.class_name, x.spectrum, x.certified) for x in sim.xrf_type_references(
-            args.seed, r.line, args.per_class, args.classes, setup)]
+        # the simulated head labels its spectra with the MCA's nominal scale, as a real one
+        # does: the line's measured scale replaces it
+        refs = [(x.class_name, Spectrum(x.spectrum.counts, gain, offset, x.spectrum.live_time_s,
+                                        x.spectrum.real_time_s, source=x.spectrum.source),
+                 x.certified)
+                for x in sim.xrf_type_references(args.seed, r.line, args.per_class,
+                                                 args.classes, setup)]
     else:
+        # files keep the energy scale they carry; the line's is the default for those without
         refs = _read_csv(args.csv, gain, offset)
     quant = Quantifier(setup, balance=Balance.parse(cfg.balance))
     readings = []
     failed = 0
     for name, spec, certified in refs:
-        spec = Spectrum(spec.counts, gain, offset, spec.live_time_s, spec.real_time_s,
-                        source=spec.source)
         try:
             result = quant.quantify(spec)
         except XrfError as exc:
