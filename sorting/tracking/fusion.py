@@ -23,10 +23,14 @@ Per class, uncertainties are standard (k=1) and propagated to first order:
   for a class too narrow for the spot to lie wholly on it (:func:`posterior.narrow_for_spot`:
   cells, cables, small capacitors) its ratios scaled to the class's visible total, whose
   spread joins ``u``; every
-  element the XRF analysed is taken from it (below its detection limit too: a silent analysis
-  is a measured near-zero, not a reason to fall back on the prior), combined with the class
+  element the XRF analysed is taken from it, combined with the class
   prior by inverse variance (:func:`_with_prior`: noise read as an element the class does
-  not hold no longer adds up over a stream); elements XRF cannot see
+  not hold no longer adds up over a stream); an element the analysis is silent on (the fit
+  drops line groups under ``XRF_SILENT_SIGMA`` u, so it reads 0) is not a measured zero but
+  an upper bound: :func:`_silent` weighs the class's own objects by how likely each would
+  have read silent — read as 0 ± u, a trace most objects hold just under the detection
+  limit (Nb in stainless, Ta in laptops) was booked at a fraction of its stream total;
+  elements XRF cannot see
   (Li, C, B, ...) and objects without a usable spot → the prior ``f_prior ± sd``;
 - element mass ``m_e = m f``: ``u² = (f u_m)² + (m u_f)²``; value ``Σ price_e m_e``.
 """
@@ -38,6 +42,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr
 
 from sorting.tracking.measurements import XrfMeasurement
 from sorting.tracking.posterior import class_posterior, narrow_for_spot, top_classes, xrf_scale
@@ -52,6 +57,12 @@ XRF_FULL_COVERAGE = 0.9
 PRIOR_REL_FLOOR = 0.1
 PRIOR_ABS_FLOOR = 1e-5
 TRUNCATED_REL_U = 0.4
+#: the XRF fit drops line groups whose |area| is under this many u
+#: (:attr:`perception.xrf.fit.FitConfig.prune_sigma`); such an element reads 0
+XRF_SILENT_SIGMA = 2.0
+#: a silent reading the class's objects could hardly give (fewer than this many of its drawn
+#: objects would have read silent) contradicts the class: it is then taken as 0 ± u
+SILENT_MIN_OBJECTS = 1.0
 
 
 @dataclass(frozen=True)
@@ -130,6 +141,7 @@ class _Analysis:
     u: dict[str, float]
     coverage: float
     radius_m: float
+    silent: dict[str, float]   # element every spot read 0 -> the smallest u among them
 
 
 def _xrf_composition(spots: list[tuple[XrfMeasurement, float]]) -> _Analysis:
@@ -152,8 +164,14 @@ def _xrf_composition(spots: list[tuple[XrfMeasurement, float]]) -> _Analysis:
             ue = max(spot.uncertainties.get(e, 0.0), 1e-6)
             u2[e] = u2.get(e, 0.0) + (cov / (ue * ue)) ** 2 * ue * ue
     u = {e: math.sqrt(u2[e]) / den[e] for e in f}
+    silent: dict[str, float] = {}
+    for e in f:
+        readings = [(spot.fractions[e], spot.uncertainties.get(e, 0.0))
+                    for spot, _ in spots if e in spot.fractions]
+        if all(fe == 0.0 for fe, _ in readings) and all(ue > 0 for _, ue in readings):
+            silent[e] = min(ue for _, ue in readings)
     return _Analysis(f, u, float(np.mean(coverage)) if coverage else 0.0,
-                     max((spot.radius_m for spot, _ in spots), default=0.0))
+                     max((spot.radius_m for spot, _ in spots), default=0.0), silent)
 
 
 @dataclass(frozen=True)
@@ -216,6 +234,11 @@ def _for_class(
         # (:mod:`sorting.tracking.xrf_response`), its u joining the analysis's
         r, r_u = response if response is not None and k == 1.0 else (1.0, 0.0)
         for e, fx in f_x.items():
+            bound = (_silent(prior, e, k * xrf.silent[e] / r)
+                     if prior is not None and e in xrf.silent else None)
+            if bound is not None:
+                comp[e] = bound
+                continue
             dilution = (1.0 - c) * fx if k == 1.0 else 0.0
             comp[e] = _with_prior(k * fx / r, math.hypot(k * u_x[e] / r, dilution / r,
                                                          level * k * fx, fx / r * r_u / r),
@@ -233,6 +256,24 @@ def _level_u(fractions: Mapping[str, float], prior: ClassPrior) -> float:
     if total <= 0:
         return 0.0
     return math.sqrt(sum(prior.composition_sd.get(e, 0.0) ** 2 for e in fractions)) / total
+
+
+def _silent(prior: ClassPrior, element: str, sigma: float) -> tuple[float, float] | None:
+    """The fraction of ``element`` (mean, sd) in an object of ``prior``'s class on which the
+    XRF analysis was silent, its reading's noise ``sigma`` (in the object's fraction): the
+    class's drawn objects, each weighted by the chance that its fraction plus that noise stays
+    within ±``XRF_SILENT_SIGMA`` σ, where the fit drops the group. ``None`` where the class
+    holds none of the element or its objects would (nearly) all have been seen."""
+    f = prior.composition_samples.get(element)
+    if f is None or sigma <= 0 or not np.any(f > 0):
+        return None
+    w = XRF_SILENT_SIGMA * sigma
+    weight = ndtr((w - f) / sigma) - ndtr((-w - f) / sigma)
+    total = float(weight.sum())
+    if total < SILENT_MIN_OBJECTS:
+        return None
+    mean = float(weight @ f) / total
+    return mean, math.sqrt(max(float(weight @ (f - mean) ** 2) / total, 0.0))
 
 
 def _with_prior(f: float, u: float, prior: tuple[float, float] | None) -> tuple[float, float]:

@@ -15,7 +15,7 @@ object's truth.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
@@ -53,6 +53,10 @@ class ClassPrior:
     xrt_rest: str = DEFAULT_REST              # light compound filling the composition (XRT)
     xrt_mu_rel_sd: float = 0.0                # relative spread of objects' X-ray attenuation
     xrt_ratio_sd: float = 0.0                 # spread of ln(A_low / class's A_low) (XRT)
+    #: element -> the drawn objects' fractions, sorted: the class's distribution itself, for
+    #: what a silent XRF analysis says (an element below the level the fit keeps)
+    composition_samples: dict[str, np.ndarray] = field(default_factory=dict, compare=False,
+                                                       repr=False)
 
 
 @cache
@@ -145,4 +149,5 @@ def _moments(name: str, objs: list[SceneObject], catalog: Catalog,
         xrt_rest=xrt_rest,
         xrt_mu_rel_sd=float(np.sqrt(np.mean(rel_slope**2))),
         xrt_ratio_sd=float(np.sqrt(np.mean(np.square(ratio_dev)))) if ratio_dev else 0.0,
+        composition_samples={e: np.sort(comp[:, j]) for j, e in enumerate(elements)},
     )

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sorting.accounting import FEED, RESIDUE, GradeLedger
+from sorting.tracking import fusion
 from sorting.tracking.fusion import estimate
 from sorting.tracking.measurements import ClassMeasurement, VolumeMeasurement, XrfMeasurement
 from sorting.tracking.priors import ClassPrior
@@ -391,3 +392,39 @@ def test_a_spot_inside_two_boxes_goes_to_the_track_it_was_aimed_at() -> None:
     assert t.add_xrf(spot) is pcb and not keyboard.xrf
     # at the keyboard's centre, off the PCB: the keyboard's
     assert t.add_xrf(replace(spot, s_m=-0.12, y_m=-0.05)) is keyboard
+
+
+def test_a_silent_xrf_analysis_books_a_trace_at_its_stream_total_not_at_zero() -> None:
+    """A trace most objects hold below the detection limit (Nb in stainless: lognormal,
+    mean 200 ppm): the fit drops its group under 2 u, so most analyses read 0. Booked as
+    0 ± u the stream held a fraction of its Nb; weighed as an upper bound it holds it all."""
+    rng = np.random.default_rng(3)
+    sigma = math.log(4.0)
+
+    def draw(n: int) -> np.ndarray:
+        return rng.lognormal(math.log(2e-4) - sigma**2 / 2, sigma, n)
+
+    samples = draw(300)
+    prior = replace(PRIOR, composition={**PRIOR.composition, "Nb": float(samples.mean())},
+                    composition_sd={**PRIOR.composition_sd, "Nb": float(samples.std(ddof=1))},
+                    composition_samples={"Nb": np.sort(samples)})
+    u = 9e-5
+    truth = draw(400)
+    booked, silent = [], 0
+    for f in truth:
+        read = f + rng.normal(0.0, u)
+        read = read if abs(read) >= fusion.XRF_SILENT_SIGMA * u else 0.0
+        silent += read == 0.0
+        tr = _track_with()
+        tr.add_xrf(XrfMeasurement(2, 0.0, 0.0, 0.01, {"Nb": max(read, 0.0)}, {"Nb": u}))
+        est = estimate(next(iter(tr.tracks.values())), {"widget": prior}, {})
+        booked.append(est.fractions[est.elements.index("Nb")])
+    assert silent > 150        # most analyses are silent on it
+    assert sum(booked) / truth.sum() == pytest.approx(1.0, abs=0.08)
+    # a silent analysis still says the object holds little: below the class's mean
+    tr = _track_with()
+    tr.add_xrf(XrfMeasurement(2, 0.0, 0.0, 0.01, {"Nb": 0.0}, {"Nb": u}))
+    est = estimate(next(iter(tr.tracks.values())), {"widget": prior}, {})
+    f, f_u = est.fractions[est.elements.index("Nb")], est.fractions_u[est.elements.index("Nb")]
+    assert 0.0 < f < 2 * u < prior.composition["Nb"]
+    assert 0.0 < f_u < 2 * u
