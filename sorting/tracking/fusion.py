@@ -234,10 +234,10 @@ def _for_class(
         # (:mod:`sorting.tracking.xrf_response`), its u joining the analysis's
         r, r_u = response if response is not None and k == 1.0 else (1.0, 0.0)
         for e, fx in f_x.items():
-            bound = (_silent(prior, e, k * xrf.silent[e] / r)
+            below = (_silent(prior, e, k * xrf.silent[e] / r)
                      if prior is not None and e in xrf.silent else None)
-            if bound is not None:
-                comp[e] = bound
+            if below is not None:
+                comp[e] = below
                 continue
             dilution = (1.0 - c) * fx if k == 1.0 else 0.0
             comp[e] = _with_prior(k * fx / r, math.hypot(k * u_x[e] / r, dilution / r,
