@@ -72,18 +72,27 @@ def run(args: argparse.Namespace) -> int:
               f"mass balance closure vs weighed outputs {_pct(rep.closure())}")
     table = Table(title="CRM stream grade and closure (booked by the line vs truth)")
     for col in ("element", "fed g (true)", "grade true", "grade booked", "grade error",
-                "closure"):
+                "booked u (k=1)", "closure"):
         table.add_column(col, justify="right")
     grades = {}
+    within_5 = within_2u = 0
     for e in rep.crm_elements(min_kg=args.min_grams / 1000):
-        err = rep.grade_error(e)
+        err, u = rep.grade_error(e), rep.grade_u(e)
+        within_5 += abs(err) <= 0.05
+        within_2u += math.isfinite(u) and abs(err) <= 2 * u
         grades[e] = {"fed_g": 1000 * feed_true.element_kg[e], "grade_true":
-                     feed_true.grade(e), "grade_error": err, "closure": rep.closure(e)}
+                     feed_true.grade(e), "grade_error": err, "grade_u_rel": u,
+                     "closure": rep.closure(e)}
         table.add_row(e, f"{1000 * feed_true.element_kg[e]:,.2f}",
                       f"{feed_true.grade(e):.3e}",
                       f"{feed_booked.grade(e) if feed_booked else 0.0:.3e}",
-                      _pct(err), _pct(rep.closure(e)))
+                      _pct(err), "–" if not math.isfinite(u) else f"± {100 * u:.1f} %",
+                      _pct(rep.closure(e)))
     con.print(table)
+    con.print(f"stream grades within ± 5 % of the truth: {within_5} of {len(grades)}; "
+              f"within twice the line's own stated u: {within_2u} of {len(grades)}")
+    summary["grades_within_5pct"] = within_5
+    summary["grades_within_2u"] = within_2u
     dest = Table(title="Destinations: booked by the line vs weighed (truth)")
     for col in ("destination", "objects true", "objects booked", "kg true", "kg booked"):
         dest.add_column(col, justify="right")

@@ -49,6 +49,7 @@ class Flow:
     objects: int = 0
     mass_kg: float = 0.0
     element_kg: dict[str, float] = field(default_factory=dict)
+    element_u_kg: dict[str, float] = field(default_factory=dict)   # booked flows: the ledger's u
 
     def grade(self, element: str) -> float:
         return self.element_kg.get(element, 0.0) / self.mass_kg if self.mass_kg > 0 else 0.0
@@ -74,6 +75,15 @@ class RunReport:
         true = self.true_flows[FEED].grade(element)
         est = self.booked_flows.get(FEED, Flow()).grade(element)
         return (est - true) / true if true > 0 else math.nan
+
+    def grade_u(self, element: str) -> float:
+        """Relative standard uncertainty (k=1) the line itself states for its stream total of
+        ``element``: the ledger's u (its objects' u summed in quadrature) over its kg. An
+        element no sensor sees (B, Mg, ...) is booked from class priors and carries their
+        per-object spread: over a run its grade can be off by that much with nothing wrong."""
+        booked = self.booked_flows.get(FEED, Flow())
+        kg = booked.element_kg.get(element, 0.0)
+        return booked.element_u_kg.get(element, 0.0) / kg if kg > 0 else math.nan
 
     def closure(self, element: str | None = None) -> float:
         """(feed booked − Σ true outputs) / Σ true outputs, in mass or one element."""
@@ -124,6 +134,7 @@ def _booked_flows(ledger_json: Path) -> dict[str, Flow]:
                  for d, v in doc["destinations"].items()}
         for row in doc["elements"]:
             flows[row["destination"]].element_kg[row["element"]] = float(row["kg"])
+            flows[row["destination"]].element_u_kg[row["element"]] = float(row.get("u_kg", 0.0))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SortingError(f"{ledger_json}: not a readable ledger ({exc})") from exc
     return flows

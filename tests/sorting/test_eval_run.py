@@ -45,3 +45,19 @@ def test_eval_run_names_what_is_missing(tmp_path: Path) -> None:
     (tmp_path / "bag").mkdir()
     with pytest.raises(SortingError, match=r"ledger\.json"):
         evaluate_run(tmp_path)
+
+
+def test_eval_run_reports_the_uncertainty_the_line_states_for_each_grade(
+        short_run: Path) -> None:
+    assert main(["eval-run", str(short_run)]) == 0
+    doc = json.loads((short_run / "eval_run.json").read_text())
+    rep = evaluate_run(short_run)
+    ledger = json.loads((short_run / "ledger.json").read_text())
+    rows = {r["element"]: r for r in ledger["elements"] if r["destination"] == "feed"}
+    assert doc["grades"]
+    for e, g in doc["grades"].items():
+        # the ledger's own u of its feed total, relative: what the line claims for the grade
+        assert g["grade_u_rel"] == pytest.approx(rows[e]["u_kg"] / rows[e]["kg"])
+        assert g["grade_u_rel"] > 0
+    assert doc["grades_within_2u"] == sum(
+        abs(rep.grade_error(e)) <= 2 * rep.grade_u(e) for e in doc["grades"])
