@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
+from perception.xrf.fit import FitConfig
 from sorting.tracking.measurements import XrfMeasurement
 from sorting.tracking.posterior import class_posterior, narrow_for_spot, top_classes, xrf_scale
 from sorting.tracking.priors import ClassPrior
@@ -57,9 +58,8 @@ XRF_FULL_COVERAGE = 0.9
 PRIOR_REL_FLOOR = 0.1
 PRIOR_ABS_FLOOR = 1e-5
 TRUNCATED_REL_U = 0.4
-#: the XRF fit drops line groups whose |area| is under this many u
-#: (:attr:`perception.xrf.fit.FitConfig.prune_sigma`); such an element reads 0
-XRF_SILENT_SIGMA = 2.0
+#: the XRF fit drops line groups whose |area| is under this many u; such an element reads 0
+XRF_SILENT_SIGMA = FitConfig.prune_sigma
 #: a silent reading the class's objects could hardly give (fewer than this many of its drawn
 #: objects would have read silent) contradicts the class: it is then taken as 0 ± u
 SILENT_MIN_OBJECTS = 1.0
@@ -273,7 +273,7 @@ def _silent(prior: ClassPrior, element: str, sigma: float) -> tuple[float, float
     if total < SILENT_MIN_OBJECTS:
         return None
     mean = float(weight @ f) / total
-    return mean, math.sqrt(max(float(weight @ (f - mean) ** 2) / total, 0.0))
+    return mean, math.sqrt(float(weight @ (f - mean) ** 2) / total)
 
 
 def _with_prior(f: float, u: float, prior: tuple[float, float] | None) -> tuple[float, float]:
