@@ -50,6 +50,7 @@ class Flow:
     mass_kg: float = 0.0
     element_kg: dict[str, float] = field(default_factory=dict)
     element_u_kg: dict[str, float] = field(default_factory=dict)   # booked flows: the ledger's u
+    object_ids: dict[int, float] = field(default_factory=dict)     # true flows: id -> kg
 
     def grade(self, element: str) -> float:
         return self.element_kg.get(element, 0.0) / self.mass_kg if self.mass_kg > 0 else 0.0
@@ -65,6 +66,22 @@ class RunReport:
     def object_coverage(self) -> float:
         """Share of objects whose 95 % intervals cover every CRM element's true grams."""
         return self.tracking.object_coverage
+
+    @property
+    def feed_identity_rate(self) -> float:
+        """Share of the stream's objects (every object that left the line, see
+        :func:`evaluate_run`) that kept one identity camera → belt end; an object never
+        offered as a track of its own (hidden under another, merged into a neighbour's
+        track, or reported too seldom to be matched) counts as lost."""
+        ids = self.true_flows.get(FEED, Flow()).object_ids
+        return len(ids.keys() & self.tracking.kept_ids) / len(ids) if ids else 0.0
+
+    def untracked(self) -> tuple[int, float]:
+        """How many of the stream's objects, and how many kg, were never matched to a track
+        (fewer than the matches :func:`evaluate_tracking` needs)."""
+        ids = self.true_flows.get(FEED, Flow()).object_ids
+        lost = ids.keys() - self.tracking.seen_ids
+        return len(lost), sum(ids[i] for i in lost)
 
     def crm_elements(self, min_kg: float = 0.0) -> list[str]:
         feed = self.true_flows.get(FEED, Flow())
@@ -122,6 +139,7 @@ def _true_flows(bag: Path, start_x: float) -> dict[str, Flow]:
             f = flows.setdefault(name, Flow())
             f.objects += 1
             f.mass_kg += float(o.mass_kg)
+            f.object_ids[int(o.id)] = float(o.mass_kg)
             for e, frac in zip(o.elements, o.mass_fraction, strict=True):
                 f.element_kg[e] = f.element_kg.get(e, 0.0) + float(frac) * float(o.mass_kg)
     return flows

@@ -8,7 +8,9 @@ From the match sequence:
 
 - identity: a true object keeps one identity when every match it got was to
   one track id and that track matched no other object (fraction over the
-  objects seen at least ``min_matches`` times);
+  objects seen at least ``min_matches`` times; :class:`~sorting.evaluation.run_eval.RunReport`
+  also gives it over every object of the stream, those never offered as a track of
+  their own counting as lost);
 - estimates: each track's last report against its object's truth — relative
   volume and mass error, and whether ``|est − true| ≤ 1.96 u`` per CRM element (EU
   critical list) in the truth or the estimate (the 95 % interval covers the truth; an
@@ -45,6 +47,8 @@ class TrackingReport:
     element_est: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     element_true: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     class_correct: int = 0
+    seen_ids: set[int] = field(default_factory=set)   # true objects matched >= min_matches
+    kept_ids: set[int] = field(default_factory=set)   # ... that kept one identity
 
     @property
     def identity_rate(self) -> float:
@@ -112,14 +116,16 @@ def evaluate_tracking(bag: Path, namespace: str = "/line1", gate_m: float = 0.06
             track_truths[o.id][tr.id] += 1
             last[o.id] = (o, tr)
     rep = TrackingReport(tracks=len(track_truths))
-    for tracks in matches.values():
+    for truth_id, tracks in matches.items():
         if sum(tracks.values()) < min_matches:
             continue
         rep.objects_seen += 1
+        rep.seen_ids.add(truth_id)
         if len(tracks) == 1:
             (track_id,) = tracks
             if len(track_truths[track_id]) == 1:
                 rep.identity_kept += 1
+                rep.kept_ids.add(truth_id)
     for o, tr in last.values():
         if tr.volume_m3 > 0 and o.volume_m3 > 0:
             err = (o.volume_m3 - tr.volume_m3) / tr.volume_m3

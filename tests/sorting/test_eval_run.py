@@ -61,3 +61,29 @@ def test_eval_run_reports_the_uncertainty_the_line_states_for_each_grade(
         assert g["grade_u_rel"] > 0
     assert doc["grades_within_2u"] == sum(
         abs(rep.grade_error(e)) <= 2 * rep.grade_u(e) for e in doc["grades"])
+
+
+def test_stream_identity_counts_an_object_never_tracked_as_lost() -> None:
+    from sorting.evaluation.run_eval import Flow, RunReport
+    from sorting.evaluation.tracking_eval import TrackingReport
+
+    # four objects left the line; three were matched to tracks, two kept one identity
+    tracking = TrackingReport(objects_seen=3, identity_kept=2, seen_ids={1, 2, 3},
+                              kept_ids={1, 2})
+    feed = Flow(objects=4, mass_kg=10.0, object_ids={1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0})
+    rep = RunReport(tracking=tracking, true_flows={"feed": feed}, booked_flows={})
+    assert tracking.identity_rate == pytest.approx(2 / 3)   # over the objects tracked
+    assert rep.feed_identity_rate == pytest.approx(2 / 4)   # over every object of the stream
+    assert rep.untracked() == (1, pytest.approx(4.0))
+
+
+def test_eval_run_reports_identity_over_the_whole_stream(short_run: Path) -> None:
+    assert main(["eval-run", str(short_run)]) == 0
+    doc = json.loads((short_run / "eval_run.json").read_text())
+    rep = evaluate_run(short_run)
+    ids = rep.true_flows["feed"].object_ids
+    assert len(ids) == rep.true_flows["feed"].objects
+    assert doc["identity_rate_feed"] == pytest.approx(
+        len(ids.keys() & rep.tracking.kept_ids) / len(ids))
+    assert doc["untracked_objects"] == len(ids.keys() - rep.tracking.seen_ids)
+    assert doc["identity_rate_feed"] <= 1.0
