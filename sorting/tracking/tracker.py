@@ -16,7 +16,11 @@ moves none of them and is counted as ``merged``; its volume is shared out by
 footprint area as low-grade views. Two detections matching one object are
 resolved by the assignment (one wins, the other is dropped if it lies inside
 the winner's footprint — a split), unless it is a small box of another class boxed
-at the same place in several frames: an object lying on another gets its own track.
+at the same place in several frames: an object lying on another gets its own track. A box
+under the birth score starts a track only when boxed at one place in several frames. A
+whole box takes over a track known only from boxes cut by the image border that lies
+mostly inside it, whatever class those boxes named (a part of an object is often named
+another class than the whole). A 3D sliver just off a track's footprint is a piece of it.
 """
 
 from __future__ import annotations
@@ -122,6 +126,7 @@ class TrackerConfig:
     # at most this share of its area, seen in this many frames at one place, starts a track
     stack_max_area_ratio: float = 0.5
     stack_confirm_frames: int = 3
+    stack_min_score_sum: float = 0.7
     stack_expire_s: float = 1.5
     # objects this thin come out of the 3D sensor in pieces (their top lies within noise of
     # its 3 mm foreground threshold): pieces of one frame on one track are then one view
@@ -132,6 +137,12 @@ class TrackerConfig:
     # ones are the 3D sensor's cuts of the object itself (on two 800 s assays every such
     # birth below 3 cm was a second track on one object, every one above 5 cm an object)
     apart_min_side_m: float = 0.04
+    # a whole box takes over a track of another class known only from partial views when
+    # at least this share of the track's footprint lies inside the box
+    partial_within_share: float = 0.6
+    # a 3D blob narrower than apart_min_side_m this close to a track's footprint is a piece
+    # of it (a turned object's corner, a thin object's end), not an object
+    sliver_margin_m: float = 0.03
 
 
 @dataclass
@@ -234,9 +245,7 @@ class Tracker:
                     (det.s_m, det.y_m, det.length_m + 2 * ext, det.width_m),
                     extend_partial=PARTIAL_EXTEND_M)) is not None:
                 pass
-            elif not det.truncated and (tr := self._most_overlapped(
-                    [t for t in live if t.whole_views == 0 and _agrees(t, det.class_name)],
-                    box)) is not None:
+            elif not det.truncated and (tr := self._partial_within(live, det, box)) is not None:
                 tr.s_m, tr.y_m, tr.n_pos = det.s_m, det.y_m, 1.0
                 tr.length_m, tr.width_m = det.length_m, det.width_m
                 tr.whole_views += 1
@@ -250,9 +259,13 @@ class Tracker:
                         self.stats.split_detections += 1
                         continue
                     tr = stacked
-                else:
-                    if det.score < self.config.birth_score:
+                elif det.score < self.config.birth_score:
+                    # a weak box: an object only once it is boxed at one place frame after
+                    # frame (a small or odd object the detector is unsure of)
+                    tr = self._stacked_on(None, det)
+                    if tr is None:
                         continue
+                else:
                     tr = self._new_track(det.t_ns, det.s_m, det.y_m, det.length_m,
                                          det.width_m)
                     tr.whole_views = 0 if det.truncated else 1
@@ -262,28 +275,49 @@ class Tracker:
             tr.detections += 1
             tr.last_seen_ns = max(tr.last_seen_ns, det.t_ns)
 
-    def _stacked_on(self, owner: Track, det: ClassMeasurement) -> Track | None:
-        """A track for an object lying on ``owner`` once ``det``'s kind of box has been seen
-        there in ``stack_confirm_frames`` frames, else None (the box is remembered).
+    def _partial_within(self, live: list[Track], det: ClassMeasurement,
+                        box: tuple[float, float, float, float]) -> Track | None:
+        """The track known only from partial views that the whole box ``det`` sees whole:
+        one of its class that it overlaps (``_most_overlapped``), else one of any class
+        whose footprint lies mostly (``partial_within_share``) inside the box and is no
+        larger than it. A box cut by the image border shows part of a large object, and
+        the detector often names a part another class than the whole (a corner of a
+        low-grade board boxed as high-grade): the whole box is the better view."""
+        tentative = [t for t in live if t.whole_views == 0]
+        same = self._most_overlapped([t for t in tentative if _agrees(t, det.class_name)], box)
+        if same is not None:
+            return same
+        area = det.length_m * det.width_m
+        inside = [t for t in tentative if t.length_m * t.width_m <= area]
+        return self._most_overlapped(inside, box, min_share=self.config.partial_within_share)
 
-        Only whole boxes count that name another class than the owner's leading one and
-        cover at most ``stack_max_area_ratio`` of its footprint: the detector's boxes on a
-        part of an object (a split) mostly come and go or change class between frames, an
-        object lying on another is boxed at the same place frame after frame."""
+    def _stacked_on(self, owner: Track | None, det: ClassMeasurement) -> Track | None:
+        """A track for an object lying on ``owner`` (or, with no owner, for an object boxed
+        only weakly, under ``birth_score``) once a box has been seen there in
+        ``stack_confirm_frames`` frames with scores summing to ``stack_min_score_sum``, else
+        None (the box is remembered).
+
+        Only whole boxes count; on an owner, only those that name another class than the
+        owner's leading one and cover at most ``stack_max_area_ratio`` of its footprint: the
+        detector's boxes on a part of an object (a split) mostly come and go or change class
+        between frames, an object lying on another is boxed at the same place frame after
+        frame. A weak box's class may change from frame to frame (the votes add up)."""
         cfg = self.config
+        owner_id = owner.track_id if owner is not None else 0
         self._stack_candidates = [
             c for c in self._stack_candidates
-            if det.t_ns - c.last_ns <= cfg.stack_expire_s * 1e9 and c.owner_id in self.tracks]
-        if (det.truncated or det.score < cfg.birth_score or _agrees(owner, det.class_name)
-                or det.length_m * det.width_m
-                > cfg.stack_max_area_ratio * owner.length_m * owner.width_m):
+            if det.t_ns - c.last_ns <= cfg.stack_expire_s * 1e9
+            and (c.owner_id == 0 or c.owner_id in self.tracks)]
+        if det.truncated or (owner is not None and (
+                _agrees(owner, det.class_name) or det.length_m * det.width_m
+                > cfg.stack_max_area_ratio * owner.length_m * owner.width_m)):
             return None
-        near = [c for c in self._stack_candidates if c.owner_id == owner.track_id
+        near = [c for c in self._stack_candidates if c.owner_id == owner_id
                 and c.last_ns < det.t_ns
                 and np.hypot(c.s_m - det.s_m, c.y_m - det.y_m) <= cfg.gate_m / 2]
         if not near:
             self._stack_candidates.append(_StackCandidate(
-                owner.track_id, det.s_m, det.y_m, det.length_m, det.width_m,
+                owner_id, det.s_m, det.y_m, det.length_m, det.width_m,
                 {det.class_name: det.score}, 1, det.t_ns))
             return None
         c = min(near, key=lambda c: np.hypot(c.s_m - det.s_m, c.y_m - det.y_m))
@@ -294,8 +328,8 @@ class Tracker:
         c.frames += 1
         c.last_ns = det.t_ns
         c.votes[det.class_name] = c.votes.get(det.class_name, 0.0) + det.score
-        if c.frames < cfg.stack_confirm_frames or top_vote(c.votes) == top_vote(
-                owner.class_votes):
+        if (c.frames < cfg.stack_confirm_frames or sum(c.votes.values()) < cfg.stack_min_score_sum
+                or (owner is not None and top_vote(c.votes) == top_vote(owner.class_votes))):
             return None
         self._stack_candidates.remove(c)
         tr = self._new_track(det.t_ns, c.s_m, c.y_m, c.length_m, c.width_m)
@@ -328,6 +362,7 @@ class Tracker:
         and their centres lie on its footprint: they are booked as one view, their sum
         (thicker objects are cut only where they touch others, and the footprint's box
         holds the neighbours of a turned object)."""
+        cfg = self.config
         live = self.live()
         match = self._assign([(b.s_m, b.y_m) for b in blobs], live)
         views: dict[int, tuple[Track, list[VolumeMeasurement]]] = {}
@@ -368,6 +403,13 @@ class Tracker:
                 # that object's footprint
                 tr = self._owner(live, blob.s_m, blob.y_m) or self._most_overlapped(
                     live, (blob.s_m, blob.y_m, blob.length_m, blob.width_m))
+                if tr is None and min(blob.length_m, blob.width_m) < cfg.apart_min_side_m:
+                    # a sliver just off a track's footprint (a turned object's corner, a thin
+                    # object's end that the 3D sensor cut off): a partial view of it, not a
+                    # new object
+                    tr = self._nearest_within(live, blob.s_m, blob.y_m, cfg.sliver_margin_m)
+                    if tr is not None:
+                        blob = replace(blob, truncated=True)
                 if tr is None:
                     if blob.truncated:
                         continue
@@ -381,7 +423,7 @@ class Tracker:
         for tr, pieces in views.values():
             # pieces lying on the track's footprint are parts of it; a blob beside it that
             # the gate gave it (a neighbour's) stays a view of its own, as before
-            part = [b.height_m <= self.config.thin_piece_max_height_m and self._inside(
+            part = [b.height_m <= cfg.thin_piece_max_height_m and self._inside(
                 tr, b.s_m, b.y_m, margin=0.01, centre=before.get(tr.track_id)) for b in pieces]
             if sum(part) > 1:
                 tr.volumes.append(_joined([b for b, k in zip(pieces, part, strict=True) if k]))
@@ -439,6 +481,13 @@ class Tracker:
             if share >= min_share and (best is None or share > best[0]):
                 best = (share, t)
         return best[1] if best else None
+
+    def _nearest_within(self, live: list[Track], s: float, y: float,
+                        margin: float) -> Track | None:
+        """The live track nearest ``(s, y)`` among those whose footprint, ``margin`` wider
+        all round, holds it; None if none does."""
+        near = [t for t in live if self._inside(t, s, y, margin=margin)]
+        return min(near, key=lambda t: math.hypot(t.s_m - s, t.y_m - y)) if near else None
 
     def _owner(self, live: list[Track], s: float, y: float) -> Track | None:
         inside = [t for t in live if self._inside(t, s, y, margin=0.01)]
