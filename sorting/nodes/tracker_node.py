@@ -81,6 +81,9 @@ class EncoderHistory:
 
 
 EDGE_PX = 2.0  # a box this close to the image border is cut by it
+#: an image border that reaches this close to the belt's edge hides no more of an object than
+#: the strip beyond it: a box touching it is whole (objects near the belt edge stay whole)
+BELT_EDGE_STRIP_M = 0.03
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -127,6 +130,7 @@ class TrackerNode(Node):
         self.line = line
         self.policy = line.sorting
         self.camera = measured_rgb_camera(line)  # as calibrated, never the simulator's truth
+        self.cutting_borders = self._cutting_borders(line.belt.width_m / 2)
         self.tracker = Tracker(TrackerConfig(gate_m=self.policy.track_gate_m,
                                              belt_length_m=line.belt.length_m))
         self.priors = class_priors()
@@ -193,15 +197,28 @@ class TrackerNode(Node):
             cx, cy = d.bbox.center.position.x, d.bbox.center.position.y
             hw, hh = d.bbox.size_x / 2, d.bbox.size_y / 2
             edge = EDGE_PX
-            truncated = bool(cx - hw <= edge or cy - hh <= edge
-                             or cx + hw >= self.camera.width - edge
-                             or cy + hh >= self.camera.height - edge)
+            cut_left, cut_top, cut_right, cut_bottom = self.cutting_borders
+            truncated = bool((cut_left and cx - hw <= edge) or (cut_top and cy - hh <= edge)
+                             or (cut_right and cx + hw >= self.camera.width - edge)
+                             or (cut_bottom and cy + hh >= self.camera.height - edge))
             dets.append(ClassMeasurement(
                 t_ns=t_ns, s_m=float(c[0]) - p, y_m=float(c[1]),
                 length_m=abs(float(b[0] - a[0])), width_m=abs(float(b[1] - a[1])),
                 class_name=str(hyp.class_id), score=float(hyp.score), truncated=truncated,
             ))
         self.tracker.add_detections(dets)
+
+    def _cutting_borders(self, belt_half_width_m: float) -> tuple[bool, bool, bool, bool]:
+        """Which image borders (left, top, right, bottom) can cut an object: all but those
+        whose middle, on the belt, lies within ``BELT_EDGE_STRIP_M`` of the belt's edge or
+        beyond it (nothing lies past the belt: a box touching such a border is whole, give
+        or take the strip)."""
+        w, h = self.camera.width, self.camera.height
+        mids = np.array([[0.0, h / 2], [w / 2, 0.0], [w, h / 2], [w / 2, h]], dtype=np.float64)
+        pts = self._image_to_belt(mids)
+        return tuple(  # type: ignore[return-value]
+            not (np.isfinite(p[1]) and abs(float(p[1])) >= belt_half_width_m - BELT_EDGE_STRIP_M)
+            for p in pts)
 
     def _image_to_belt(self, uv: np.ndarray) -> np.ndarray:
         return ray_plane_z(self.camera.pixel_rays(uv), 0.0)

@@ -97,3 +97,18 @@ def test_tracker_keeps_identities_on_the_simulated_line(tmp_path: Path) -> None:
     # spread, so only check they are finite and booked
     assert np.isfinite(median_abs(report.mass_rel_err))
     assert tracker.ledger.accounts["feed"].objects > 10
+
+
+def test_only_image_borders_inside_the_belt_cut_an_objects_box() -> None:
+    """The line's camera sees the belt across to within 2 cm of its edges: a box touching
+    the top or bottom border (across the belt) is whole, nothing lies beyond; the left and
+    right borders (along the belt) cut objects coming into and leaving the view. A narrower
+    view across the belt cuts objects at all four borders."""
+    line = load_line()
+    ex = InProcessExecutor(SimClock())
+    node = ex.add_node(lambda ctx: TrackerNode(ctx, line), "tracker", namespace="/line1")
+    assert node.cutting_borders == (True, False, True, False)
+    wide = line.model_copy(update={"belt": line.belt.model_copy(update={"width_m": 1.2})})
+    node = ex.add_node(lambda ctx: TrackerNode(ctx, wide), "tracker2", namespace="/line1")
+    assert node.cutting_borders == (True, True, True, True)
+    ex.shutdown()
