@@ -138,8 +138,10 @@ class TrackerConfig:
     # birth below 3 cm was a second track on one object, every one above 5 cm an object)
     apart_min_side_m: float = 0.04
     # a whole box takes over a track of another class known only from partial views when
-    # at least this share of the track's footprint lies inside the box
-    partial_within_share: float = 0.6
+    # at least this share of the track's footprint lies inside the box and the box is at
+    # least this many times the footprint's area (the rest of the object, come into view)
+    partial_within_share: float = 0.9
+    partial_within_growth: float = 1.5
     # a 3D blob narrower than apart_min_side_m this close to a track's footprint is a piece
     # of it (a turned object's corner, a thin object's end), not an object
     sliver_margin_m: float = 0.03
@@ -279,8 +281,10 @@ class Tracker:
                         box: tuple[float, float, float, float]) -> Track | None:
         """The track known only from partial views that the whole box ``det`` sees whole:
         one of its class that it overlaps (``_most_overlapped``), else one of any class
-        whose footprint lies mostly (``partial_within_share``) inside the box and is no
-        larger than it. A box cut by the image border shows part of a large object, and
+        boxed once, whose footprint lies nearly whole (``partial_within_share``) inside the
+        box, the box being ``partial_within_growth`` times its area or more (boxed as
+        another class in two frames, it is another object coming into view, one that
+        overlaps this one). A box cut by the image border shows part of a large object, and
         the detector often names a part another class than the whole (a corner of a
         low-grade board boxed as high-grade): the whole box is the better view."""
         tentative = [t for t in live if t.whole_views == 0]
@@ -288,7 +292,8 @@ class Tracker:
         if same is not None:
             return same
         area = det.length_m * det.width_m
-        inside = [t for t in tentative if t.length_m * t.width_m <= area]
+        inside = [t for t in tentative if t.detections <= 1
+                  and t.length_m * t.width_m * self.config.partial_within_growth <= area]
         return self._most_overlapped(inside, box, min_share=self.config.partial_within_share)
 
     def _stacked_on(self, owner: Track | None, det: ClassMeasurement) -> Track | None:

@@ -451,6 +451,14 @@ def test_a_whole_box_takes_over_a_partial_track_of_another_class() -> None:
                                          truncated=True)])
     tr2.add_detections([ClassMeasurement(1, 0.0, 0.0, 0.20, 0.20, "keyboard", 0.8)])
     assert len(tr2.tracks) == 2
+    # nor is one boxed as its own class in two frames: another object coming into view,
+    # overlapping the whole box's (a piece of aluminium scrap under a laptop's end)
+    tr3 = Tracker(TrackerConfig(gate_m=0.08))
+    for f in (0, 1):
+        tr3.add_detections([ClassMeasurement(f, 0.19, 0.07, 0.04, 0.17, "aluminium_scrap", 0.9,
+                                             truncated=True)])
+    tr3.add_detections([ClassMeasurement(2, 0.0, 0.07, 0.43, 0.38, "laptop", 0.9)])
+    assert len(tr3.tracks) == 2
 
 
 def test_a_weakly_boxed_object_gets_a_track_once_boxed_at_one_place_in_three_frames() -> None:
