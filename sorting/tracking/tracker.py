@@ -8,7 +8,7 @@ measurements (XRF) go to the track whose footprint covers the spot most; an
 X-ray transmission view (one pass of an object under the scanner) goes to the
 track it lies on, or is shared out cell by cell among touching tracks.
 
-Lifecycle: a track is born from an unmatched camera detection or 3D blob,
+Lifecycle: a track is born from an unmatched camera detection, 3D blob or X-ray view,
 is updated by every sensor downstream, survives missed detections, and ends
 when it leaves the belt end (``exited``) or is picked (``picked``). A 3D
 blob that covers the centres of several tracks (touching objects merged)
@@ -21,6 +21,7 @@ under the birth score starts a track only when boxed at one place in several fra
 whole box takes over a track known only from boxes cut by the image border that lies
 mostly inside it, whatever class those boxes named (a part of an object is often named
 another class than the whole). A 3D sliver just off a track's footprint is a piece of it.
+An X-ray view on no track starts one (an object too small for the camera and the 3D sensor).
 """
 
 from __future__ import annotations
@@ -114,6 +115,9 @@ OPAQUE_A_HIGH = 6.5
 XRT_OVERSIZE = 2.0
 XRT_MARGIN_M = 0.02
 PARTIAL_EXTEND_M = 0.15  # how far a view cut by the image border may hide its object
+#: an X-ray view on no track starts one when it is whole and holds at least this many cells
+#: (a 5 mm tantalum capacitor gives 12-15)
+XRT_BIRTH_MIN_CELLS = 8
 
 
 @dataclass
@@ -160,6 +164,7 @@ class TrackerStats:
     merged_tracks: int = 0
     stacked_births: int = 0
     apart_births: int = 0
+    xrt_births: int = 0
 
 
 @dataclass
@@ -563,8 +568,9 @@ class Tracker:
         all), as a ``shared`` view; when one of them lies on another (a footprint mostly inside
         the other's) the cells cannot be told apart and the view is dropped (``merged_xrt``).
         A view far larger than its one track's footprint (``XRT_OVERSIZE``: it holds objects
-        never tracked) is cropped to the footprint (``cropped_xrt``). X-ray views start no
-        tracks."""
+        never tracked) is cropped to the footprint (``cropped_xrt``). A whole view on no
+        track (at least ``XRT_BIRTH_MIN_CELLS`` cells) starts one: an object the camera and
+        the 3D sensor missed (``xrt_births``)."""
         live = self.live()
         for v in views:
             covered = [t for t in live if abs(t.s_m - v.s_m) <= v.length_m / 2
@@ -576,8 +582,15 @@ class Tracker:
                                              or self._most_overlapped(
                                                  live, (v.s_m, v.y_m, v.length_m, v.width_m)))
             if tr is None:
-                self.stats.unassociated_xrt += 1
-                continue
+                if v.truncated or v.a_high.size < XRT_BIRTH_MIN_CELLS:
+                    self.stats.unassociated_xrt += 1
+                    continue
+                # an object no other sensor gave a track (one too small for the camera and
+                # the 3D sensor: a tantalum capacitor): the scanner saw it whole
+                tr = self._new_track(v.t_ns, v.s_m, v.y_m, v.length_m, v.width_m)
+                tr.whole_views = 1
+                live.append(tr)
+                self.stats.xrt_births += 1
             if v.length_m * v.width_m > XRT_OVERSIZE * (tr.length_m + 2 * XRT_MARGIN_M) * (
                     tr.width_m + 2 * XRT_MARGIN_M):
                 # far larger than the object: it holds others the line never tracked (a

@@ -254,3 +254,22 @@ def test_without_a_3d_view_the_xrays_footprint_tells_the_size() -> None:
     assert _size_loglik(tr, hdd) - _size_loglik(tr, cap) > 3.0
     post = class_posterior(tr, priors, {n: 1.0 for n in priors}, detector_accuracy=0.7)
     assert post["hard_disk_drive"] > 0.9
+
+
+def test_a_whole_xray_view_on_no_track_starts_one() -> None:
+    """A 5 mm tantalum capacitor that neither the camera nor the 3D sensor picked out: the
+    scanner sees it whole, on no track, and it gets a track of its own, weighed by X-ray;
+    a view cut by the scanner's edge, or of a few cells only, starts none."""
+    cells = (np.linspace(-0.005, 0.005, 12), np.zeros(12))
+    t = Tracker()
+    t.add_xrt([_blank_view(0.0, 0.0, 0.012, 0.009, cells)])
+    (born,) = t.live()
+    assert t.stats.xrt_births == 1 and born.sensors == {"xrt"} and born.confirmed
+    assert (born.s_m, born.y_m) == (0.0, 0.0) and len(born.xrt) == 1
+    # the next view at the same place joins it
+    t.add_xrt([_blank_view(0.001, 0.0, 0.012, 0.009, cells)])
+    assert len(t.live()) == 1 and len(born.xrt) == 2
+    cut = replace(_blank_view(0.5, 0.0, 0.012, 0.009, cells), truncated=True)
+    few = (cells[0][:4], cells[1][:4])
+    t.add_xrt([cut, _blank_view(1.0, 0.0, 0.004, 0.004, few)])
+    assert len(t.live()) == 1 and t.stats.unassociated_xrt == 2
