@@ -18,10 +18,11 @@ resolved by the assignment (one wins, the other is dropped if it lies inside
 the winner's footprint — a split), unless it is a small box of another class boxed
 at the same place in several frames: an object lying on another gets its own track. A box
 under the birth score starts a track only when boxed at one place in several frames. A
-whole box takes over a track known only from boxes cut by the image border that lies
-mostly inside it, whatever class those boxes named (a part of an object is often named
-another class than the whole). A 3D sliver just off a track's footprint is a piece of it.
-An X-ray view on no track starts one (an object too small for the camera and the 3D sensor).
+whole box takes over a track known only from one box cut by the image border when that
+track lies nearly whole inside it, whatever class the cut box named (a part of an object
+is often named another class than the whole). A 3D sliver just off a track's footprint is
+a piece of it. An X-ray view on no track starts one (an object too small for the camera
+and the 3D sensor).
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ class TrackerConfig:
     # at most this share of its area, seen in this many frames at one place, starts a track
     stack_max_area_ratio: float = 0.5
     stack_confirm_frames: int = 3
+    # ... and their scores sum to this (weak boxes under birth_score count, frame by frame)
     stack_min_score_sum: float = 0.7
     stack_expire_s: float = 1.5
     # objects this thin come out of the 3D sensor in pieces (their top lies within noise of
