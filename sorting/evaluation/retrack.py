@@ -52,7 +52,7 @@ class _PickReplay(Node):
     def __init__(self, ctx: NodeContext, tracker: TrackerNode, topics: list[str]) -> None:
         super().__init__(ctx)
         self.tracker = tracker
-        self.last: dict[int, tuple[float, float, float]] = {}  # recorded id -> (s, y, x)
+        self.last: dict[int, tuple[float, float]] = {}  # recorded track id -> (s, y)
         self.replayed = self.unmatched = 0
         ctx.create_subscription("crmsort_msgs/msg/SortObjectArray", RECORDED_REPORTS,
                                 self._on_reports, 10)
@@ -62,7 +62,7 @@ class _PickReplay(Node):
     def _on_reports(self, msg: Any) -> None:
         p = float(msg.belt_position_m)
         for o in msg.objects:
-            self.last[int(o.id)] = (float(o.belt_x_m) - p, float(o.y_m), float(o.belt_x_m))
+            self.last[int(o.id)] = (float(o.belt_x_m) - p, float(o.y_m))
 
     def _on_pick(self, msg: Any) -> None:
         if int(msg.outcome) != PICKED:
@@ -73,9 +73,9 @@ class _PickReplay(Node):
         if place is None or not live:
             self.unmatched += 1
             return
-        s, y, _x = place
-        d, tr = min((math.hypot(t.s_m - s, t.y_m - y), t) for t in live)
-        if d > trk.config.gate_m:
+        s, y = place
+        tr = min(live, key=lambda t: math.hypot(t.s_m - s, t.y_m - y))
+        if math.hypot(tr.s_m - s, tr.y_m - y) > trk.config.gate_m:
             self.unmatched += 1
             return
         picked = trk.mark_picked(tr.track_id, str(msg.target_bin))
