@@ -45,12 +45,13 @@ def run(args: argparse.Namespace) -> int:
     t = rep.tracking
     volume_err = {SHAPES.get(k, str(k)): median_abs(v)
                   for k, v in sorted(t.by_shape_volume.items())}
+    lost_n, lost_kg = rep.untracked()
     summary: dict[str, Any] = {
         "objects_seen": t.objects_seen,
         "identity_rate": t.identity_rate,
         "identity_rate_feed": rep.feed_identity_rate,
-        "untracked_objects": rep.untracked()[0],
-        "untracked_kg": rep.untracked()[1],
+        "untracked_objects": lost_n,
+        "untracked_kg": lost_kg,
         "tracks": t.tracks,
         "class_accuracy": t.class_accuracy,
         "volume_median_abs_rel_err": volume_err,
@@ -62,7 +63,6 @@ def run(args: argparse.Namespace) -> int:
     con.print(f"[bold]{args.run}[/]: {t.objects_seen} objects tracked, identity kept "
               f"{100 * t.identity_rate:.1f} %, {t.tracks} tracks, class right "
               f"{100 * t.class_accuracy:.1f} %")
-    lost_n, lost_kg = rep.untracked()
     con.print(f"over the stream: identity kept {100 * rep.feed_identity_rate:.1f} % of the "
               f"{rep.true_flows['feed'].objects} objects that left the line; {lost_n} of them "
               f"({lost_kg:.2f} kg) never had a track of their own")

@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sorting.bags import read_messages
-from sorting.bags.info import bag_info
+from sorting.bags import BagReader, read_messages
 from sorting.config import load_line
 from sorting.config.line import LineConfig
 from sorting.errors import SortingError
-from sorting.nodes.tracker_node import TrackerNode
+from sorting.nodes.tracker_node import PICKED, TrackerNode
 from sorting.record import Recorder
 from sorting.runtime import InProcessExecutor, Node, NodeContext, SimClock
 from sorting.runtime.replay import replay
@@ -43,7 +42,6 @@ TRUTH_TOPIC = "/sim/ground_truth"
 #: where the recorded run's own ``sorting/objects`` are replayed (the new tracker publishes
 #: the original name)
 RECORDED_REPORTS = "/retrack/recorded_objects"
-PICKED = 0  # crmsort_msgs/PickResult.OUTCOME_PICKED
 
 
 class _PickReplay(Node):
@@ -78,9 +76,7 @@ class _PickReplay(Node):
         if math.hypot(tr.s_m - s, tr.y_m - y) > trk.config.gate_m:
             self.unmatched += 1
             return
-        picked = trk.mark_picked(tr.track_id, str(msg.target_bin))
-        if picked is not None:
-            self.tracker._book(picked, str(msg.target_bin))
+        if self.tracker.book_pick(tr.track_id, str(msg.target_bin)):
             self.replayed += 1
 
 
@@ -119,7 +115,7 @@ def retrack(run_dir: Path, out_dir: Path, line: LineConfig | None = None) -> Ret
         line = load_line(saved) if saved.is_file() else load_line()
     ns = line.namespace.rstrip("/")
     inputs = [f"{ns}/{t}" for t in INPUT_TOPICS]
-    recorded = {t.name for t in bag_info(bag).topics}
+    recorded = set(BagReader(bag, strict=False).topics)  # declared: no scan of the messages
     missing = [t for t in [TRUTH_TOPIC, *(f"{ns}/{r}" for r in REQUIRED_TOPICS)]
                if t not in recorded]
     if missing:

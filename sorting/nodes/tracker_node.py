@@ -189,6 +189,7 @@ class TrackerNode(Node):
             uv += [(cx, cy), (cx - hw, cy - hh), (cx + hw, cy + hh)]
         pts = self._image_to_belt(np.array(uv, dtype=np.float64))
         dets = []
+        cut_left, cut_top, cut_right, cut_bottom = self.cutting_borders
         for k, d in enumerate(msg.detections):
             c, a, b = pts[3 * k], pts[3 * k + 1], pts[3 * k + 2]
             if not np.all(np.isfinite([c, a, b])) or not d.results:
@@ -197,7 +198,6 @@ class TrackerNode(Node):
             cx, cy = d.bbox.center.position.x, d.bbox.center.position.y
             hw, hh = d.bbox.size_x / 2, d.bbox.size_y / 2
             edge = EDGE_PX
-            cut_left, cut_top, cut_right, cut_bottom = self.cutting_borders
             truncated = bool((cut_left and cx - hw <= edge) or (cut_top and cy - hh <= edge)
                              or (cut_right and cx + hw >= self.camera.width - edge)
                              or (cut_bottom and cy + hh >= self.camera.height - edge))
@@ -304,11 +304,15 @@ class TrackerNode(Node):
         self.tracker.add_xrt(views)
 
     def _on_pick_result(self, msg: Any) -> None:
-        if int(msg.outcome) != PICKED:
-            return
-        tr = self.tracker.mark_picked(int(msg.object_id), str(msg.target_bin))
+        if int(msg.outcome) == PICKED:
+            self.book_pick(int(msg.object_id), str(msg.target_bin))
+
+    def book_pick(self, track_id: int, bin_name: str) -> bool:
+        """Book track ``track_id`` as picked into ``bin_name``; False if it is not live."""
+        tr = self.tracker.mark_picked(track_id, bin_name)
         if tr is not None:
-            self._book(tr, str(msg.target_bin))
+            self._book(tr, bin_name)
+        return tr is not None
 
     # -- outputs -----------------------------------------------------------------------------
     def _book(self, tr: Track, destination: str) -> None:
