@@ -13,7 +13,9 @@ Same frames (simulated line camera, 640 x 480), same weights, one process:
 - ``ours 480x640 (rect)``: an export whose input fits the 4:3 frame (no padding rows);
 - ``ours 480x640 int8``: that model with static INT8 quantization (QDQ, per channel,
   calibrated on frames of the training distribution; the detect head's decoding kept float);
-- ``ours trained size``: the export at the training resolution (input-size choice).
+- ``ours trained size``: the export at the training resolution (input-size choice);
+- ``ours 480x640 (rect) grey world`` / ``ours 480x640 int8 grey world``: the same with the
+  detector's colour constancy (``grey_world=True``) before the letterbox.
 
 Accuracy: mAP50-95 / mAP50 of each of our variants and of the ``.pt`` path (our matcher,
 :mod:`perception.detector.evaluate`) on the val images of ``--data``.
@@ -183,10 +185,13 @@ def main() -> int:
     rows += [("ultralytics .pt (640, rect)", fps_pt, "pt"), ("ultralytics .onnx 640", fps_uo, ""),
              (f"ultralytics .pt ({trained}, rect)", fps_pt_small, "pt_small")]
 
-    variants = {"640": sq, "480x640 (rect)": rect, "480x640 int8": int8,
-                f"{small_hw[0]}x{small_hw[1]} (trained size)": small}
-    for name, path in variants.items():
-        det = OnnxDetector(path)
+    variants = {"640": (sq, False), "480x640 (rect)": (rect, False),
+                "480x640 int8": (int8, False),
+                f"{small_hw[0]}x{small_hw[1]} (trained size)": (small, False),
+                "480x640 (rect) grey world": (rect, True),
+                "480x640 int8 grey world": (int8, True)}
+    for name, (path, grey) in variants.items():
+        det = OnnxDetector(path, grey_world=grey)
 
         def run_seq(d: OnnxDetector = det) -> None:
             for f in frames:
@@ -210,7 +215,7 @@ def main() -> int:
             fps_raw = _fps(run_raw, n, args.repeat)
             rows.append(("raw session.run 640", fps_raw, ""))
         if data is not None:
-            res = folder_results(OnnxDetector(path, conf=0.001), data)
+            res = folder_results(OnnxDetector(path, conf=0.001, grey_world=grey), data)
             accuracy[name] = evaluate_results(res, det.names, str(data), str(path))[0]
     if data is not None:
         accuracy["pt"] = evaluate_results(_ultra_results(u_pt, data, 640), meta.classes,

@@ -305,10 +305,12 @@ def folder_results(
 
 
 def evaluate_folder(
-    model: Path, data_yaml: Path, out_dir: Path, conf: float = 0.001, split: str = "val"
+    model: Path, data_yaml: Path, out_dir: Path, conf: float = 0.001, split: str = "val",
+    grey_world: bool = False,
 ) -> EvalReport:
-    """Evaluate an ONNX model on ``split`` of a YOLO dataset; writes plots to ``out_dir``."""
-    det = OnnxDetector(Path(model), conf=conf, iou=0.7, max_det=300)
+    """Evaluate an ONNX model on ``split`` of a YOLO dataset; writes plots to ``out_dir``.
+    ``grey_world``: the detector's colour constancy (:class:`OnnxDetector`)."""
+    det = OnnxDetector(Path(model), conf=conf, iou=0.7, max_det=300, grey_world=grey_world)
     results = folder_results(det, data_yaml, split)
     report, curves = evaluate_results(results, det.names, str(data_yaml), str(model))
     save_plots(report, curves, Path(out_dir))

@@ -2,6 +2,10 @@
 
 Pipeline per RGB frame (H x W x 3 uint8):
 
+0. optionally (``grey_world``) colour constancy: each channel scaled so that the frame's
+   mean colour is neutral grey (the grey-world assumption; on the default grey belt under
+   white-balanced light it changes almost nothing, under a coloured belt or tinted light it
+   undoes the cast the model was not trained on);
 1. letterbox to the network input ``(h_in, w_in)``: scale ``r = min(h_in/H, w_in/W)``,
    resize (bilinear) to ``round(W r) x round(H r)``, pad with grey 114 centred (the
    Ultralytics convention, so boxes agree with its own predictions), scale to 0-1, CHW;
@@ -90,6 +94,20 @@ def validate_frame(image: NDArray[np.generic]) -> U8:
     return np.asarray(image, dtype=np.uint8)
 
 
+def grey_world(image: U8) -> U8:
+    """``image`` (H x W x 3 uint8) with each channel scaled so that the mean colour is
+    neutral (channel means all equal to their average), clipped to 0-255. A channel with a
+    zero mean is left as it is."""
+    means = np.asarray(cv2.mean(image)[:3], dtype=np.float64)
+    target = float(means.mean())
+    gains = np.where(means > 0, target / np.maximum(means, 1e-9), 1.0)
+    if np.allclose(gains, 1.0, atol=1e-3):
+        return image
+    lut = np.clip(np.arange(256, dtype=np.float64)[:, None] * gains[None, :] + 0.5, 0, 255)
+    return np.asarray(cv2.LUT(np.ascontiguousarray(image),
+                              lut.astype(np.uint8).reshape(256, 1, 3)), dtype=np.uint8)
+
+
 def nms_classwise(boxes: F32, scores: F32, class_ids: I64, iou: float) -> I64:
     """Indices kept by greedy class-wise NMS, by descending score.
 
@@ -141,7 +159,8 @@ class OnnxDetector:
     next to the model (or, failing that, Ultralytics' ONNX metadata). Raises
     :class:`ModelFileError` for a missing or unloadable model or one whose output does not
     fit its class list, and :class:`ClassMismatchError` if ``check_classes`` and the classes
-    differ from the catalog's."""
+    differ from the catalog's. ``grey_world``: colour constancy before the letterbox (step 0
+    of the module docstring); off by default, so the output equals Ultralytics' own."""
 
     def __init__(
         self,
@@ -153,8 +172,10 @@ class OnnxDetector:
         max_det: int = 300,
         threads: int | None = None,
         check_classes: bool = True,
+        grey_world: bool = False,
     ) -> None:
         path = Path(model_path)
+        self.grey_world = grey_world
         if not path.is_file():
             raise ModelFileError(f"{path}: model file not found")
         opts = ort.SessionOptions()
@@ -196,6 +217,8 @@ class OnnxDetector:
     def preprocess(self, image: U8, out: F32 | None = None) -> tuple[F32, Letterbox]:
         """Letterboxed network input ``(1, 3, h_in, w_in)`` float32 and its geometry."""
         img = validate_frame(image)
+        if self.grey_world:
+            img = grey_world(img)
         h, w = img.shape[:2]
         hi, wi = self.input_hw
         r = min(hi / h, wi / w)

@@ -59,6 +59,9 @@ def register(sub: Any) -> None:
     v.add_argument("--out", default=None, help="report folder (default: runs/detector/eval/..)")
     v.add_argument("--conf", type=float, default=0.001, help="score threshold for mAP")
     v.add_argument("--camera-topic", default="/line1/camera/image_raw")
+    v.add_argument("--grey-world", action="store_true",
+                   help="colour constancy before the network (as the line's detector node "
+                   "does with grey_world: true)")
     v.add_argument("--confusion-out", default=None, metavar="FILE",
                    help="also write the measured class confusion (JSON) that the tracker's "
                    "class posterior reads, e.g. datasets/models/detector/"
@@ -125,7 +128,8 @@ def _eval(args: argparse.Namespace) -> int:
         from perception.detector.evaluate import evaluate_folder, print_report
 
         out = Path(args.out) if args.out else Path("runs/detector/eval") / model.stem
-        report = evaluate_folder(model, Path(args.data), out, conf=args.conf)
+        report = evaluate_folder(model, Path(args.data), out, conf=args.conf,
+                                 grey_world=args.grey_world)
         print_report(report, con.print)
         con.print(f"plots and report.json in {out}")
         _save_confusion(args, report, str(args.data))
@@ -134,7 +138,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else Path("runs/detector/eval") / f"{model.stem}_bag"
     report = evaluate_bag(model, Path(args.bag), out, camera_topic=args.camera_topic,
-                          conf=args.conf)
+                          conf=args.conf, grey_world=args.grey_world)
     from perception.detector.evaluate import print_report
 
     print_report(report, con.print)

@@ -103,11 +103,12 @@ def _camera_pose(tf_msgs: list[Any], frame_id: str) -> RigidTransform | None:
 def evaluate_bag(
     model: Path, bag: Path, out_dir: Path, *,
     camera_topic: str = "/line1/camera/image_raw", conf: float = 0.001,
+    grey_world: bool = False,
 ) -> EvalReport:
     """Evaluate ``model`` on the camera frames of ``bag`` (see the module docstring).
 
     Writes ``report.json`` and the plots to ``out_dir`` (mAP50: matches at IoU >= 0.5;
-    mAP50-95: averaged over IoU 0.5-0.95).
+    mAP50-95: averaged over IoU 0.5-0.95). ``grey_world``: the detector's colour constancy.
     Raises :class:`BagError` if the bag lacks frames, camera info, the camera pose or truth.
     """
     info_topic = camera_topic.rsplit("/", 1)[0] + "/camera_info"
@@ -134,7 +135,7 @@ def evaluate_bag(
         raise BagError(f"{bag}: /tf_static has no transform belt -> {frame_id}")
     base = PinholeCamera(width=1, height=1, fx=1.0, fy=1.0, cx=0.0, cy=0.0, T_belt_camera=pose)
     camera = camera_from_info(infos[0], base)
-    det = OnnxDetector(Path(model), conf=conf)
+    det = OnnxDetector(Path(model), conf=conf, grey_world=grey_world)
     class_ids = {n: i for i, n in enumerate(load_catalog().class_names)}
     t_truth = np.asarray([t.t_ns for t in truths])
     pos = np.asarray([t.belt_position_m for t in truths])

@@ -14,10 +14,11 @@ logged and counted in ``rejected_frames``; the node keeps running.
 
 Parameters: ``model`` (ONNX path; default the shipped model), ``conf`` (0.25), ``iou``
 (0.6), ``agnostic_nms`` (true: one box per object whatever its class), ``threads`` (0 = ONNX
-Runtime's choice), ``belt_plane_z_m`` (0.0); the camera pose as in the line YAML's
-``sensors.camera``: ``x_m``, ``y_m``, ``height_m`` (0: no pose, no belt coordinates),
-``width_px``, ``height_px``, ``hfov_deg`` (a camera looking straight down; the intrinsics
-are then replaced by those on ``camera_info``).
+Runtime's choice), ``grey_world`` (false: colour constancy before the network, see
+:mod:`perception.detector.onnx_detector`), ``belt_plane_z_m`` (0.0); the camera pose as
+in the line YAML's ``sensors.camera``: ``x_m``, ``y_m``, ``height_m`` (0: no pose, no belt
+coordinates), ``width_px``, ``height_px``, ``hfov_deg`` (a camera looking straight down; the
+intrinsics are then replaced by those on ``camera_info``).
 """
 
 from __future__ import annotations
@@ -98,9 +99,10 @@ class DetectorNode(Node):
         # one box per object: a weak class decision must not leave two boxes of two classes
         agnostic = bool(ctx.declare_parameter("agnostic_nms", True).value)
         threads = int(ctx.declare_parameter("threads", 0).value)
+        grey = bool(ctx.declare_parameter("grey_world", False).value)
         self.plane_z = float(ctx.declare_parameter("belt_plane_z_m", 0.0).value)
         self.detector = OnnxDetector(Path(model), conf=conf, iou=iou, agnostic=agnostic,
-                                     threads=threads or None)
+                                     threads=threads or None, grey_world=grey)
         pose = {k: float(ctx.declare_parameter(k, d).value) for k, d in
                 (("x_m", 0.0), ("y_m", 0.0), ("height_m", 0.0), ("width_px", 640.0),
                  ("height_px", 480.0), ("hfov_deg", 46.0), ("yaw_deg", 0.0))}

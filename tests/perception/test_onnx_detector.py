@@ -15,7 +15,7 @@ from perception.catalog import load_catalog
 from perception.detector.errors import ClassMismatchError, FrameError, ModelFileError
 from perception.detector.metadata import metadata_path
 from perception.detector.offline import REPO_ROOT
-from perception.detector.onnx_detector import OnnxDetector, nms_classwise
+from perception.detector.onnx_detector import OnnxDetector, grey_world, nms_classwise
 from perception.sensors.camera import RgbCameraSim
 from sorting.sim.spawner import ObjectSpawner
 
@@ -86,6 +86,21 @@ def test_letterbox_geometry_round_trips() -> None:
     assert tensor[0, 0, 0, 0] == pytest.approx(114 / 255) or lb.pad_y == 0
     assert abs(2 * lb.pad_x + round(500 * r) - wi) <= 1
     assert abs(2 * lb.pad_y + round(300 * r) - hi) <= 1
+
+
+def test_grey_world_removes_a_colour_cast(frames: list[np.ndarray]) -> None:
+    frame = frames[0]
+    cast = np.clip(frame * np.asarray([1.4, 1.0, 0.6]), 0, 255).astype(np.uint8)
+    means = grey_world(cast).reshape(-1, 3).mean(axis=0)
+    assert np.ptp(means) < 1.0  # neutral to within a grey level
+    assert np.ptp(cast.reshape(-1, 3).mean(axis=0)) > 20
+    grey = np.full((40, 60, 3), 90, dtype=np.uint8)
+    np.testing.assert_array_equal(grey_world(grey), grey)  # nothing to correct
+    # the option is applied before the letterbox, and only when asked for
+    on = OnnxDetector(MODEL, grey_world=True).preprocess(cast)[0]
+    off = OnnxDetector(MODEL).preprocess(cast)[0]
+    np.testing.assert_array_equal(OnnxDetector(MODEL).preprocess(grey_world(cast))[0], on)
+    assert not np.array_equal(on, off)
 
 
 def test_nms_suppresses_within_a_class_only() -> None:

@@ -163,7 +163,8 @@ def test_node_runs_the_real_model_on_a_frame() -> None:
     _, image, _ = _scene()
     ex = InProcessExecutor(SimClock())
     node = ex.add_node(lambda ctx: DetectorNode(ctx, camera=CAMERA), "detector",
-                       parameters={"conf": 0.01})
+                       parameters={"conf": 0.01, "grey_world": True})
+    assert node.detector.grey_world  # the line YAML's nodes.detector.grey_world reaches it
     out = _Out()
     ex.add_tap(out)
     ex.inject("/line1/camera/image_raw", "sensor_msgs/msg/Image",
@@ -180,7 +181,7 @@ def test_camera_pose_from_parameters_matches_the_line_camera() -> None:
     node = ex.add_node(DetectorNode, "detector", parameters={
         "x_m": 1.2, "y_m": 0.0, "height_m": 1.0, "width_px": 640, "height_px": 480,
         "hfov_deg": 46.0})
-    assert node.camera is not None
+    assert node.camera is not None and not node.detector.grey_world  # off by default
     assert node.camera.T_belt_camera.allclose(CAMERA.T_belt_camera)
     assert node.camera.fx == pytest.approx(CAMERA.fx)
     bare = ex.add_node(DetectorNode, "bare")
