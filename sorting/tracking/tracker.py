@@ -21,8 +21,9 @@ under the birth score starts a track only when boxed at one place in several fra
 whole box takes over a track known only from one box cut by the image border when that
 track lies nearly whole inside it, whatever class the cut box named (a part of an object
 is often named another class than the whole). A 3D sliver just off a track's footprint is
-a piece of it. An X-ray view on no track starts one (an object too small for the camera
-and the 3D sensor).
+a piece of it; a whole blob that only touches a footprint is not, and a thin blob on a
+thick object's footprint is an object of its own. An X-ray view on no track starts one (an
+object too small for the camera and the 3D sensor).
 """
 
 from __future__ import annotations
@@ -151,6 +152,18 @@ class TrackerConfig:
     # a 3D blob narrower than apart_min_side_m this close to a track's footprint is a piece
     # of it (a turned object's corner, a thin object's end), not an object
     sliver_margin_m: float = 0.03
+    # a whole 3D blob whose centre lies on no track's footprint goes to the footprint it
+    # overlaps most only when at least this share of the smaller of the two overlaps: a whole
+    # object beside another whose footprint it only touches is an object of its own
+    whole_blob_min_share: float = 0.5
+    # ... and such a blob off the track's centre is another object, whatever else the
+    # track got this frame, when the track's object was seen this many times taller plus
+    # this step (the 3D sensor sees two objects' heights where the camera saw one box)
+    apart_height_ratio: float = 2.0
+    apart_height_step_m: float = 0.01
+    # ... and no other track's footprint lies this close to it (on a seed-42 replay a board
+    # whose track knew only its cut part had its blob taken for a new object beside a laptop)
+    apart_clear_m: float = 0.10
 
 
 @dataclass
@@ -366,14 +379,15 @@ class Tracker:
 
         A blob goes to the track the gated assignment gives it, else to the one track whose
         centre it covers, else to the track whose footprint it overlaps most (a long object
-        the camera boxed in part); only a whole blob (not ``truncated`` at the edge of the
-        view) that touches no track starts one. Truncated blobs are kept (flagged): their
-        volume is a lower bound, which fusion uses only when no whole view exists. Several
-        blobs of one frame that go to one track are pieces of it (a thin plate that the
-        3D sensor's noise cuts in parts) when they are thin (``thin_piece_max_height_m``)
-        and their centres lie on its footprint: they are booked as one view, their sum
-        (thicker objects are cut only where they touch others, and the footprint's box
-        holds the neighbours of a turned object)."""
+        the camera boxed in part; a whole blob must overlap it by ``whole_blob_min_share``
+        of the smaller of the two, a cut one by 0.3); only a whole blob (not ``truncated``
+        at the edge of the view) that finds no track so starts one. Truncated blobs are kept
+        (flagged): their volume is a lower bound, which fusion uses only when no whole view
+        exists. Several blobs of one frame that go to one track are pieces of it (a thin
+        plate that the 3D sensor's noise cuts in parts) when they are thin
+        (``thin_piece_max_height_m``) and their centres lie on its footprint: they are booked
+        as one view, their sum (thicker objects are cut only where they touch others, and the
+        footprint's box holds the neighbours of a turned object)."""
         cfg = self.config
         live = self.live()
         match = self._assign([(b.s_m, b.y_m) for b in blobs], live)
@@ -414,7 +428,8 @@ class Tracker:
                 # the sensor's edge, a camera box of part of the object): it still lies on
                 # that object's footprint
                 tr = self._owner(live, blob.s_m, blob.y_m) or self._most_overlapped(
-                    live, (blob.s_m, blob.y_m, blob.length_m, blob.width_m))
+                    live, (blob.s_m, blob.y_m, blob.length_m, blob.width_m),
+                    min_share=0.3 if blob.truncated else cfg.whole_blob_min_share)
                 if tr is None and min(blob.length_m, blob.width_m) < cfg.apart_min_side_m:
                     # a sliver just off a track's footprint (a turned object's corner, a thin
                     # object's end that the 3D sensor cut off): a partial view of it, not a
@@ -454,11 +469,16 @@ class Tracker:
         than a thin plate's piece and at least ``apart_min_side_m`` across, it is another
         object, one that the camera saw as part of
         ``tr`` (the 3D sensor sees the step in height between them): it gets a track of its
-        own, never merged with ``tr``. Otherwise it stays ``tr``'s, as a partial view (its
-        volume and grasp point are not the object's)."""
+        own, never merged with ``tr``. So does such a blob, whatever else ``tr`` got this
+        frame and however thin, when ``tr``'s object was seen far taller
+        (``apart_height_ratio``, ``apart_height_step_m``) and no other track lies within
+        ``apart_clear_m`` of it: a thin object beside or partly under a thick one. Otherwise
+        it stays ``tr``'s, as a partial view (its volume and grasp point are not the
+        object's)."""
         cfg = self.config
         cs, cy = centre if centre is not None else (tr.s_m, tr.y_m)
         own = any(id(b) in primary for b in pieces)
+        known = max((v.height_m for v in tr.volumes), default=0.0)
         keep = []
         for b in pieces:
             if (id(b) in primary or b.truncated
@@ -466,8 +486,11 @@ class Tracker:
                     * tr.width_m or math.hypot(b.s_m - cs, b.y_m - cy) <= cfg.gate_m):
                 keep.append(b)
                 continue
-            if (not own or b.height_m <= cfg.thin_piece_max_height_m
-                    or min(b.length_m, b.width_m) < cfg.apart_min_side_m):
+            step = (known > cfg.apart_height_ratio * b.height_m + cfg.apart_height_step_m
+                    and not any(self._inside(t, b.s_m, b.y_m, margin=cfg.apart_clear_m)
+                                for t in live if t is not tr))
+            if min(b.length_m, b.width_m) < cfg.apart_min_side_m or (not step and (
+                    not own or b.height_m <= cfg.thin_piece_max_height_m)):
                 keep.append(replace(b, truncated=True))
                 continue
             other = self._new_track(b.t_ns, b.s_m, b.y_m, b.length_m, b.width_m)

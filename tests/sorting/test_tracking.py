@@ -13,7 +13,7 @@ from sorting.tracking import fusion
 from sorting.tracking.fusion import estimate
 from sorting.tracking.measurements import ClassMeasurement, VolumeMeasurement, XrfMeasurement
 from sorting.tracking.priors import ClassPrior
-from sorting.tracking.tracker import Tracker, TrackerConfig, spot_coverage, top_vote
+from sorting.tracking.tracker import Track, Tracker, TrackerConfig, spot_coverage, top_vote
 
 PRIOR = ClassPrior(
     class_name="widget", volume_m3=1e-4, volume_sd_m3=2e-5, density_kg_m3=2000.0,
@@ -491,3 +491,51 @@ def test_a_sliver_just_off_a_tracks_footprint_is_a_piece_of_it() -> None:
     assert [v.truncated for v in tab.volumes] == [True]
     tr.add_volumes([VolumeMeasurement(2, -0.20, -0.06, 0.02, 0.02, 2e-6, 1e-7, 0.008)])
     assert len(tr.tracks) == 2
+
+
+def test_a_whole_blob_that_only_touches_a_footprint_is_an_object_of_its_own() -> None:
+    """A seed-7 steel piece in full view beside a tablet: its whole 3D blob overlapped the
+    tablet's axis-aligned footprint by a third of its own area and was booked to the tablet,
+    so the steel was never tracked. A whole blob needs half its area on a footprint; a blob
+    cut by the sensor's edge still joins at a third (its centre is not the object's)."""
+    tr = Tracker()
+    tr.add_detections([ClassMeasurement(0, 0.0, 0.13, 0.30, 0.25, "tablet", 0.9)])
+    (tab,) = tr.tracks.values()
+    edge = VolumeMeasurement(1, 0.0, -0.014, 0.084, 0.122, 1.1e-4, 4e-6, 0.022,
+                             truncated=True)
+    tr.add_volumes([edge])
+    assert list(tr.tracks.values()) == [tab] and tab.volumes == [edge]
+    tr.add_volumes([replace(edge, t_ns=2, truncated=False)])
+    assert len(tr.tracks) == 2 and tr.stats.births == 2
+    steel = next(t for t in tr.tracks.values() if t is not tab)
+    assert (steel.s_m, steel.y_m) == (0.0, -0.014) and steel.whole_views == 1
+
+
+def test_a_thin_object_on_a_thick_ones_footprint_is_told_apart_by_its_height() -> None:
+    """A 9 mm phone beside a 3 cm keyboard, inside the keyboard's footprint: the camera boxed
+    it once (weakly), the 3D sensor saw it whole, a third of the keyboard's height. It is an
+    object of its own -- unless another track lies within 10 cm of it (its blob is then
+    more likely a piece of that track)."""
+    def keyboard() -> tuple[Tracker, Track]:
+        tr = Tracker()
+        tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.45, 0.20, "keyboard", 0.9)])
+        tr.add_volumes([VolumeMeasurement(1, 0.0, 0.0, 0.45, 0.20, 2.7e-3, 1e-4, 0.03)])
+        (kb,) = tr.tracks.values()
+        return tr, kb
+
+    phone = VolumeMeasurement(2, 0.13, 0.05, 0.13, 0.06, 7e-5, 4e-6, 0.009)
+    tr, kb = keyboard()
+    tr.add_volumes([phone])
+    assert tr.stats.apart_births == 1 and len(tr.live()) == 2
+    other = next(t for t in tr.live() if t is not kb)
+    assert other.volumes == [phone] and kb.track_id in other.apart_from
+    # as tall as the keyboard: a part of it (a corner the camera's box left out)
+    tr, kb = keyboard()
+    tr.add_volumes([replace(phone, height_m=0.028)])
+    assert tr.stats.apart_births == 0 and len(tr.live()) == 1
+    assert [v.truncated for v in kb.volumes] == [False, True]
+    # another track's footprint within 10 cm: no birth
+    tr, kb = keyboard()
+    tr.add_detections([ClassMeasurement(3, 0.13, 0.17, 0.10, 0.06, "pcb_low_grade", 0.8)])
+    tr.add_volumes([phone])
+    assert tr.stats.apart_births == 0 and len(tr.live()) == 2
