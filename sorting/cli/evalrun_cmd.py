@@ -27,11 +27,47 @@ def register(sub: Any) -> None:
     p.add_argument("--namespace", default="/line1")
     p.add_argument("--min-grams", type=float, default=1.0,
                    help="grade rows for CRM elements with at least this much fed (default 1)")
+    p.add_argument("--lost", action="store_true",
+                   help="list every object that did not keep one identity: never tracked, "
+                   "split over tracks or sharing one, how much of it lay hidden under "
+                   "others as it passed the camera (also into eval_run.json)")
     p.set_defaults(func=run)
 
 
 def _pct(x: float) -> str:
     return "–" if not math.isfinite(x) else f"{100 * x:+.1f} %"
+
+
+def _print_lost(rep: Any, run_dir: Path, line: Any) -> list[dict[str, Any]]:
+    from dataclasses import asdict
+
+    from sorting.config import load_line
+    from sorting.evaluation.lost import lost_objects, truth_classes
+    from sorting.evaluation.run_eval import sensing_start_x
+
+    bag = run_dir / "bag"
+    view_x = sensing_start_x(line or load_line()) + LOST_VIEW_OFFSET_M
+    rows = lost_objects(rep, bag, view_x, truth_classes(bag))
+    table = Table(title=f"Objects that did not keep one identity ({len(rows)})")
+    for col in ("id", "class", "kg", "cause", "t s", "y m", "hidden", "tracks (reports)",
+                "shares a track with", "lying on it"):
+        table.add_column(col, justify="left")
+    for r in rows:
+        table.add_row(str(r.id), r.class_name, f"{r.mass_kg:.3f}", r.cause, f"{r.t_s:.1f}",
+                      f"{r.y_m:+.2f}", f"{100 * r.hidden_share:.0f} %",
+                      " ".join(f"{k}({n})" for k, n in r.tracks.items()) or "–",
+                      " ".join(f"{k}:{c}" for k, c in r.shares_with.items()) or "–",
+                      " ".join(f"{k}:{c}" for k, c in r.under.items()) or "–")
+    console().print(table)
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.cause] = counts.get(r.cause, 0) + 1
+    console().print("by cause: " + ", ".join(f"{c} {n}" for c, n in sorted(counts.items())))
+    return [asdict(r) for r in rows]
+
+
+#: where along the camera's view an object's hidden share is taken (past its upstream edge)
+LOST_VIEW_OFFSET_M = 0.15
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
                      f"{a.mass_kg if a else 0.0:.3f}", f"{b.mass_kg if b else 0.0:.3f}")
     con.print(dest)
     summary["grades"] = grades
+    if args.lost:
+        summary["lost_objects"] = _print_lost(rep, Path(args.run), line)
     out = Path(args.run) / "eval_run.json"
     out.write_text(json.dumps(summary, indent=2, default=float))
     con.print(f"report: {out}")

@@ -49,6 +49,10 @@ class TrackingReport:
     class_correct: int = 0
     seen_ids: set[int] = field(default_factory=set)   # true objects matched >= min_matches
     kept_ids: set[int] = field(default_factory=set)   # ... that kept one identity
+    #: true object id -> how often each track id was matched to it
+    matches: dict[int, Counter[int]] = field(default_factory=dict)
+    #: track id -> how often each true object id was matched to it
+    track_truths: dict[int, Counter[int]] = field(default_factory=dict)
 
     @property
     def identity_rate(self) -> float:
@@ -115,7 +119,8 @@ def evaluate_tracking(bag: Path, namespace: str = "/line1", gate_m: float = 0.06
             matches[tr.id][o.id] += 1
             track_truths[o.id][tr.id] += 1
             last[o.id] = (o, tr)
-    rep = TrackingReport(tracks=len(track_truths))
+    rep = TrackingReport(tracks=len(track_truths), matches=dict(matches),
+                         track_truths=dict(track_truths))
     for truth_id, tracks in matches.items():
         if sum(tracks.values()) < min_matches:
             continue
