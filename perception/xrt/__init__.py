@@ -9,6 +9,7 @@ A researcher can use it without a line::
 
 from __future__ import annotations
 
+from perception.xrt.decompose import TwoMaterial, decompose_two, separability
 from perception.xrt.errors import XrtDataError, XrtError, XrtSetupError
 from perception.xrt.geometry import BlobGeometry, blob_geometry
 from perception.xrt.mass import XrtMass, mass_from_cells
@@ -26,6 +27,7 @@ __all__ = [
     "BlobGeometry",
     "LineSegmenter",
     "TransmissionCalibrator",
+    "TwoMaterial",
     "XrtBlob",
     "XrtDataError",
     "XrtError",
@@ -34,7 +36,9 @@ __all__ = [
     "XrtSetupError",
     "blob_geometry",
     "bulk_attenuation",
+    "decompose_two",
     "log_attenuation_of",
     "mass_from_cells",
     "rest_formula",
+    "separability",
 ]

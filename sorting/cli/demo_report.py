@@ -49,11 +49,12 @@ def print_perception(con: Console, r: RunResult) -> None:
                          f"({b.xrf.failures} failed); elements detected: {common}")
     if b.xrt is not None:
         st = b.tracker.tracker.stats
-        weighed = sum(1 for tr, est in finished if tr.xrt)
+        weighed = sum(1 for tr, est in finished if tr.xrt or tr.piles)
         t.add_row("X-ray transmission", f"{b.xrt.objects_out} objects in {b.xrt.lines_in} "
                   f"lines ({b.xrt.rejected} rejected); {weighed} of {len(finished)} tracked "
                   f"objects seen through ({st.shared_xrt} views shared out among touching "
-                  f"objects, {st.merged_xrt} of stacked ones left out)")
+                  f"objects, {st.pile_xrt} weighing piles as a whole, {st.merged_xrt} "
+                  f"left out)")
     t.add_row("tracker", f"{len(finished)} objects left the sensing zone "
                          f"({b.tracker.tracker.stats.births} tracks started)")
     con.print(t)

@@ -38,8 +38,8 @@ Per class, uncertainties are standard (k=1) and propagated to first order:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import ndtr
@@ -49,7 +49,13 @@ from sorting.tracking.measurements import XrfMeasurement
 from sorting.tracking.posterior import class_posterior, narrow_for_spot, top_classes, xrf_scale
 from sorting.tracking.priors import ClassPrior
 from sorting.tracking.tracker import Track, top_vote
-from sorting.tracking.xrt_evidence import XRT_CONSISTENT_K, above, xrt_lower_bound, xrt_mass
+from sorting.tracking.xrt_evidence import (
+    XRT_CONSISTENT_K,
+    above,
+    pile_mass,
+    xrt_lower_bound,
+    xrt_mass,
+)
 
 UNKNOWN = "unknown"
 XRF_FULL_COVERAGE = 0.9
@@ -87,6 +93,8 @@ class ObjectEstimate:
     value_eur: float
     value_u_eur: float
     sensors: tuple[str, ...]
+    #: the classes the estimate mixes, with their posterior weights (sum 1)
+    class_mix: tuple[tuple[str, float], ...] = ()
 
     def element(self, symbol: str) -> tuple[float, float]:
         """(mass kg, u kg) of one element, (0, 0) if not reported."""
@@ -311,6 +319,7 @@ def estimate(
     xrf_full_coverage: float = XRF_FULL_COVERAGE,
     detector_confusion: Mapping[str, Mapping[str, float]] | None = None,
     xrf_response: Mapping[str, tuple[float, float]] | None = None,
+    piles: bool = True,
 ) -> ObjectEstimate:
     """Fuse everything known about ``track`` (see the module docstring for the formulas).
 
@@ -324,7 +333,9 @@ def estimate(
     ``xrf_full_coverage`` of the spot lay on the object (a partly covered spot reads the
     belt too, and its analysis is not the object's). ``xrf_response`` (class → (factor, u),
     from the class's reference objects, :mod:`sorting.tracking.xrf_response`) puts analyses
-    taken at face value at their true level.
+    taken at face value at their true level. A track that lies in a pile the X-ray scanner
+    saw through as one (``track.piles``) has its mass held to the pile's weighing
+    (:func:`_in_pile`) unless ``piles`` is False.
     """
     material, material_conf = _vote(track.material_votes)
     spots = [(spot, cov) for spot, cov in track.xrf if cov >= xrf_full_coverage]
@@ -361,7 +372,7 @@ def estimate(
         fu.append(u)
         em.append(m)
         eu.append(mu)
-    return ObjectEstimate(
+    est = ObjectEstimate(
         track_id=track.track_id, class_name=class_name, class_confidence=class_conf,
         material=material, material_confidence=material_conf, volume_m3=volume,
         volume_u_m3=volume_u, mass_kg=mass, mass_u_kg=mass_u,
@@ -369,4 +380,85 @@ def estimate(
         elements=tuple(elements), fractions=tuple(fr), fractions_u=tuple(fu),
         element_mass_kg=tuple(em), element_mass_u_kg=tuple(eu), value_eur=value,
         value_u_eur=value_u, sensors=tuple(sorted(track.sensors)),
+        class_mix=tuple(mix.items()) if mix else ((class_name, 1.0),),
     )
+    if not piles or not track.piles:
+        return est
+
+    def alone(t: Track) -> ObjectEstimate:
+        return estimate(t, priors, prices_eur_per_kg, material_density,
+                        feed_weights=feed_weights, detector_accuracy=detector_accuracy,
+                        xrf_full_coverage=xrf_full_coverage,
+                        detector_confusion=detector_confusion, xrf_response=xrf_response,
+                        piles=False)
+
+    return _in_pile(est, track, alone, priors)
+
+
+def _height(track: Track, prior: ClassPrior) -> float:
+    """The track's height (m): median of its whole 3D views, else its class's typical one."""
+    whole = [v.height_m for v in track.volumes if not v.truncated]
+    if whole:
+        return float(np.median(whole))
+    return math.exp(prior.log_height_mean) if math.isfinite(prior.log_height_mean) else 0.0
+
+
+def _in_pile(est: ObjectEstimate, track: Track, alone: Callable[[Track], ObjectEstimate],
+             priors: Mapping[str, ClassPrior]) -> ObjectEstimate:
+    """``est`` of ``track`` with its mass held to the X-ray weighing of the pile it lies in
+    (its largest :class:`~sorting.tracking.tracker.PileView`), the pile's cells read as the
+    members' classes, each weighted by its posterior and its member's share of the mass
+    (the pile is as tall as its tallest member): the members' masses, each as
+    estimated alone (``m_i ± u_i``, independent), are told that they sum to the pile's
+    weighing ``M ± u_M`` (:func:`~sorting.tracking.xrt_evidence.pile_mass`). The Gaussian
+    update gives this member ``m + k (M − Σ m_i)`` with ``k = u² / (Σ u_i² + u_M²)`` and
+    ``u² (1 − k)``: the shortfall goes to the members whose outline says least (a pile's
+    blob shared out by area, an object seen only at its edges), and what lies hidden under
+    the pile, seen by no other sensor, is booked with it instead of lost from the mass
+    balance. A pile of two objects of two classes that its cells were split between (two
+    materials the dual-energy ratio tells apart) weighs each: that weighing is combined
+    with the member's own estimate as a track's own X-ray view is (:func:`_for_class`).
+    Element masses follow the mass (fractions unchanged); ``est`` unchanged where the pile
+    cannot be weighed."""
+    pile = max(track.piles, key=lambda p: p.view.a_high.size)
+    tracks = [track] + [m for m in pile.members if m is not track]
+    ests = [est] + [alone(m) for m in tracks[1:]]
+    total = sum(max(e.mass_kg, 0.0) for e in ests)
+    members: dict[str, float] = {}
+    height = 0.0
+    for t, e in zip(tracks, ests, strict=True):
+        share = max(e.mass_kg, 0.0) / total if total > 0 else 1.0 / len(ests)
+        for c, p in e.class_mix:
+            prior = priors.get(c)
+            if prior is None:
+                return est
+            members[c] = members.get(c, 0.0) + share * p
+            height = max(height, _height(t, prior))
+    weighed = pile_mass(pile, [(priors[c], w) for c, w in members.items()], height)
+    if weighed is None or not (math.isfinite(weighed.mass_kg) and math.isfinite(weighed.u_kg)):
+        return est
+    leads = {e.class_name for e in ests}
+    if len(ests) == 2 and len(leads) == 2 and leads == set(weighed.by_class):
+        # two objects of the two materials the cells were split into: each is weighed
+        m_x, u_x = weighed.by_class[est.class_name]
+        mass, mass_u = est.mass_kg, est.mass_u_kg
+        if u_x > 0 and mass_u > 0 and abs(mass - m_x) <= XRT_CONSISTENT_K * math.hypot(
+                mass_u, u_x):
+            w_v, w_x = 1.0 / mass_u**2, 1.0 / u_x**2
+            mass, mass_u = (w_v * mass + w_x * m_x) / (w_v + w_x), 1.0 / math.sqrt(w_v + w_x)
+        else:
+            mass, mass_u = m_x, u_x
+    else:
+        total_var = sum(e.mass_u_kg**2 for e in ests) + weighed.u_kg**2
+        if total_var <= 0:
+            return est
+        k = est.mass_u_kg**2 / total_var
+        mass = max(est.mass_kg + k * (weighed.mass_kg - sum(e.mass_kg for e in ests)), 0.0)
+        mass_u = est.mass_u_kg * math.sqrt(max(1.0 - k, 0.0))
+    r = mass / est.mass_kg if est.mass_kg > 0 else 1.0
+    return replace(
+        est, mass_kg=mass, mass_u_kg=mass_u,
+        element_mass_kg=tuple(m * r for m in est.element_mass_kg),
+        element_mass_u_kg=tuple(math.hypot(f * mass_u, mass * u)
+                                for f, u in zip(est.fractions, est.fractions_u, strict=True)),
+        value_eur=est.value_eur * r, value_u_eur=est.value_u_eur * r)

@@ -84,6 +84,8 @@ class Track:
     whole_views: int = 0   # position updates from views not truncated at a sensor's edge
     #: tracks seen as separate objects beside or under this one: never merged with it
     apart_from: set[int] = field(default_factory=set)
+    #: X-ray views of piles this track lies in (with others on or under it)
+    piles: list[PileView] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def confirmed(self) -> bool:
@@ -107,6 +109,19 @@ class Track:
         self.s_m = (self.s_m * self.n_pos + s * weight) / total
         self.y_m = (self.y_m * self.n_pos + y * weight) / total
         self.n_pos = min(total, 20.0)  # keep some memory, do not freeze
+
+
+@dataclass(eq=False)
+class PileView:
+    """One X-ray view over tracks lying on one another (``members``, the tracks whose centres
+    it covers): its cells cannot be told apart, but together they weigh the whole pile, the
+    objects under it that no other sensor saw included."""
+
+    view: XrtMeasurement
+    members: list[Track]
+    #: derived figures of the view (its cells split between two classes), keyed by what they
+    #: depend on
+    cache: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
 
 
 #: a cell whose high-layer log-attenuation reaches this counts as opaque when a view is shared
@@ -173,6 +188,7 @@ class TrackerStats:
     split_detections: int = 0
     unassociated_xrf: int = 0
     merged_xrt: int = 0
+    pile_xrt: int = 0
     shared_xrt: int = 0
     cropped_xrt: int = 0
     unassociated_xrt: int = 0
@@ -591,7 +607,9 @@ class Tracker:
         the centres of several tracks (touching objects seen as one) is shared out cell by
         cell: each cell goes to the track whose footprint holds it (the nearest of those, or of
         all), as a ``shared`` view; when one of them lies on another (a footprint mostly inside
-        the other's) the cells cannot be told apart and the view is dropped (``merged_xrt``).
+        the other's) the cells cannot be told apart: the view weighs the pile as a whole and
+        goes to every track it covers as a :class:`PileView` (``pile_xrt``; fusion holds the
+        tracks' masses to its sum).
         A view far larger than its one track's footprint (``XRT_OVERSIZE``: it holds objects
         never tracked) is cropped to the footprint (``cropped_xrt``). A whole view on no
         track (at least ``XRT_BIRTH_MIN_CELLS`` cells) starts one: an object the camera and
@@ -643,6 +661,15 @@ class Tracker:
     def _share_xrt(self, v: XrtMeasurement, covered: list[Track]) -> None:
         stacked = any(_overlap_share(a, b) >= 0.5 for i, a in enumerate(covered)
                       for b in covered[i + 1:])
+        if stacked and not v.truncated:
+            # one lies on another: the cells cannot be shared out, but they weigh the pile
+            pile = PileView(v, list(covered))
+            for tr in covered:
+                tr.piles.append(pile)
+                tr.sensors.add("xrt")
+                tr.last_seen_ns = max(tr.last_seen_ns, v.t_ns)
+            self.stats.pile_xrt += 1
+            return
         if stacked or v.cell_s_m is None or v.cell_y_m is None:
             self.stats.merged_xrt += 1
             return
@@ -766,6 +793,11 @@ def _absorb(keep: Track, other: Track) -> None:
     for k, v in other.material_votes.items():
         keep.material_votes[k] = keep.material_votes.get(k, 0.0) + v
     keep.xrt.extend(other.xrt)
+    for pile in other.piles:
+        members = [keep if m is other else m for m in pile.members]
+        pile.members = list({id(m): m for m in members}.values())
+        if pile not in keep.piles:
+            keep.piles.append(pile)
     # shares of one blob that covered both (same frame, same blob): one view again
     for view in other.volumes:
         i = next((i for i, w in enumerate(keep.volumes) if w.t_ns == view.t_ns

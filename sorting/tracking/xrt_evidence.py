@@ -18,14 +18,21 @@ the catalog, the rest filled by the light compound of its material family):
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from perception.xrt import AttenuationTable, XrtSetup, mass_from_cells
+from perception.xrt import (
+    AttenuationTable,
+    XrtSetup,
+    decompose_two,
+    mass_from_cells,
+    separability,
+)
 from perception.xrt.physics import bulk_attenuation
+from sorting.tracking.measurements import XrtMeasurement
 from sorting.tracking.priors import ClassPrior
-from sorting.tracking.tracker import Track
+from sorting.tracking.tracker import PileView, Track
 
 #: relative u of the X-ray mass scale: calibration, and the partial-volume cells at an object's
 #: edge (the log of a mean transmission is below the mean log: ~2.5 % low on dense metal pieces)
@@ -79,18 +86,108 @@ def _mass(track: Track, prior: ClassPrior) -> tuple[float, float]:
         z_mid = 0.5 * math.exp(prior.log_height_mean)
     else:
         z_mid = 0.0
-    table = class_table(prior)
     mass = u2 = 0.0
     for v in views:
-        scale = max(v.source_height_m - z_mid, 0.5 * v.source_height_m) / v.source_height_m
-        r = mass_from_cells(v.a_high, v.cos_theta, v.cell_area_m2 * scale, table,
-                            v.noise_a_high)
-        mass += r.mass_kg
-        u2 += r.u_noise_kg**2
+        m, u = _view_mass(v, prior, z_mid)
+        mass += m
+        u2 += u**2
     height_rel = 0.25 * z_mid / views[0].source_height_m
     shared_rel = XRT_SHARED_REL if any(v.shared for v in views) else 0.0
     rel = math.sqrt(prior.xrt_mu_rel_sd**2 + XRT_CAL_REL**2 + height_rel**2 + shared_rel**2)
     return mass, math.sqrt(u2 + (rel * mass) ** 2)
+
+
+def _view_mass(v: XrtMeasurement, prior: ClassPrior, z_mid: float) -> tuple[float, float]:
+    """(mass, counting u) kg of one view's cells for ``prior``'s bulk attenuation, each cell's
+    area taken at height ``z_mid``."""
+    scale = max(v.source_height_m - z_mid, 0.5 * v.source_height_m) / v.source_height_m
+    r = mass_from_cells(v.a_high, v.cos_theta, v.cell_area_m2 * scale, class_table(prior),
+                        v.noise_a_high)
+    return r.mass_kg, r.u_noise_kg
+
+
+#: two classes' bulk attenuations this far apart (:func:`perception.xrt.separability`) are
+#: told apart cell by cell in a pile; closer ones are read as one weighted material
+PILE_MIN_SEPARABILITY = 0.3
+#: classes of a pile under this weight are left out of the choice of the two materials
+PILE_MIN_CLASS_WEIGHT = 0.05
+#: relative u of a two-material reading: the pile's other materials, and the classes' bulk
+#: attenuations being means of their objects'
+PILE_BASIS_REL = 0.03
+
+
+@dataclass(frozen=True)
+class PileWeighing:
+    """What the X-ray scanner weighs of a pile: ``mass_kg`` ± ``u_kg`` in all, and where its
+    cells were split between two materials, the mass (kg, u kg) of each of the two classes
+    (``by_class``, empty otherwise)."""
+
+    mass_kg: float
+    u_kg: float
+    by_class: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def pile_mass(pile: PileView, classes: list[tuple[ClassPrior, float]], height_m: float
+              ) -> PileWeighing | None:
+    """What a pile's X-ray view weighs of everything it saw through, or None where it cannot
+    weigh it (cut by the end of the detector line, or more than :data:`XRT_MAX_OPAQUE` of its
+    cells opaque). ``classes``: (class prior, weight), the members' classes by their share of
+    the pile; the cells' area is taken at half ``height_m``, the pile's height.
+
+    Where the two extreme classes (lowest and highest low/high attenuation ratio, among
+    those over :data:`PILE_MIN_CLASS_WEIGHT`) are told apart (:data:`PILE_MIN_SEPARABILITY`),
+    every cell is split between their bulk attenuations (:func:`perception.xrt.decompose_two`)
+    and each class's mass is reported; u: counting through the split ⊕ :data:`XRT_CAL_REL` ⊕
+    :data:`PILE_BASIS_REL` ⊕ the two classes' spread of attenuation. Otherwise the cells are
+    read as each class and the readings averaged by weight; u: counting ⊕ the readings'
+    spread ⊕ :data:`XRT_CAL_REL` ⊕ the classes' spread of attenuation. Both ⊕ a quarter of
+    the mid-height's share of the source height."""
+    v = pile.view
+    if v.truncated or v.opaque_share > XRT_MAX_OPAQUE or not classes:
+        return None
+    z_mid = 0.5 * height_m
+    height_rel = 0.25 * z_mid / v.source_height_m
+    total = sum(w for _p, w in classes)
+    weights = [w / total if total > 0 else 1.0 / len(classes) for _p, w in classes]
+    main = [p for p, w in zip(classes, weights, strict=True) if w >= PILE_MIN_CLASS_WEIGHT]
+    ratio = {p.class_name: _ratio(p) for p, _w in main}
+    lo = min(main, key=lambda p: ratio[p[0].class_name])[0]
+    hi = max(main, key=lambda p: ratio[p[0].class_name])[0]
+    ta, tb = class_table(lo), class_table(hi)
+    setup = ta.setup
+    if lo is not hi and separability(ta.mu, tb.mu, setup) >= PILE_MIN_SEPARABILITY:
+        key = ("split", lo.class_name, hi.class_name)
+        if key not in pile.cache:
+            split = decompose_two(v.a_low, v.a_high, ta.mu, tb.mu, setup, v.noise_a_high)
+            pile.cache[key] = (float(np.sum(split.t_a * v.cos_theta)),
+                               float(np.sum(split.t_b * v.cos_theta)),
+                               math.sqrt(float(np.sum(split.var_sum * v.cos_theta**2))))
+        sum_a, sum_b, sum_u = pile.cache[key]
+        scale = max(v.source_height_m - z_mid, 0.5 * v.source_height_m) / v.source_height_m
+        area_g = v.cell_area_m2 * scale * 1e4 / 1000.0      # kg per g/cm² of one cell
+        m_a, m_b, noise = sum_a * area_g, sum_b * area_g, sum_u * area_g
+        by_class = {}
+        for p, m in ((lo, m_a), (hi, m_b)):
+            rel = math.sqrt(p.xrt_mu_rel_sd**2 + XRT_CAL_REL**2 + PILE_BASIS_REL**2
+                            + height_rel**2)
+            by_class[p.class_name] = (m, math.hypot(rel * m, noise))
+        rel = math.sqrt(0.5 * (lo.xrt_mu_rel_sd**2 + hi.xrt_mu_rel_sd**2) + XRT_CAL_REL**2
+                        + PILE_BASIS_REL**2 + height_rel**2)
+        mass = m_a + m_b
+        return PileWeighing(mass, math.hypot(noise, rel * mass), by_class)
+    readings = [_view_mass(v, p, z_mid) for p, _w in classes]
+    mass = sum(w * r[0] for w, r in zip(weights, readings, strict=True))
+    spread2 = sum(w * (r[0] - mass) ** 2 for w, r in zip(weights, readings, strict=True))
+    noise2 = sum(w * r[1] ** 2 for w, r in zip(weights, readings, strict=True))
+    mu_rel = sum(w * p.xrt_mu_rel_sd for w, (p, _w) in zip(weights, classes, strict=True))
+    rel = math.sqrt(mu_rel**2 + XRT_CAL_REL**2 + height_rel**2)
+    return PileWeighing(mass, math.sqrt(noise2 + spread2 + (rel * mass) ** 2))
+
+
+def _ratio(prior: ClassPrior) -> float:
+    """The class's low/high attenuation ratio at small thickness (heavier elements: larger)."""
+    table = class_table(prior)
+    return float(table.slope0[0] / table.slope0[1])
 
 
 #: a cell is part of the footprint above this low-layer log-attenuation (the segmenter's seed)

@@ -165,7 +165,9 @@ def test_a_view_of_touching_objects_is_shared_out_by_footprint(gap_m: float) -> 
     assert np.all(a.xrt[0].cell_y_m <= 0.0) and np.all(b.xrt[0].cell_y_m >= 0.0)
 
 
-def test_a_view_of_an_object_lying_on_another_is_nobodys() -> None:
+def test_a_view_of_an_object_lying_on_another_weighs_the_pile() -> None:
+    """The cells of an object lying on another cannot be shared out: the view is nobody's
+    own, but both tracks hold it as the weighing of their pile."""
     t = Tracker()
     _tracks(t, [(0.0, 0.0, 0.3, 0.2)])
     t.add_volumes([VolumeMeasurement(0, 0.02, 0.01, 0.05, 0.04, 1e-5, 1e-7, 0.03)])
@@ -175,7 +177,96 @@ def test_a_view_of_an_object_lying_on_another_is_nobodys() -> None:
     small.whole_views = 1
     view = _blank_view(0.0, 0.0, 0.3, 0.2, (np.zeros(10), np.zeros(10)))
     t.add_xrt([view])
-    assert t.stats.merged_xrt == 1 and not big.xrt and not small.xrt
+    assert t.stats.merged_xrt == 0 and t.stats.pile_xrt == 1
+    assert not big.xrt and not small.xrt
+    assert len(big.piles) == len(small.piles) == 1 and big.piles[0] is small.piles[0]
+    assert {m.track_id for m in big.piles[0].members} == {big.track_id, small.track_id}
+    # one track merged into another: the pile names the one that is left
+    t.merge_duplicates(min_overlap=0.0, now_ns=10**10)
+    if len(t.tracks) == 1:
+        (left,) = t.tracks.values()
+        assert [m.track_id for m in left.piles[0].members] == [left.track_id]
+
+
+def test_a_pile_is_held_to_what_the_scanner_weighs_of_it() -> None:
+    """A copper piece lying on an aluminium plate, seen through by the simulated scanner as
+    one view. The 3D sensor saw only the plate's part beside the copper (a pile's blob shared
+    out), so each track's mass alone misses the plate's hidden half (together 0.59 of the
+    true 0.96 kg). The dual-energy ratio tells copper from aluminium cell by cell, so the
+    pile's weighing gives each its own mass: the two sum to within 10 % of the truth
+    (measured +2 %), the plate's track taking the shortfall, and both 95 % intervals cover
+    their objects (measured +4 % and −6 %)."""
+    plate = _piece(1, "aluminium_scrap", "aluminium", 0.0, 0.0, (0.24, 0.16, 0.012),
+                   2700 * 0.6, {"Al": 0.97, "Mg": 0.01, "Si": 0.01})
+    top = replace(_piece(2, "copper_scrap", "copper", 0.0, 0.0, (0.08, 0.05, 0.02),
+                         8900 * 0.3, {"Cu": 0.99}), z_m=plate.height_m)
+    out, _ = _run_node([plate, top])
+    assert len(out) == 1
+    view = _view(out[0])
+    t = Tracker()
+    seen = 0.5 * plate.volume_m3()
+    t.add_volumes([VolumeMeasurement(0, view.s_m, view.y_m, 0.24, 0.16, seen, 0.02 * seen,
+                                     plate.height_m)])
+    (under,) = t.tracks.values()
+    over = t._new_track(0, view.s_m + 0.01, view.y_m, 0.08, 0.05)
+    over.whole_views = 1
+    over.volumes.append(VolumeMeasurement(0, view.s_m + 0.01, view.y_m, 0.08, 0.05,
+                                          top.volume_m3(), 0.05 * top.volume_m3(),
+                                          plate.height_m + top.height_m))
+    under.class_votes, over.class_votes = {"aluminium_scrap": 3.0}, {"copper_scrap": 3.0}
+    t.add_xrt([view])
+    assert t.stats.pile_xrt == 1
+    priors = {c: class_priors()[c] for c in ("aluminium_scrap", "copper_scrap")}
+    alone = [estimate(tr, priors, {}, detector_accuracy=0.9, piles=False)
+             for tr in (under, over)]
+    held = [estimate(tr, priors, {}, detector_accuracy=0.9) for tr in (under, over)]
+    assert [e.class_name for e in held] == ["aluminium_scrap", "copper_scrap"]
+    truth = (plate.mass_kg(), top.mass_kg())
+    total = sum(truth)
+    assert sum(e.mass_kg for e in alone) < 0.8 * total
+    assert abs(sum(e.mass_kg for e in held) / total - 1) < 0.10
+    assert held[0].mass_kg - alone[0].mass_kg > held[1].mass_kg - alone[1].mass_kg
+    for e, m in zip(held, truth, strict=True):
+        assert abs(e.mass_kg - m) <= 1.96 * e.mass_u_kg, (e.class_name, e.mass_kg, m)
+        assert e.element_mass_kg[e.elements.index(
+            "Al" if e.class_name == "aluminium_scrap" else "Cu")] > 0
+
+
+def test_a_pile_of_one_material_is_held_to_its_sum() -> None:
+    """Two aluminium plates, one on the other: the cells cannot be split between two
+    materials, so the pile's weighing holds the sum. The lower plate, seen by the 3D sensor
+    only where the upper one leaves it bare, takes the shortfall (it is the one whose
+    outline says least); the sum comes within 10 % of the truth (measured −4 %; alone, −58 %)."""
+    comp = {"Al": 0.97, "Mg": 0.01, "Si": 0.01}
+    lower = _piece(1, "aluminium_scrap", "aluminium", 0.0, 0.0, (0.24, 0.16, 0.01),
+                   2700 * 0.6, comp)
+    upper = replace(_piece(2, "aluminium_scrap", "aluminium", 0.0, 0.0, (0.10, 0.08, 0.01),
+                           2700 * 0.6, comp), z_m=lower.height_m)
+    out, _ = _run_node([lower, upper])
+    assert len(out) == 1
+    view = _view(out[0])
+    t = Tracker()
+    seen = 0.4 * lower.volume_m3()
+    t.add_volumes([VolumeMeasurement(0, view.s_m, view.y_m, 0.24, 0.16, seen, 0.3 * seen,
+                                     lower.height_m)])
+    (below,) = t.tracks.values()
+    above_ = t._new_track(0, view.s_m, view.y_m, 0.10, 0.08)
+    above_.whole_views = 1
+    above_.volumes.append(VolumeMeasurement(0, view.s_m, view.y_m, 0.10, 0.08,
+                                            upper.volume_m3(), 0.05 * upper.volume_m3(),
+                                            2 * lower.height_m))
+    for tr in (below, above_):
+        tr.class_votes = {"aluminium_scrap": 8.0}
+    t.add_xrt([view])
+    priors = {"aluminium_scrap": class_priors()["aluminium_scrap"]}
+    alone = [estimate(tr, priors, {}, piles=False) for tr in (below, above_)]
+    held = [estimate(tr, priors, {}) for tr in (below, above_)]
+    total = lower.mass_kg() + upper.mass_kg()
+    assert sum(e.mass_kg for e in alone) < 0.8 * total
+    assert abs(sum(e.mass_kg for e in held) / total - 1) < 0.10
+    gain = [h.mass_kg - a.mass_kg for h, a in zip(held, alone, strict=True)]
+    assert gain[0] > 3 * abs(gain[1])
+    assert held[0].mass_u_kg < alone[0].mass_u_kg
 
 
 def test_a_view_far_larger_than_its_track_is_cropped_to_the_footprint() -> None:
