@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from sorting.accounting import FEED
 from sorting.bags import read_decoded
-from sorting.evaluation.run_eval import FEED, Flow, RunReport
+from sorting.evaluation.run_eval import Flow, RunReport
 
 #: footprint samples per side when the hidden share is computed
 _GRID = 11
@@ -56,7 +57,8 @@ def _footprint_points(o: Any) -> np.ndarray:
     c, s = math.cos(yaw), math.sin(yaw)
     x = o.pose.position.x + c * u - s * v
     y = o.pose.position.y + s * u + c * v
-    return np.stack([x.ravel(), y.ravel()], axis=1)
+    out: np.ndarray = np.stack([x.ravel(), y.ravel()], axis=1)
+    return out
 
 
 def _inside(o: Any, pts: np.ndarray) -> np.ndarray:
@@ -64,7 +66,9 @@ def _inside(o: Any, pts: np.ndarray) -> np.ndarray:
     c, s = math.cos(yaw), math.sin(yaw)
     dx, dy = pts[:, 0] - o.pose.position.x, pts[:, 1] - o.pose.position.y
     along, across = c * dx + s * dy, -s * dx + c * dy
-    return (np.abs(along) <= o.dimensions_m.x / 2) & (np.abs(across) <= o.dimensions_m.y / 2)
+    inside: np.ndarray = (np.abs(along) <= o.dimensions_m.x / 2) & (
+        np.abs(across) <= o.dimensions_m.y / 2)
+    return inside
 
 
 def _top(o: Any) -> float:
