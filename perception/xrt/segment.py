@@ -4,9 +4,11 @@ Lines arrive one by one as the belt moves (log-attenuations of both layers, per-
 the encoder position at which each was taken). A cell belongs to an object when its
 low-layer log-attenuation exceeds ``grow_a`` (the low layer has more photons and more
 contrast than the high one) and its 8-connected component holds at least one cell above
-``seed_a``; the component is then grown by one cell all round (the partial-volume cells of
-its edge, whose attenuation is below the threshold but not zero) unless such a cell belongs
-to another object. A component is complete when a line without any of its cells has followed
+``seed_a`` (10× the bare belt's noise) and at least ``min_cells`` cells (2: a 3 mm tantalum
+capacitor, a CRM carrier the camera cannot pick out, leaves 2-3 cells above ``grow_a`` at the
+3.1 mm pixel pitch; noise alone never reaches ``seed_a``); the component is then grown by
+one cell all round (the partial-volume cells of its edge, whose attenuation is below the
+threshold but not zero) unless such a cell belongs to another object. A component is complete when a line without any of its cells has followed
 it; then it is emitted as an :class:`XrtBlob` with every cell's values, and its cells are
 marked used so that later scans of the buffered lines never find it again.
 
@@ -66,7 +68,7 @@ class LineSegmenter:
     with the first line's or its values are not finite.
     """
 
-    def __init__(self, seed_a: float = 0.03, grow_a: float = 0.012, min_cells: int = 4,
+    def __init__(self, seed_a: float = 0.03, grow_a: float = 0.012, min_cells: int = 2,
                  scan_every: int = 8, max_lines: int = 600) -> None:
         if not 0 < grow_a <= seed_a:
             raise XrtDataError(f"thresholds: need 0 < grow_a <= seed_a, got {grow_a}, {seed_a}")
