@@ -8,9 +8,10 @@ contrast than the high one) and its 8-connected component holds at least one cel
 capacitor, a CRM carrier the camera cannot pick out, leaves 2-3 cells above ``grow_a`` at the
 3.1 mm pixel pitch; noise alone never reaches ``seed_a``); the component is then grown by
 one cell all round (the partial-volume cells of its edge, whose attenuation is below the
-threshold but not zero) unless such a cell belongs to another object. A component is complete when a line without any of its cells has followed
-it; then it is emitted as an :class:`XrtBlob` with every cell's values, and its cells are
-marked used so that later scans of the buffered lines never find it again.
+threshold but not zero) unless such a cell belongs to another object. A component is
+complete when a line without any of its cells has followed it; then it is emitted as an
+:class:`XrtBlob` with every cell's values, and its cells are marked used so that later scans
+of the buffered lines never find it again.
 
 Bare-belt cells give the noise of ``A_high`` (a robust running estimate), which the mass's
 uncertainty needs. A component that touches the first or last pixel of the line is

@@ -150,6 +150,8 @@ def pile_mass(pile: PileView, classes: list[tuple[ClassPrior, float]], height_m:
     total = sum(w for _p, w in classes)
     weights = [w / total if total > 0 else 1.0 / len(classes) for _p, w in classes]
     main = [p for p, w in zip(classes, weights, strict=True) if w >= PILE_MIN_CLASS_WEIGHT]
+    if not main:   # many classes, none of them likely: the likeliest alone
+        main = [max(zip(classes, weights, strict=True), key=lambda pw: pw[1])[0]]
     ratio = {p.class_name: _ratio(p) for p, _w in main}
     lo = min(main, key=lambda p: ratio[p[0].class_name])[0]
     hi = max(main, key=lambda p: ratio[p[0].class_name])[0]

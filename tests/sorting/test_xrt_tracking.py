@@ -375,3 +375,17 @@ def test_a_3mm_tantalum_capacitor_is_seen_through_and_tracked() -> None:
     t = Tracker()
     t.add_xrt([_view(out[0])])
     assert t.stats.xrt_births == 1 and len(t.tracks) == 1
+
+
+def test_a_pile_of_many_unlikely_classes_is_still_weighed() -> None:
+    """A pile whose members' class posteriors are spread thin (no class over 5 %): read as
+    one weighted material, no split, a finite weighing."""
+    from sorting.tracking.tracker import PileView
+    from sorting.tracking.xrt_evidence import pile_mass
+
+    priors = class_priors()
+    names = sorted(c for c in priors if c != "unknown")[:21]
+    view = _blank_view(0.0, 0.0, 0.1, 0.1, (np.zeros(10), np.zeros(10)))
+    weighed = pile_mass(PileView(view, []), [(priors[c], 1.0) for c in names], 0.02)
+    assert weighed is not None and not weighed.by_class
+    assert math.isfinite(weighed.mass_kg) and weighed.mass_kg > 0 and weighed.u_kg > 0
