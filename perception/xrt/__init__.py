@@ -9,7 +9,12 @@ A researcher can use it without a line::
 
 from __future__ import annotations
 
-from perception.xrt.decompose import TwoMaterial, decompose_two, separability
+from perception.xrt.decompose import (
+    TwoMaterial,
+    attenuation_ratio,
+    decompose_two,
+    separability,
+)
 from perception.xrt.errors import XrtDataError, XrtError, XrtSetupError
 from perception.xrt.geometry import BlobGeometry, blob_geometry
 from perception.xrt.mass import XrtMass, mass_from_cells
@@ -34,6 +39,7 @@ __all__ = [
     "XrtMass",
     "XrtSetup",
     "XrtSetupError",
+    "attenuation_ratio",
     "blob_geometry",
     "bulk_attenuation",
     "decompose_two",

@@ -57,14 +57,18 @@ class TwoMaterial:
     var_sum: FloatArray
 
 
-def separability(mu_a: FloatArray, mu_b: FloatArray, setup: XrtSetup) -> float:
-    """How far apart the two materials' low/high attenuation ratios lie at small thickness,
-    relative: ``|r_a / r_b − 1|`` with ``r = (w_low · μ) / (w_high · μ)``. Under ~0.1 the
-    decomposition's noise swamps it (two plastics, two steels)."""
+def attenuation_ratio(mu: FloatArray, setup: XrtSetup) -> float:
+    """A material's low/high log-attenuation ratio at small thickness,
+    ``(w_low · μ) / (w_high · μ)``: larger for heavier elements (photo-effect ∝ Z⁴/E³)."""
     w = layer_spectra(setup).signal_weights
-    ra = float(w[0] @ mu_a) / float(w[1] @ mu_a)
-    rb = float(w[0] @ mu_b) / float(w[1] @ mu_b)
-    return abs(ra / rb - 1.0)
+    return float(w[0] @ mu) / float(w[1] @ mu)
+
+
+def separability(mu_a: FloatArray, mu_b: FloatArray, setup: XrtSetup) -> float:
+    """How far apart the two materials' :func:`attenuation_ratio` lie, relative:
+    ``|r_a / r_b − 1|``. Under ~0.1 the decomposition's noise swamps it (two plastics, two
+    steels)."""
+    return abs(attenuation_ratio(mu_a, setup) / attenuation_ratio(mu_b, setup) - 1.0)
 
 
 def decompose_two(a_low: FloatArray, a_high: FloatArray, mu_a: FloatArray, mu_b: FloatArray,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +43,12 @@ def _print_lost(rep: Any, run_dir: Path, line: Any) -> list[dict[str, Any]]:
     from dataclasses import asdict
 
     from sorting.config import load_line
-    from sorting.evaluation.lost import lost_objects, truth_classes
+    from sorting.evaluation.lost import lost_objects
     from sorting.evaluation.run_eval import sensing_start_x
 
     bag = run_dir / "bag"
     view_x = sensing_start_x(line or load_line()) + LOST_VIEW_OFFSET_M
-    rows = lost_objects(rep, bag, view_x, truth_classes(bag))
+    rows = lost_objects(rep, bag, view_x)
     table = Table(title=f"Objects that did not keep one identity ({len(rows)})")
     for col in ("id", "class", "kg", "cause", "t s", "y m", "hidden", "tracks (reports)",
                 "shares a track with", "lying on it"):
@@ -59,9 +60,7 @@ def _print_lost(rep: Any, run_dir: Path, line: Any) -> list[dict[str, Any]]:
                       " ".join(f"{k}:{c}" for k, c in r.shares_with.items()) or "–",
                       " ".join(f"{k}:{c}" for k, c in r.under.items()) or "–")
     console().print(table)
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r.cause] = counts.get(r.cause, 0) + 1
+    counts = Counter(r.cause for r in rows)
     console().print("by cause: " + ", ".join(f"{c} {n}" for c, n in sorted(counts.items())))
     return [asdict(r) for r in rows]
 

@@ -76,13 +76,18 @@ def _top(o: Any) -> float:
 
 
 def hidden_shares(bag: Path, ids: set[int], view_x: float
-                  ) -> dict[int, tuple[float, dict[int, str], float, float]]:
-    """For each id of ``ids``: (hidden share, objects on it, bag time s, y) at the first
-    truth stamp where the object's centre lies at or past ``view_x`` (belt frame)."""
+                  ) -> tuple[dict[int, tuple[float, dict[int, str], float, float]],
+                             dict[int, str]]:
+    """One pass over the bag's truth: for each id of ``ids``, (hidden share, objects on it,
+    bag time s, y) at the first truth stamp where the object's centre lies at or past
+    ``view_x`` (belt frame); and every true id's class name."""
     out: dict[int, tuple[float, dict[int, str], float, float]] = {}
+    classes: dict[int, str] = {}
     t0: int | None = None
     for _topic, _type, t_ns, msg in read_decoded(bag, topics=["/sim/ground_truth"]):
         t0 = t_ns if t0 is None else t0
+        for o in msg.objects:
+            classes.setdefault(int(o.id), str(o.class_name))
         on_belt = [o for o in msg.objects if o.state == 0]
         for o in on_belt:
             if o.id not in ids or o.id in out or o.pose.position.x < view_x:
@@ -99,17 +104,17 @@ def hidden_shares(bag: Path, ids: set[int], view_x: float
                     under[int(other.id)] = str(other.class_name)
             out[int(o.id)] = (float(hidden.mean()), under, (t_ns - t0) * 1e-9,
                               float(o.pose.position.y))
-    return out
+    return out, classes
 
 
-def lost_objects(rep: RunReport, bag: Path, view_x: float, classes: dict[int, str],
+def lost_objects(rep: RunReport, bag: Path, view_x: float,
                  min_matches: int = 3) -> list[LostObject]:
     """The stream's objects that did not keep one identity (see the module docstring),
-    heaviest first. ``classes`` maps true ids to class names (any truth snapshot)."""
+    heaviest first."""
     t = rep.tracking
     feed = rep.true_flows.get(FEED, Flow()).object_ids
     lost_ids = set(feed) - t.kept_ids
-    where = hidden_shares(bag, lost_ids, view_x)
+    where, classes = hidden_shares(bag, lost_ids, view_x)
     rows = []
     for i in lost_ids:
         tracks = dict(t.matches.get(i, {}))
@@ -126,11 +131,3 @@ def lost_objects(rep: RunReport, bag: Path, view_x: float, classes: dict[int, st
                                under, t_s, y))
     return sorted(rows, key=lambda r: -r.mass_kg)
 
-
-def truth_classes(bag: Path) -> dict[int, str]:
-    """True id → class name over the whole bag."""
-    out: dict[int, str] = {}
-    for _topic, _type, _t, msg in read_decoded(bag, topics=["/sim/ground_truth"]):
-        for o in msg.objects:
-            out.setdefault(int(o.id), str(o.class_name))
-    return out

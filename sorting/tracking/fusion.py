@@ -53,6 +53,7 @@ from sorting.tracking.xrt_evidence import (
     XRT_CONSISTENT_K,
     above,
     pile_mass,
+    track_height,
     xrt_lower_bound,
     xrt_mass,
 )
@@ -212,15 +213,7 @@ def _for_class(
     mass_u = mass * rel
     weighed = xrt_mass(track, prior) if prior is not None else None
     if weighed is not None and weighed[1] > 0:
-        # the two disagree beyond their errors: the outline misleads (a pile's blob shared
-        # out by area, a plate cut in pieces), the scanner weighs all that lies in its beam
-        if mass_u > 0 and mass > 0 and abs(mass - weighed[0]) <= XRT_CONSISTENT_K * math.hypot(
-                mass_u, weighed[1]):
-            w_v, w_x = 1.0 / mass_u**2, 1.0 / weighed[1] ** 2
-            mass = (w_v * mass + w_x * weighed[0]) / (w_v + w_x)
-            mass_u = 1.0 / math.sqrt(w_v + w_x)
-        else:
-            mass, mass_u = weighed
+        mass, mass_u = _with_weighing(mass, mass_u, weighed)
     elif prior is not None:
         # too thick for the scanner in places: it still says how much at least lies there
         bound = xrt_lower_bound(track, prior)
@@ -255,6 +248,20 @@ def _for_class(
     value = sum(prices.get(e, 0.0) * m for e, (m, _u) in element_mass.items())
     value_u = math.sqrt(sum((prices.get(e, 0.0) * u) ** 2 for e, (_m, u) in element_mass.items()))
     return _ClassEstimate(volume, volume_u, mass, mass_u, comp, element_mass, value, value_u)
+
+
+def _with_weighing(mass: float, mass_u: float, weighed: tuple[float, float]
+                   ) -> tuple[float, float]:
+    """A mass from the outline (volume × density) ``mass ± mass_u`` and the X-ray scanner's
+    weighing ``weighed`` (mass, u > 0) combined by inverse variance; where the two disagree
+    beyond ``XRT_CONSISTENT_K`` combined u, the weighing alone: the outline misleads (a
+    pile's blob shared out by area, a plate cut in pieces), the scanner weighs all that lies
+    in its beam."""
+    if mass_u > 0 and mass > 0 and abs(mass - weighed[0]) <= XRT_CONSISTENT_K * math.hypot(
+            mass_u, weighed[1]):
+        w_v, w_x = 1.0 / mass_u**2, 1.0 / weighed[1] ** 2
+        return (w_v * mass + w_x * weighed[0]) / (w_v + w_x), 1.0 / math.sqrt(w_v + w_x)
+    return weighed
 
 
 def _level_u(fractions: Mapping[str, float], prior: ClassPrior) -> float:
@@ -395,14 +402,6 @@ def estimate(
     return _in_pile(est, track, alone, priors)
 
 
-def _height(track: Track, prior: ClassPrior) -> float:
-    """The track's height (m): median of its whole 3D views, else its class's typical one."""
-    whole = [v.height_m for v in track.volumes if not v.truncated]
-    if whole:
-        return float(np.median(whole))
-    return math.exp(prior.log_height_mean) if math.isfinite(prior.log_height_mean) else 0.0
-
-
 def _in_pile(est: ObjectEstimate, track: Track, alone: Callable[[Track], ObjectEstimate],
              priors: Mapping[str, ClassPrior]) -> ObjectEstimate:
     """``est`` of ``track`` with its mass held to the X-ray weighing of the pile it lies in
@@ -417,7 +416,7 @@ def _in_pile(est: ObjectEstimate, track: Track, alone: Callable[[Track], ObjectE
     the pile, seen by no other sensor, is booked with it instead of lost from the mass
     balance. A pile of two objects of two classes that its cells were split between (two
     materials the dual-energy ratio tells apart) weighs each: that weighing is combined
-    with the member's own estimate as a track's own X-ray view is (:func:`_for_class`).
+    with the member's own estimate as a track's own X-ray view is (:func:`_with_weighing`).
     Element masses follow the mass (fractions unchanged); ``est`` unchanged where the pile
     cannot be weighed."""
     pile = max(track.piles, key=lambda p: p.view.a_high.size)
@@ -433,21 +432,16 @@ def _in_pile(est: ObjectEstimate, track: Track, alone: Callable[[Track], ObjectE
             if prior is None:
                 return est
             members[c] = members.get(c, 0.0) + share * p
-            height = max(height, _height(t, prior))
+            height = max(height, track_height(t, prior))
     weighed = pile_mass(pile, [(priors[c], w) for c, w in members.items()], height)
     if weighed is None or not (math.isfinite(weighed.mass_kg) and math.isfinite(weighed.u_kg)):
         return est
     leads = {e.class_name for e in ests}
     if len(ests) == 2 and len(leads) == 2 and leads == set(weighed.by_class):
         # two objects of the two materials the cells were split into: each is weighed
-        m_x, u_x = weighed.by_class[est.class_name]
-        mass, mass_u = est.mass_kg, est.mass_u_kg
-        if u_x > 0 and mass_u > 0 and abs(mass - m_x) <= XRT_CONSISTENT_K * math.hypot(
-                mass_u, u_x):
-            w_v, w_x = 1.0 / mass_u**2, 1.0 / u_x**2
-            mass, mass_u = (w_v * mass + w_x * m_x) / (w_v + w_x), 1.0 / math.sqrt(w_v + w_x)
-        else:
-            mass, mass_u = m_x, u_x
+        own = weighed.by_class[est.class_name]
+        mass, mass_u = (_with_weighing(est.mass_kg, est.mass_u_kg, own) if own[1] > 0
+                        else own)
     else:
         total_var = sum(e.mass_u_kg**2 for e in ests) + weighed.u_kg**2
         if total_var <= 0:

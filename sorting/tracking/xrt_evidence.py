@@ -25,6 +25,7 @@ import numpy as np
 from perception.xrt import (
     AttenuationTable,
     XrtSetup,
+    attenuation_ratio,
     decompose_two,
     mass_from_cells,
     separability,
@@ -77,15 +78,24 @@ def xrt_mass(track: Track, prior: ClassPrior) -> tuple[float, float] | None:
     return out
 
 
-def _mass(track: Track, prior: ClassPrior) -> tuple[float, float]:
-    views = track.xrt
+def track_height(track: Track, prior: ClassPrior) -> float:
+    """The track's height (m): median of its whole 3D views, else its class's typical one
+    (0 when the class has none)."""
     whole = [m.height_m for m in track.volumes if not m.truncated]
     if whole:
-        z_mid = 0.5 * float(np.median(whole))
-    elif math.isfinite(prior.log_height_mean):
-        z_mid = 0.5 * math.exp(prior.log_height_mean)
-    else:
-        z_mid = 0.0
+        return float(np.median(whole))
+    return math.exp(prior.log_height_mean) if math.isfinite(prior.log_height_mean) else 0.0
+
+
+def _area_scale(v: XrtMeasurement, z_mid: float) -> float:
+    """A cell's horizontal area at height ``z_mid`` over its area at belt level (the beam
+    fans out from the source above; at most halved)."""
+    return max(v.source_height_m - z_mid, 0.5 * v.source_height_m) / v.source_height_m
+
+
+def _mass(track: Track, prior: ClassPrior) -> tuple[float, float]:
+    views = track.xrt
+    z_mid = 0.5 * track_height(track, prior)
     mass = u2 = 0.0
     for v in views:
         m, u = _view_mass(v, prior, z_mid)
@@ -100,9 +110,8 @@ def _mass(track: Track, prior: ClassPrior) -> tuple[float, float]:
 def _view_mass(v: XrtMeasurement, prior: ClassPrior, z_mid: float) -> tuple[float, float]:
     """(mass, counting u) kg of one view's cells for ``prior``'s bulk attenuation, each cell's
     area taken at height ``z_mid``."""
-    scale = max(v.source_height_m - z_mid, 0.5 * v.source_height_m) / v.source_height_m
-    r = mass_from_cells(v.a_high, v.cos_theta, v.cell_area_m2 * scale, class_table(prior),
-                        v.noise_a_high)
+    r = mass_from_cells(v.a_high, v.cos_theta, v.cell_area_m2 * _area_scale(v, z_mid),
+                        class_table(prior), v.noise_a_high)
     return r.mass_kg, r.u_noise_kg
 
 
@@ -152,7 +161,8 @@ def pile_mass(pile: PileView, classes: list[tuple[ClassPrior, float]], height_m:
     main = [p for p, w in zip(classes, weights, strict=True) if w >= PILE_MIN_CLASS_WEIGHT]
     if not main:   # many classes, none of them likely: the likeliest alone
         main = [max(zip(classes, weights, strict=True), key=lambda pw: pw[1])[0]]
-    ratio = {p.class_name: _ratio(p) for p, _w in main}
+    ratio = {p.class_name: attenuation_ratio(class_table(p).mu, class_table(p).setup)
+             for p, _w in main}
     lo = min(main, key=lambda p: ratio[p[0].class_name])[0]
     hi = max(main, key=lambda p: ratio[p[0].class_name])[0]
     ta, tb = class_table(lo), class_table(hi)
@@ -165,8 +175,7 @@ def pile_mass(pile: PileView, classes: list[tuple[ClassPrior, float]], height_m:
                                float(np.sum(split.t_b * v.cos_theta)),
                                math.sqrt(float(np.sum(split.var_sum * v.cos_theta**2))))
         sum_a, sum_b, sum_u = pile.cache[key]
-        scale = max(v.source_height_m - z_mid, 0.5 * v.source_height_m) / v.source_height_m
-        area_g = v.cell_area_m2 * scale * 1e4 / 1000.0      # kg per g/cm² of one cell
+        area_g = v.cell_area_m2 * _area_scale(v, z_mid) * 1e4 / 1000.0  # kg per g/cm²
         m_a, m_b, noise = sum_a * area_g, sum_b * area_g, sum_u * area_g
         by_class = {}
         for p, m in ((lo, m_a), (hi, m_b)):
@@ -184,12 +193,6 @@ def pile_mass(pile: PileView, classes: list[tuple[ClassPrior, float]], height_m:
     mu_rel = sum(w * p.xrt_mu_rel_sd for w, (p, _w) in zip(weights, classes, strict=True))
     rel = math.sqrt(mu_rel**2 + XRT_CAL_REL**2 + height_rel**2)
     return PileWeighing(mass, math.sqrt(noise2 + spread2 + (rel * mass) ** 2))
-
-
-def _ratio(prior: ClassPrior) -> float:
-    """The class's low/high attenuation ratio at small thickness (heavier elements: larger)."""
-    table = class_table(prior)
-    return float(table.slope0[0] / table.slope0[1])
 
 
 #: a cell is part of the footprint above this low-layer log-attenuation (the segmenter's seed)
