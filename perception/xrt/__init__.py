@@ -15,6 +15,7 @@ from perception.xrt.decompose import (
     decompose_two,
     separability,
 )
+from perception.xrt.edges import StepEdges, cell_grid, step_edges
 from perception.xrt.errors import XrtDataError, XrtError, XrtSetupError
 from perception.xrt.geometry import BlobGeometry, blob_geometry
 from perception.xrt.mass import XrtMass, mass_from_cells
@@ -31,6 +32,7 @@ __all__ = [
     "AttenuationTable",
     "BlobGeometry",
     "LineSegmenter",
+    "StepEdges",
     "TransmissionCalibrator",
     "TwoMaterial",
     "XrtBlob",
@@ -42,9 +44,11 @@ __all__ = [
     "attenuation_ratio",
     "blob_geometry",
     "bulk_attenuation",
+    "cell_grid",
     "decompose_two",
     "log_attenuation_of",
     "mass_from_cells",
     "rest_formula",
     "separability",
+    "step_edges",
 ]

@@ -8,9 +8,10 @@ Each cell's high-layer log-attenuation is inverted to the mass thickness along i
 
 ``a_cell`` the cell's horizontal area at the object's height. Noise: the bare-belt noise of
 ``A_high``, ``σ₀``, grows as ``σ₀ exp(A/2)`` where fewer photons get through (Poisson), and
-propagates through ``dρt/dA``. The material is the caller's hypothesis (a class's bulk
-composition): how far a real object's attenuation departs from it is the caller's term of
-the uncertainty, as is a cell area taken at the wrong height.
+propagates through ``dρt/dA``. With ``edges`` (:func:`perception.xrt.edges.step_edges`)
+a rim cell read as a step holds ``f · ρt(A_full)`` instead. The material is the caller's
+hypothesis (a class's bulk composition): how far a real object's attenuation departs from it
+is the caller's term of the uncertainty, as is a cell area taken at the wrong height.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from perception.xrt.edges import StepEdges
 from perception.xrt.errors import XrtDataError
 from perception.xrt.physics import AttenuationTable
 
@@ -43,6 +45,7 @@ def mass_from_cells(
     table: AttenuationTable,
     noise_a_high: float,
     opaque: NDArray[np.bool_] | None = None,
+    edges: StepEdges | None = None,
 ) -> XrtMass:
     """Mass of the cells (see the module docstring). ``a_high`` and ``cos_theta`` are per
     cell; ``cell_area_m2`` > 0. Raises :class:`XrtDataError` on mismatched or non-finite
@@ -55,10 +58,22 @@ def mass_from_cells(
         raise XrtDataError("a_high must be finite and cos_theta in (0, 1]")
     if not math.isfinite(cell_area_m2) or cell_area_m2 <= 0:
         raise XrtDataError(f"cell_area_m2 must be > 0, got {cell_area_m2}")
+    if edges is not None and not a.shape == edges.coverage.shape == edges.a_full.shape:
+        raise XrtDataError(f"edges {edges.coverage.shape} do not match a_high {a.shape}")
     area_cm2 = cell_area_m2 * 1e4
-    rho_t = table.rho_t(a) * c                                   # g/cm² per horizontal area
     sigma_a = max(noise_a_high, 0.0) * np.exp(np.maximum(a, 0.0) / 2)
-    u_cells = table.drho_da(a) * sigma_a * c
+    if edges is None:
+        rho_ray, slope = table.rho_t(a), table.drho_da(a)
+    else:
+        # a step: f ρt(A_full), f = (1 − e^−A)/(1 − e^−A_full),
+        # so d/dA = e^−A ρt(A_full)/(1 − e^−A_full)
+        step = edges.coverage < 1.0
+        full = table.rho_t(edges.a_full)
+        rest = np.maximum(1.0 - np.exp(-edges.a_full), 1e-12)
+        rho_ray = np.where(step, edges.coverage * full, table.rho_t(a))
+        slope = np.where(step, np.exp(-a) * full / rest, table.drho_da(a))
+    rho_t = rho_ray * c                                          # g/cm² per horizontal area
+    u_cells = slope * sigma_a * c
     mass_g = float(rho_t.sum()) * area_cm2
     u_g = float(np.sqrt(np.sum(u_cells**2))) * area_cm2
     share = float(np.mean(opaque)) if opaque is not None and np.size(opaque) else 0.0

@@ -21,7 +21,7 @@ from functools import cache
 import numpy as np
 
 from perception.catalog import Catalog, load_catalog
-from perception.sensors.scene import SceneObject
+from perception.sensors.scene import SceneObject, ShapeKind
 from perception.xrt.materials import class_rest, effective_attenuation
 from perception.xrt.physics import DEFAULT_REST, AttenuationTable, XrtSetup, log_attenuation
 from sorting.sim.spawner import ObjectSpawner
@@ -53,6 +53,9 @@ class ClassPrior:
     xrt_rest: str = DEFAULT_REST              # light compound filling the composition (XRT)
     xrt_mu_rel_sd: float = 0.0                # relative spread of objects' X-ray attenuation
     xrt_ratio_sd: float = 0.0                 # spread of ln(A_low / class's A_low) (XRT)
+    #: the class's objects have steep sides (boxes): X-ray rim cells are read as steps
+    #: (:func:`perception.xrt.step_edges`)
+    xrt_step_edges: bool = False
     #: element -> the drawn objects' fractions, sorted: the class's distribution itself, for
     #: what a silent XRF analysis says (an element below the level the fit keeps)
     composition_samples: dict[str, np.ndarray] = field(default_factory=dict, compare=False,
@@ -149,5 +152,6 @@ def _moments(name: str, objs: list[SceneObject], catalog: Catalog,
         xrt_rest=xrt_rest,
         xrt_mu_rel_sd=float(np.sqrt(np.mean(rel_slope**2))),
         xrt_ratio_sd=float(np.sqrt(np.mean(np.square(ratio_dev)))) if ratio_dev else 0.0,
+        xrt_step_edges=all(o.shape == ShapeKind.BOX for o in objs),
         composition_samples={e: np.sort(comp[:, j]) for j, e in enumerate(elements)},
     )

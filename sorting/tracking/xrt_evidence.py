@@ -18,17 +18,21 @@ the catalog, the rest filled by the light compound of its material family):
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from perception.xrt import (
     AttenuationTable,
+    StepEdges,
     XrtSetup,
     attenuation_ratio,
+    cell_grid,
     decompose_two,
     mass_from_cells,
     separability,
+    step_edges,
 )
 from perception.xrt.physics import bulk_attenuation
 from sorting.tracking.measurements import XrtMeasurement
@@ -36,7 +40,8 @@ from sorting.tracking.priors import ClassPrior
 from sorting.tracking.tracker import PileView, Track
 
 #: relative u of the X-ray mass scale: calibration, and the partial-volume cells at an object's
-#: edge (the log of a mean transmission is below the mean log: ~2.5 % low on dense metal pieces)
+#: edge (the log of a mean transmission is below the mean log: read as steps on boxes, left
+#: ~1-3 % low on cylinders and lumps, :mod:`perception.xrt.edges`)
 XRT_CAL_REL = 0.03
 #: above this share of opaque cells the X-ray mass is only a lower bound, and not used
 XRT_MAX_OPAQUE = 0.02
@@ -107,11 +112,31 @@ def _mass(track: Track, prior: ClassPrior) -> tuple[float, float]:
     return mass, math.sqrt(u2 + (rel * mass) ** 2)
 
 
+_EDGES: weakref.WeakKeyDictionary[XrtMeasurement, StepEdges | None] = (
+    weakref.WeakKeyDictionary())
+
+
+def view_edges(v: XrtMeasurement) -> StepEdges | None:
+    """The rim of ``v``'s cells read as steps (:func:`perception.xrt.step_edges`; cached per
+    view), or None where its cells have no positions or lie in one row or column."""
+    if v in _EDGES:
+        return _EDGES[v]
+    edges = None
+    if v.cell_s_m is not None and v.cell_y_m is not None:
+        grid = cell_grid(v.cell_s_m, v.cell_y_m, v.cell_area_m2)
+        if grid is not None:
+            edges = step_edges(v.a_high, grid[0], grid[1], v.noise_a_high)
+    _EDGES[v] = edges
+    return edges
+
+
 def _view_mass(v: XrtMeasurement, prior: ClassPrior, z_mid: float) -> tuple[float, float]:
     """(mass, counting u) kg of one view's cells for ``prior``'s bulk attenuation, each cell's
-    area taken at height ``z_mid``."""
+    area taken at height ``z_mid``; the rim read as steps for a class of steep-sided objects
+    (``prior.xrt_step_edges``)."""
+    edges = view_edges(v) if prior.xrt_step_edges else None
     r = mass_from_cells(v.a_high, v.cos_theta, v.cell_area_m2 * _area_scale(v, z_mid),
-                        class_table(prior), v.noise_a_high)
+                        class_table(prior), v.noise_a_high, edges=edges)
     return r.mass_kg, r.u_noise_kg
 
 

@@ -26,8 +26,10 @@ from perception.xrt import (
     XrtSetup,
     XrtSetupError,
     bulk_attenuation,
+    cell_grid,
     log_attenuation_of,
     mass_from_cells,
+    step_edges,
 )
 from perception.xrt.physics import log_attenuation
 from perception.xrt.transmission import FLAG_OPAQUE
@@ -62,13 +64,21 @@ def _scan(objs: list[SceneObject], rest: dict[int, str], seed: int = 1,
     return blobs, sim
 
 
-def _mass(blob: XrtBlob, mu: np.ndarray, z_mid: float) -> tuple[float, float]:
+def _mass(blob: XrtBlob, mu: np.ndarray, z_mid: float, steps: bool = False
+          ) -> tuple[float, float]:
     h, d = GEO.source_height_m, GEO.detector_depth_m
     y_det = GEO.y0_m + GEO.pixel_pitch_m * blob.cols
     cos = (h + d) / np.sqrt((h + d) ** 2 + y_det**2)
     area = GEO.pixel_pitch_m * (h - z_mid) / (h + d) * blob.line_step_m
+    edges = None
+    if steps:   # the grid as the line finds it: from the cells' belt positions alone
+        grid = cell_grid(blob.positions_m, y_det * h / (h + d), GEO.pixel_pitch_m * h / (h + d)
+                         * blob.line_step_m)
+        assert grid is not None
+        np.testing.assert_array_equal(grid[1], blob.cols - blob.cols.min())
+        edges = step_edges(blob.a_high, grid[0], grid[1], blob.noise_a_high)
     m = mass_from_cells(blob.a_high, cos, area, AttenuationTable(SETUP, mu), blob.noise_a_high,
-                        blob.opaque)
+                        blob.opaque, edges=edges)
     return m.mass_kg, m.u_noise_kg
 
 
@@ -151,6 +161,50 @@ def test_objects_are_weighed_within_five_percent_whatever_their_fill() -> None:
         assert 0 < u < 0.02 * m
         masses[o.object_id] = m
     assert abs(masses[2] / masses[1] - 3.0) < 0.15
+
+
+def test_rim_cells_read_as_steps_weigh_dense_boxes_right() -> None:
+    """The rim of a box read as steps (:func:`perception.xrt.step_edges`): a narrow, tall bar
+    of copper scrap, a copper plate, a steel box and an aluminium box, turned on the belt,
+    within 1.5 % of their mass (measured −0.2…+0.1 %; plain −11.2, −2.1, −3.7, −1.0 %): the
+    bar's rim is half its cells; aluminium's rim loses little, and moves less than 1 %."""
+    cu, steel = {"Cu": 0.95, "Sn": 0.02}, {"Fe": 0.7, "Cr": 0.18, "Ni": 0.1}
+    objs = [
+        _obj(1, ShapeKind.BOX, (0.10, 0.015, 0.028), -0.12, 4600, cu),
+        _obj(2, ShapeKind.BOX, (0.15, 0.05, 0.010), 0.0, 3000, cu, yaw=-0.5),
+        _obj(3, ShapeKind.BOX, (0.10, 0.04, 0.020), 0.13, 3000, steel, yaw=1.2),
+        _obj(4, ShapeKind.BOX, (0.08, 0.05, 0.010), 0.0, 2700, {"Al": 1.0}, yaw=0.2),
+    ]
+    objs = [replace(o, x_m=dx) for o, dx in zip(objs, (0.0, 0.0, 0.0, 0.25), strict=True)]
+    blobs, _ = _scan(objs, {1: "C", 2: "C", 3: "C", 4: "C"}, length_m=0.8)
+    assert len(blobs) == 4
+    plain, stepped = {}, {}
+    for b in blobs:
+        s = float(np.mean(b.positions_m)) - 0.2
+        o = min(objs, key=lambda o: abs(o.y_m - _centre_y(b)) + abs(o.x_m - s))
+        mu = bulk_attenuation(o.composition, "C")
+        plain[o.object_id] = _mass(b, mu, o.height_m / 2)[0] / o.mass_kg() - 1
+        m, u = _mass(b, mu, o.height_m / 2, steps=True)
+        stepped[o.object_id] = m / o.mass_kg() - 1
+        assert 0 < u < 0.02 * m
+    assert plain[1] < -0.08, plain
+    assert all(abs(e) < 0.015 for e in stepped.values()), stepped
+    assert abs(stepped[4] - plain[4]) < 0.01, (plain, stepped)
+
+
+def test_cell_grid_and_steps_reject_bad_input() -> None:
+    assert cell_grid(np.array([0.0, 0.003]), np.array([0.1, 0.1]), 1e-5) is None  # one column
+    with pytest.raises(XrtDataError, match="equal 1-D"):
+        cell_grid(np.zeros(3), np.zeros(2), 1e-5)
+    with pytest.raises(XrtDataError, match="finite"):
+        cell_grid(np.array([0.0, np.nan]), np.array([0.0, 0.003]), 1e-5)
+    with pytest.raises(XrtDataError, match="equal"):
+        step_edges(np.zeros(3), np.zeros(3, dtype=np.int64), np.zeros(2, dtype=np.int64), 0.01)
+    edges = step_edges(np.ones(4), np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]), 0.01)
+    assert edges.stepped == 0   # a 2 x 2 object has no deep cell to read its rim against
+    with pytest.raises(XrtDataError, match="do not match"):
+        mass_from_cells(np.ones(3), np.ones(3), 1e-5, AttenuationTable(SETUP, bulk_attenuation(
+            {"Fe": 1.0}, "C")), 0.01, edges=edges)
 
 
 def test_counting_noise_u_matches_the_spread_over_draws() -> None:
