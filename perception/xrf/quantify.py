@@ -3,7 +3,10 @@ correction, a balance for what XRF cannot see, per-element uncertainty and 3σ d
 and optional correction of per-element sensitivities from reference standards.
 
 Per element e (quantified from its primary line group g, :func:`lines.primary_group`), the
-measured area A_e (counts, pile-up loss corrected) is matched to the FP prediction
+measured area A_e (counts, pile-up loss corrected, and the share of every line's counts that
+incomplete charge collection moved into its low-energy tail and shelf given back: that share
+is measured on the strongest groups, whose tail and shelf the fit gives free columns,
+:func:`charge_loss_share`) is matched to the FP prediction
 k_e · t_live · I_g(w) (:meth:`fp.FPModel.line_rates`, primary + secondary fluorescence), with the
 balance (:mod:`perception.xrf.balance`) closing the composition, by Newton's method on the
 fixed point of w_e ← w_e · A_e / (k_e t I_g(w)) (:mod:`perception.xrf.solve`) until the largest
@@ -20,7 +23,7 @@ uncertainty u(w_e)/w_e = √((u_A/A)² + u(k_e)²/k_e²) (counting ⊕ calibrati
 neglected); the scatter balance adds (∂ln w_e/∂ln S · u_S/S)² — u_S the window's counting ⊕ the
 scatter sensitivity's u (``fp_relative_u``, or from standards: k_S = S/S_pred(w_std)) — and
 ``SCATTER_FAMILY_U``² for real dark matrices off the family. A *given* dark matrix is a guess
-(a generic FR-4 for a ground PCB read −4 %, outside its counting u): each spectrum is solved a
+(a generic FR-4 for a ground PCB reads −2.4 %, outside its counting u): each spectrum is solved a
 second time with the scatter balance and u adds ((w_given − w_scatter)/w)² ⊕ ``SCATTER_FAMILY_U``²
 (twice the work for such set-ups; none when the scatter cannot be used). Detection limit
 LOD_e = 3 u_A(blank) / (t k_e ∂I_g/∂w_e).
@@ -182,7 +185,7 @@ class Quantifier:
         pile = fit.extra.get("pile-up", 0.0)
         singles = float(spectrum.counts.sum()) - pile
         p = 2.0 * pile / max(singles + 2.0 * pile, 1.0)
-        corr = 1.0 / (1.0 - p)
+        corr = 1.0 / ((1.0 - p) * (1.0 - charge_loss_share(fit, self.fitter.group_names)))
         gi = np.array(self.gidx, dtype=np.intp)
         return fit.areas[gi] * corr, fit.areas_u[gi] * corr, fit.lod_areas[gi] * corr
 
@@ -350,6 +353,28 @@ class Quantifier:
         self.solver.k_scatter = float(np.exp((lg * wt).sum() / wt.sum()))
         between = float(np.std(lg, ddof=1) / np.sqrt(lg.size)) if lg.size > 1 else 0.0
         self.k_scatter_u = float(np.hypot(1.0 / np.sqrt(wt.sum()), between))
+
+
+#: at most this share of a line's counts is taken to lie in its tail and shelf (a fit that
+#: gives the tail columns more is fitting something else: a neighbour's edge, the continuum)
+CHARGE_LOSS_MAX = 0.05
+
+
+def charge_loss_share(fit: FitResult, group_names: Sequence[str]) -> float:
+    """The share of a line's counts that incomplete charge collection moves out of its peak,
+    as the fit measured it: Σ (tail + shelf) / Σ (peak + tail + shelf) over the groups that
+    got tail and shelf columns (:mod:`perception.xrf.tails`; 0 for a fit without them, at
+    most :data:`CHARGE_LOSS_MAX`). The peak areas of the other groups miss the same share."""
+    lost = peaks = 0.0
+    for j, name in enumerate(group_names):
+        t = fit.extra.get(f"tail {name}")
+        if t is None:
+            continue
+        lost += max(t, 0.0) + max(fit.extra.get(f"shelf {name}", 0.0), 0.0)
+        peaks += max(float(fit.areas[j]), 0.0)
+    if lost <= 0.0 or peaks <= 0.0:
+        return 0.0
+    return min(lost / (peaks + lost), CHARGE_LOSS_MAX)
 
 
 def quantify(spectrum: Spectrum, setup: XrfSetup | None = None,
