@@ -135,9 +135,6 @@ PARTIAL_EXTEND_M = 0.15  # how far a view cut by the image border may hide its o
 #: an X-ray view on no track starts one when it is whole and holds at least this many cells
 #: (a 5 mm tantalum capacitor gives 12-15)
 XRT_BIRTH_MIN_CELLS = 8
-#: a view over tracks whose footprints overlap by this share of the smaller one weighs them
-#: as a pile (the cells where they overlap hold both)
-XRT_PILE_MIN_OVERLAP = 0.2
 
 
 @dataclass
@@ -609,9 +606,8 @@ class Tracker:
         all views a track gets are pieces of it (its mass is their sum). A view that covers
         the centres of several tracks (touching objects seen as one) is shared out cell by
         cell: each cell goes to the track whose footprint holds it (the nearest of those, or of
-        all), as a ``shared`` view; when one of them lies on another, even in part (footprints
-        overlapping by ``XRT_PILE_MIN_OVERLAP`` of the smaller one) the cells cannot be told
-        apart: the view weighs the pile as a whole and
+        all), as a ``shared`` view; when one of them lies on another (a footprint mostly inside
+        the other's) the cells cannot be told apart: the view weighs the pile as a whole and
         goes to every track it covers as a :class:`PileView` (``pile_xrt``; fusion holds the
         tracks' masses to its sum).
         A view far larger than its one track's footprint (``XRT_OVERSIZE``: it holds objects
@@ -663,7 +659,7 @@ class Tracker:
             self._take_xrt(tr, _cells(v, sel))
 
     def _share_xrt(self, v: XrtMeasurement, covered: list[Track]) -> None:
-        stacked = any(_overlap_share(a, b) >= XRT_PILE_MIN_OVERLAP for i, a in enumerate(covered)
+        stacked = any(_overlap_share(a, b) >= 0.5 for i, a in enumerate(covered)
                       for b in covered[i + 1:])
         if stacked and not v.truncated:
             # one lies on another: the cells cannot be shared out, but they weigh the pile

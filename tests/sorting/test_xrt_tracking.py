@@ -174,22 +174,6 @@ def test_a_view_of_touching_objects_is_shared_out_by_footprint(gap_m: float) -> 
     assert np.all(a.xrt[0].cell_y_m <= 0.0) and np.all(b.xrt[0].cell_y_m >= 0.0)
 
 
-def test_a_view_of_objects_lying_partly_on_one_another_weighs_the_pile() -> None:
-    """Two footprints that overlap by a third of the smaller one (a keyboard lying half on a
-    laptop): the cells where they overlap hold both, so the view is not shared out by
-    footprint (which read those cells as the upper object's material alone) but weighs the
-    pile; footprints that merely touch are still shared out."""
-    t = Tracker()
-    _tracks(t, [(0.0, -0.04, 0.1, 0.12), (0.0, 0.04, 0.1, 0.12)])   # 0.04 of 0.12 overlap
-    a, b = sorted(t.tracks.values(), key=lambda tr: tr.y_m)
-    b.apart_from.add(a.track_id)
-    ss, yy = np.meshgrid(np.arange(-0.05, 0.05, 0.003), np.arange(-0.1, 0.1, 0.003),
-                         indexing="ij")
-    t.add_xrt([_blank_view(0.0, 0.0, 0.1, 0.2, (ss.ravel(), yy.ravel()))])
-    assert t.stats.pile_xrt == 1 and t.stats.shared_xrt == 0
-    assert len(a.piles) == len(b.piles) == 1 and not a.xrt and not b.xrt
-
-
 def test_a_view_of_an_object_lying_on_another_weighs_the_pile() -> None:
     """The cells of an object lying on another cannot be shared out: the view is nobody's
     own, but both tracks hold it as the weighing of their pile."""
