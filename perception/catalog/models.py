@@ -223,6 +223,29 @@ class ElementDist(_Model):
         assert self.total is not None
         return self.total
 
+    def expected_variance(self) -> float:
+        """Exact variance of the (truncated) distribution; 0 for ``balance`` (its spread is
+        the others', see :meth:`ClassSpec.sd_composition`)."""
+        if self.dist == "normal":
+            assert self.mean is not None and self.sd is not None
+            a, b = -self.mean / self.sd, (1 - self.mean) / self.sd
+            z = _cdf(b) - _cdf(a)
+            shift = (_phi(a) - _phi(b)) / z
+            return self.sd**2 * (1.0 + (a * _phi(a) - b * _phi(b)) / z - shift**2)
+        if self.dist == "lognormal":
+            mu, sigma = self._lognormal_params()
+            if sigma == 0:
+                return 0.0
+            # raw moments of the lognormal truncated to <= 1
+            keep = _cdf(-mu / sigma)
+            m1 = math.exp(mu + 0.5 * sigma**2) * _cdf((-mu - sigma**2) / sigma) / keep
+            m2 = math.exp(2 * mu + 2 * sigma**2) * _cdf((-mu - 2 * sigma**2) / sigma) / keep
+            return max(m2 - m1 * m1, 0.0)
+        if self.dist == "uniform":
+            assert self.min is not None and self.max is not None
+            return (self.max - self.min) ** 2 / 12.0
+        return 0.0
+
     def sample(self, rng: np.random.Generator) -> float:
         """One mass fraction in [0, 1]. ``balance`` returns ``total`` (the caller subtracts)."""
         if self.dist == "normal":
@@ -424,6 +447,16 @@ class ClassSpec(_Model):
             if d.dist == "balance":
                 out[s] = max(0.0, d.expected_mean() - sum(out.values()))
         return out
+
+    def sd_composition(self) -> dict[str, float]:
+        """Standard deviation of each element's mass fraction over the class's objects (the
+        elements are drawn independently; the balance element varies by the others' sum)."""
+        var = {s: d.expected_variance() for s, d in self.composition.items()
+               if d.dist != "balance"}
+        for s, d in self.composition.items():
+            if d.dist == "balance":
+                var[s] = sum(var.values())
+        return {s: math.sqrt(v) for s, v in var.items()}
 
 
 class ClassesFile(_Model):

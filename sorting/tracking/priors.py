@@ -75,16 +75,21 @@ def priors_for(catalog: Catalog, n: int = 300, seed: int = 20261127) -> dict[str
     out: dict[str, ClassPrior] = {}
     pooled: list[SceneObject] = []
     means: list[dict[str, float]] = []
+    sds: list[dict[str, float]] = []
     for spec in catalog.classes:
         objs = [spawner.spawn(i, 0.0, 0.0, class_name=spec.name) for i in range(n)]
         pooled.extend(objs)
         means.append(spec.mean_composition())
-        out[spec.name] = _moments(spec.name, objs, catalog, rest, means[-1])
+        sds.append(spec.sd_composition())
+        out[spec.name] = _moments(spec.name, objs, catalog, rest, means[-1], sds[-1])
     # an object whose class the detector could not tell: any class of the catalog, equally
-    # likely -- wide, but honest intervals instead of none
-    pooled_mean = {e: sum(m.get(e, 0.0) for m in means) / len(means)
-                   for e in {e for m in means for e in m}}
-    out[UNKNOWN_CLASS] = _moments(UNKNOWN_CLASS, pooled, catalog, rest, pooled_mean)
+    # likely -- wide, but honest intervals instead of none (the mixture's moments)
+    elements = {e for m in means for e in m}
+    pooled_mean = {e: sum(m.get(e, 0.0) for m in means) / len(means) for e in elements}
+    pooled_sd = {e: math.sqrt(max(sum(sd.get(e, 0.0) ** 2 + m.get(e, 0.0) ** 2
+                                      for m, sd in zip(means, sds, strict=True)) / len(means)
+                                  - pooled_mean[e] ** 2, 0.0)) for e in elements}
+    out[UNKNOWN_CLASS] = _moments(UNKNOWN_CLASS, pooled, catalog, rest, pooled_mean, pooled_sd)
     return out
 
 
@@ -102,11 +107,12 @@ def _footprint_m2(o: SceneObject) -> float:
 
 
 def _moments(name: str, objs: list[SceneObject], catalog: Catalog,
-             rest: dict[str, str], mean_composition: dict[str, float]) -> ClassPrior:
-    """The class's moments from its drawn ``objs``; its mean composition is the catalog's
-    exact one (``mean_composition``): a mean of a few hundred draws of a lognormal trace
-    element (gsd 3-4) is off by 10-30 %, which every object of the class would carry into
-    the stream's grade."""
+             rest: dict[str, str], mean_composition: dict[str, float],
+             sd_composition: dict[str, float]) -> ClassPrior:
+    """The class's moments from its drawn ``objs``; its composition's mean and sd are the
+    catalog's exact ones (``mean_composition``, ``sd_composition``): of a few hundred draws
+    of a lognormal trace element (gsd 3-4) the mean is off by 10-30 % and the sd by up to
+    ~50 %, which every object of the class would carry into the stream's grade and its u."""
     vol = np.array([o.volume_m3() for o in objs])
     rho = np.array([o.density_kg_m3 for o in objs])
     mass = vol * rho
@@ -146,9 +152,7 @@ def _moments(name: str, objs: list[SceneObject], catalog: Catalog,
         mass_kg=float(mass.mean()),
         mass_sd_kg=float(mass.std(ddof=1)),
         composition={e: float(mean_composition.get(e, 0.0)) for e in elements},
-        composition_sd={
-            e: float(v) for e, v in zip(elements, comp.std(axis=0, ddof=1), strict=True)
-        },
+        composition_sd={e: float(sd_composition.get(e, 0.0)) for e in elements},
         log_volume_mean=float(log_v.mean()),
         log_volume_sd=float(log_v.std(ddof=1)),
         log_height_mean=float(log_h.mean()),

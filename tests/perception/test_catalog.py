@@ -355,6 +355,32 @@ def test_truncated_means_are_exact() -> None:
     assert logn.expected_mean() == pytest.approx(0.001, rel=1e-9)  # P(X > 1) ~ 1e-22
 
 
+def test_truncated_variances_are_exact() -> None:
+    """expected_variance() against a numerical integral of the truncated normal, the
+    lognormal's closed form where truncation is negligible, one truncated hard at 1 against
+    the integral of its density, and the uniform's."""
+    normal = ElementDist(dist="normal", mean=0.01, sd=0.01)
+    xs = [i / 200000 for i in range(200001)]
+    w = [math.exp(-0.5 * ((x - 0.01) / 0.01) ** 2) for x in xs]
+    m = sum(x * wi for x, wi in zip(xs, w, strict=True)) / sum(w)
+    var = sum((x - m) ** 2 * wi for x, wi in zip(xs, w, strict=True)) / sum(w)
+    assert normal.expected_variance() == pytest.approx(var, rel=1e-3)
+    assert normal.expected_variance() < 0.01**2    # truncation at 0 narrows it
+    logn = ElementDist(dist="lognormal", mean=0.001, gsd=2.0)
+    s2 = math.log(2.0) ** 2
+    assert logn.expected_variance() == pytest.approx(0.001**2 * (math.exp(s2) - 1), rel=1e-9)
+    wide = ElementDist(dist="lognormal", mean=0.05, gsd=2.6)   # P(X > 1) just under 0.1 %
+    mu, sigma = math.log(0.05) - 0.5 * math.log(2.6) ** 2, math.log(2.6)
+    grid = [(i + 0.5) / 400000 for i in range(400000)]
+    dens = [math.exp(-0.5 * ((math.log(x) - mu) / sigma) ** 2) / x for x in grid]
+    m1 = sum(x * d for x, d in zip(grid, dens, strict=True)) / sum(dens)
+    m2 = sum(x * x * d for x, d in zip(grid, dens, strict=True)) / sum(dens)
+    assert wide.expected_mean() == pytest.approx(m1, rel=1e-3)
+    assert wide.expected_variance() == pytest.approx(m2 - m1 * m1, rel=2e-3)
+    uni = ElementDist(dist="uniform", min=0.1, max=0.4)
+    assert uni.expected_variance() == pytest.approx(0.09 / 12)
+
+
 def test_distribution_parameters_are_checked() -> None:
     with pytest.raises(ValueError, match="gsd: not a parameter of dist 'normal'"):
         ElementDist(dist="normal", mean=0.1, sd=0.01, gsd=2.0)

@@ -305,20 +305,26 @@ def test_a_box_the_camera_alone_saw_bounds_the_footprint() -> None:
 
 
 def test_class_priors_carry_the_catalogs_exact_mean_composition() -> None:
-    """A class's mean composition is the catalog's exact mean, not the mean of the prior's
-    few hundred draws: for a lognormal trace element (gsd 4) that mean is off by up to ~30 %
-    (stainless Nb and Ti were +26 / +29 %), and every object booked from the class prior
-    would carry the error into the stream's grade. The unknown class averages the classes."""
+    """A class's mean composition and its sd are the catalog's exact ones, not those of the
+    prior's few hundred draws: for a lognormal trace element (gsd 4) the mean was off by up
+    to ~30 % (stainless Nb and Ti +26 / +29 %) and the sd by up to ~55 % (high-grade PCB Ta),
+    and every object booked from the class prior would carry the error into the stream's
+    grade and its u. The unknown class averages the classes (a mixture's moments)."""
     from perception.catalog import load_catalog
 
     catalog = load_catalog()
     priors = class_priors()
     for spec in catalog.classes:
-        exact = spec.mean_composition()
-        got = priors[spec.name].composition
+        exact, sd = spec.mean_composition(), spec.sd_composition()
+        got = priors[spec.name]
         for e, v in exact.items():
-            assert got[e] == pytest.approx(v, rel=1e-9), (spec.name, e)
+            assert got.composition[e] == pytest.approx(v, rel=1e-9), (spec.name, e)
+            assert got.composition_sd[e] == pytest.approx(sd[e], rel=1e-9), (spec.name, e)
     unknown = next(p for name, p in priors.items()
                    if name not in {c.name for c in catalog.classes})
     cu = [spec.mean_composition().get("Cu", 0.0) for spec in catalog.classes]
     assert unknown.composition["Cu"] == pytest.approx(sum(cu) / len(cu), rel=1e-9)
+    spread = [spec.sd_composition().get("Cu", 0.0) for spec in catalog.classes]
+    second = sum(s * s + m * m for s, m in zip(spread, cu, strict=True)) / len(cu)
+    assert unknown.composition_sd["Cu"] == pytest.approx(
+        math.sqrt(second - (sum(cu) / len(cu)) ** 2), rel=1e-9)
