@@ -214,6 +214,11 @@ def _for_class(
     weighed = xrt_mass(track, prior) if prior is not None else None
     if weighed is not None and weighed[1] > 0:
         mass, mass_u = _with_weighing(mass, mass_u, weighed)
+        if track_volume(track) is None and rho[0] > 0:
+            # no 3D view (an object the scanner alone saw: a small capacitor): its volume is
+            # what it weighs over the class's density, not the class's typical volume
+            volume = mass / rho[0]
+            volume_u = volume * math.hypot(mass_u / mass if mass > 0 else 0.0, rho[1] / rho[0])
     elif prior is not None:
         # too thick for the scanner in places: it still says how much at least lies there
         bound = xrt_lower_bound(track, prior)

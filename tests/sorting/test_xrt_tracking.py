@@ -386,6 +386,30 @@ def test_a_3mm_tantalum_capacitor_is_seen_through_and_tracked() -> None:
     assert t.stats.xrt_births == 1 and len(t.tracks) == 1
 
 
+def test_an_object_only_the_scanner_saw_has_the_volume_it_weighs() -> None:
+    """A 6 × 4 × 3 mm capacitor seen by the X-ray scanner alone: with no 3D view its volume
+    is what it weighs over the class's density, under every class hypothesis. Under a
+    laptop's it used to be a laptop's typical volume (~27 000× the part's; now 12×, the
+    cells read as laptop); as a tantalum capacitor it reads 0.44× (the sub-pixel part weighs
+    light, see BENCHMARKS), where the class's typical volume gave 0.68×."""
+    cap = _piece(1, "tantalum_capacitor", "tantalum", 0.1, 0.0, (0.006, 0.004, 0.003), 5000,
+                 {"Ta": 0.4, "Mn": 0.05})
+    out, _ = _run_node([cap])
+    t = Tracker()
+    t.add_xrt([_view(out[0])])
+    (track,) = t.tracks.values()
+    priors = class_priors()
+    for name in ("tantalum_capacitor", "laptop"):
+        track.class_votes = {name: 3.0}
+        est = estimate(track, {name: priors[name]}, {})
+        assert est.volume_m3 == pytest.approx(est.mass_kg / priors[name].density_kg_m3, rel=1e-9)
+        assert 0 < est.volume_u_m3 < est.volume_m3
+        if name == "laptop":
+            assert est.volume_m3 < 0.01 * priors[name].volume_m3
+        else:
+            assert 0.25 < est.volume_m3 / cap.volume_m3() < 2.0
+
+
 def test_a_pile_of_many_unlikely_classes_is_still_weighed() -> None:
     """A pile whose members' class posteriors are spread thin (no class over 5 %): read as
     one weighted material, no split, a finite weighing."""
