@@ -133,15 +133,6 @@ def track_volume(track: Track) -> tuple[float, float] | None:
     return med, max(float(np.median(u)), spread)
 
 
-def _volume(track: Track, prior: ClassPrior | None) -> tuple[float, float]:
-    measured = track_volume(track)
-    if measured is not None:
-        return measured
-    if prior is not None:
-        return prior.volume_m3, prior.volume_sd_m3
-    return 0.0, 0.0
-
-
 @dataclass(frozen=True)
 class _Analysis:
     """The spots' combined analysis: fractions, their u, mean coverage, largest spot radius."""
@@ -204,7 +195,11 @@ def _for_class(
     response: tuple[float, float] | None = None,
 ) -> _ClassEstimate:
     """Everything under the hypothesis that ``track`` is of ``prior``'s class."""
-    volume, volume_u = _volume(track, prior)
+    measured = track_volume(track)
+    if measured is not None:
+        volume, volume_u = measured
+    else:
+        volume, volume_u = (prior.volume_m3, prior.volume_sd_m3) if prior else (0.0, 0.0)
     if rho is None:
         rho = (prior.density_kg_m3, prior.density_sd_kg_m3) if prior else (0.0, 0.0)
     mass = volume * rho[0]
@@ -214,7 +209,7 @@ def _for_class(
     weighed = xrt_mass(track, prior) if prior is not None else None
     if weighed is not None and weighed[1] > 0:
         mass, mass_u = _with_weighing(mass, mass_u, weighed)
-        if track_volume(track) is None and rho[0] > 0:
+        if measured is None and rho[0] > 0:
             # no 3D view (an object the scanner alone saw: a small capacitor): its volume is
             # what it weighs over the class's density, not the class's typical volume
             volume = mass / rho[0]
