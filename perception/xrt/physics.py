@@ -265,3 +265,28 @@ class AttenuationTable:
         slope = np.gradient(self.a_high_grid, self.grid)
         out: FloatArray = 1.0 / np.interp(a, self.a_high_grid, slope)
         return out
+
+
+class LayeredTable(AttenuationTable):
+    """A material behind a fixed layer of another (``over_mu`` cm²/g, ``over_rho_t`` g/cm²:
+    an object lying on it): ``A`` of both together against the material's ``ρt``, and the
+    inverse. At ``ρt = 0`` it reads the layer alone; an ``A_high`` below that maps to 0."""
+
+    def __init__(self, setup: XrtSetup, mu: FloatArray, over_mu: FloatArray,
+                 over_rho_t: float) -> None:
+        super().__init__(setup, mu)
+        over = np.asarray(over_mu, dtype=np.float64)
+        if over.shape != self.mu.shape or not np.all(np.isfinite(over)) or not (
+                math.isfinite(over_rho_t) and over_rho_t >= 0):
+            raise XrtSetupError(f"layer: expected {self.mu.size} finite attenuations and "
+                                f"rho_t >= 0, got shape {over.shape}, rho_t {over_rho_t}")
+        w = layer_spectra(setup).signal_weights
+        t = np.exp(-self.grid[:, None] * self.mu[None, :] - over_rho_t * over[None, :])
+        a = -np.log(np.maximum(t @ w.T, 1e-300))
+        self.a_low_grid = a[:, 0]
+        self.a_high_grid = a[:, 1]
+
+    def rho_t(self, a_high: FloatArray) -> FloatArray:
+        a = np.asarray(a_high, dtype=np.float64)
+        out: FloatArray = np.interp(a, self.a_high_grid, self.grid)
+        return out

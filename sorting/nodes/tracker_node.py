@@ -39,10 +39,11 @@ from sorting.tracking.measurements import (
     XrfMeasurement,
     XrtMeasurement,
 )
-from sorting.tracking.priors import class_priors
-from sorting.tracking.tracker import Track, Tracker, TrackerConfig, TrackState
+from sorting.tracking.priors import UNKNOWN_CLASS, class_priors
+from sorting.tracking.tracker import Track, Tracker, TrackerConfig, TrackState, top_vote
 from sorting.tracking.xrf_response import STORE_NAME as XRF_RESPONSE
 from sorting.tracking.xrf_response import responses_from_results
+from sorting.tracking.xrt_evidence import foreign_cells
 
 PICKED = 0  # crmsort_msgs/PickResult.OUTCOME_PICKED
 METAL_LABEL = 253  # crmsort_msgs/MaterialMap.METAL
@@ -301,7 +302,13 @@ class TrackerNode(Node):
                 a_low=np.asarray(o.a_low, dtype=np.float64), a_high=a_high, cos_theta=cos,
                 opaque_cells=int(o.opaque_cells), truncated=bool(o.truncated),
                 cell_s_m=s - dx, cell_y_m=cy))
-        self.tracker.add_xrt(views)
+        self.tracker.add_xrt(views, split=self._foreign_cells)
+
+    def _foreign_cells(self, tr: Track, v: XrtMeasurement) -> Any:
+        """Another object in ``tr``'s X-ray view (read against its leading class's material)."""
+        prior = self.priors.get(top_vote(tr.class_votes) or UNKNOWN_CLASS) or self.priors.get(
+            UNKNOWN_CLASS)
+        return foreign_cells(tr, v, prior) if prior is not None else None
 
     def _on_pick_result(self, msg: Any) -> None:
         if int(msg.outcome) == PICKED:
@@ -377,5 +384,7 @@ class TrackerNode(Node):
             mass_fraction_u=np.array(est.fractions_u, dtype=np.float32),
             element_mass_kg=np.array(est.element_mass_kg, dtype=np.float32),
             element_mass_u_kg=np.array(est.element_mass_u_kg, dtype=np.float32),
-            value_eur=est.value_eur, value_u_eur=est.value_u_eur, target_bin=self.target_bin(est),
+            value_eur=est.value_eur, value_u_eur=est.value_u_eur,
+            # an object under another cannot be reached by the cup: let it pass
+            target_bin=self.target_bin(est) if tr.covered_by is None else "",
         )

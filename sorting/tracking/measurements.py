@@ -72,12 +72,23 @@ class MaterialMeasurement:
 
 
 @dataclass(frozen=True, eq=False)
+class XrtLayer:
+    """Another object's layer over (or under) some cells of a view: its bulk attenuation
+    ``mu`` (cm²/g on the scanner's energy grid), its mass thickness ``rho_t`` (g/cm²) and
+    which cells it covers."""
+
+    mu: NDArray[np.float64]
+    rho_t: float
+    cells: NDArray[np.bool_]
+
+
+@dataclass(frozen=True, eq=False)
 class XrtMeasurement:
     """An object seen through by X-ray transmission: every cell's log-attenuation of both
     layers, its ray's angle to the vertical and its position on the belt surface (``cell_s_m``,
     ``cell_y_m``); the cell's horizontal area at belt level and the source height (a cell at
     height z covers ``(H - z)/H`` of it). ``shared``: the cells are this object's part of a
-    view that held several."""
+    view that held several; ``layer``: another object lies over some of them."""
 
     t_ns: int
     s_m: float
@@ -95,6 +106,8 @@ class XrtMeasurement:
     cell_s_m: NDArray[np.float64] | None = None
     cell_y_m: NDArray[np.float64] | None = None
     shared: bool = False
+    #: another object's layer on some of the cells (an object found lying under a track's)
+    layer: XrtLayer | None = None
 
     @property
     def opaque_share(self) -> float:

@@ -29,7 +29,7 @@ object too small for the camera and the 3D sensor).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any
@@ -38,11 +38,13 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
+from perception.xrt.stack import ForeignRegion
 from sorting.tracking.measurements import (
     ClassMeasurement,
     MaterialMeasurement,
     VolumeMeasurement,
     XrfMeasurement,
+    XrtLayer,
     XrtMeasurement,
 )
 
@@ -86,6 +88,9 @@ class Track:
     apart_from: set[int] = field(default_factory=set)
     #: X-ray views of piles this track lies in (with others on or under it)
     piles: list[PileView] = field(default_factory=list, repr=False, compare=False)
+    #: the track lying on most of this one (found under it by the X-ray scanner): not to be
+    #: picked while that one is on the belt
+    covered_by: int | None = None
 
     @property
     def confirmed(self) -> bool:
@@ -124,6 +129,11 @@ class PileView:
     cache: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
 
 
+#: another object found in a track's X-ray view whose centre lies this close to the
+#: footprint of a third track is that track's (footprints are rough), not a new object
+HIDDEN_CLEAR_M = 0.03
+#: looks for another object in a track's X-ray view (see :meth:`Tracker.add_xrt`)
+SplitFn = Callable[["Track", XrtMeasurement], tuple[ForeignRegion, Any] | None]
 #: a cell whose high-layer log-attenuation reaches this counts as opaque when a view is shared
 #: out (the driver flags T_high < 1e-3, A = 6.9; noise spreads it)
 OPAQUE_A_HIGH = 6.5
@@ -196,6 +206,7 @@ class TrackerStats:
     stacked_births: int = 0
     apart_births: int = 0
     xrt_births: int = 0
+    hidden_births: int = 0
 
 
 @dataclass
@@ -600,7 +611,7 @@ class Tracker:
         tr.last_seen_ns = max(tr.last_seen_ns, spot.t_ns)
         return tr
 
-    def add_xrt(self, views: Sequence[XrtMeasurement]) -> None:
+    def add_xrt(self, views: Sequence[XrtMeasurement], split: SplitFn | None = None) -> None:
         """Objects seen through by the X-ray transmission scanner (one pass each). A view goes
         to the one track whose centre it covers, else to the track it lies on or overlaps most;
         all views a track gets are pieces of it (its mass is their sum). A view that covers
@@ -613,13 +624,19 @@ class Tracker:
         A view far larger than its one track's footprint (``XRT_OVERSIZE``: it holds objects
         never tracked) is cropped to the footprint (``cropped_xrt``). A whole view on no
         track (at least ``XRT_BIRTH_MIN_CELLS`` cells) starts one: an object the camera and
-        the 3D sensor missed (``xrt_births``)."""
+        the 3D sensor missed (``xrt_births``).
+        ``split(track, view)`` looks for another object in a view that went to one track
+        (:func:`perception.xrt.stack.foreign_region`: cells whose dual-energy ratio reads
+        another material); where it finds one, that object starts a track of its own
+        (``hidden_births``: mostly objects lying under another, which the camera and the 3D
+        sensor cannot see) with the region's cells, the tracked object's layer taken off
+        where the two are stacked, and the track keeps the rest."""
         live = self.live()
         for v in views:
             covered = [t for t in live if abs(t.s_m - v.s_m) <= v.length_m / 2
                        and abs(t.y_m - v.y_m) <= v.width_m / 2]
             if len(covered) > 1:
-                self._share_xrt(v, covered)
+                self._share_xrt(v, covered, live, split)
                 continue
             tr = covered[0] if covered else (self._owner(live, v.s_m, v.y_m)
                                              or self._most_overlapped(
@@ -634,6 +651,10 @@ class Tracker:
                 tr.whole_views = 1
                 live.append(tr)
                 self.stats.xrt_births += 1
+            elif split is not None and not v.truncated and v.cell_s_m is not None:
+                region = split(tr, v)
+                if region is not None:
+                    v = self._split_xrt(tr, v, region, live)
             if v.length_m * v.width_m > XRT_OVERSIZE * (tr.length_m + 2 * XRT_MARGIN_M) * (
                     tr.width_m + 2 * XRT_MARGIN_M):
                 # far larger than the object: it holds others the line never tracked (a
@@ -641,6 +662,37 @@ class Tracker:
                 self._crop_xrt(tr, v)
                 continue
             self._take_xrt(tr, v)
+
+    def _split_xrt(self, tr: Track, v: XrtMeasurement, found: tuple[ForeignRegion, Any],
+                   live: list[Track]) -> XrtMeasurement:
+        """Start a track for the other object ``region`` found in ``tr``'s view ``v`` (or
+        give its cells to the live track whose footprint holds their centre); returns the
+        part of ``v`` that is ``tr``'s."""
+        assert v.cell_s_m is not None and v.cell_y_m is not None
+        region, layer_mu = found
+        keep, own_lo, own_hi = region.own_part(v.a_low, v.a_high)
+        other = replace(_cells(v, region.cells),
+                        layer=XrtLayer(layer_mu, region.own_rho_t,
+                                       region.stacked[region.cells]))
+        s_c, y_c = other.s_m, other.y_m
+        neighbour = self._nearest_within([t for t in live if t is not tr], s_c, y_c,
+                                         margin=HIDDEN_CLEAR_M)
+        if neighbour is not None:
+            self._take_xrt(neighbour, other)
+        else:
+            pitch = math.sqrt(v.cell_area_m2)
+            cs, cy = v.cell_s_m[region.cells], v.cell_y_m[region.cells]
+            new = self._new_track(v.t_ns, s_c, y_c, float(np.ptp(cs)) + pitch,
+                                  float(np.ptp(cy)) + pitch)
+            new.whole_views = 1
+            if np.mean(region.stacked[region.cells]) > 0.5:
+                new.covered_by = tr.track_id
+            new.apart_from.add(tr.track_id)
+            tr.apart_from.add(new.track_id)
+            live.append(new)
+            self._take_xrt(new, other)
+            self.stats.hidden_births += 1
+        return _cells(v, keep, own_lo, own_hi)
 
     @staticmethod
     def _take_xrt(tr: Track, v: XrtMeasurement) -> None:
@@ -658,7 +710,8 @@ class Tracker:
         if sel.any():
             self._take_xrt(tr, _cells(v, sel))
 
-    def _share_xrt(self, v: XrtMeasurement, covered: list[Track]) -> None:
+    def _share_xrt(self, v: XrtMeasurement, covered: list[Track], live: list[Track],
+                   split: SplitFn | None = None) -> None:
         stacked = any(_overlap_share(a, b) >= 0.5 for i, a in enumerate(covered)
                       for b in covered[i + 1:])
         if stacked and not v.truncated:
@@ -686,7 +739,11 @@ class Tracker:
         for k, tr in enumerate(covered):
             sel = owner == k
             if sel.any():
-                self._take_xrt(tr, _cells(v, sel))
+                part = _cells(v, sel)
+                region = split(tr, part) if split is not None and not v.truncated else None
+                if region is not None:
+                    part = self._split_xrt(tr, part, region, live)
+                self._take_xrt(tr, part)
 
     def add_material_grid(
         self,
@@ -737,6 +794,9 @@ class Tracker:
         tr.state = TrackState.PICKED
         tr.bin = bin_name
         self.finished.append(tr)
+        for other in self.tracks.values():   # what lay under it is bare now
+            if other.covered_by == track_id:
+                other.covered_by = None
         return tr
 
     def retire(self, encoder_m: float) -> list[Track]:
@@ -769,14 +829,17 @@ def spot_coverage(ds: float, dy: float, r: float, length: float, width: float) -
     return float(on.mean())
 
 
-def _cells(v: XrtMeasurement, sel: NDArray[np.bool_]) -> XrtMeasurement:
-    """The part ``sel`` of an X-ray view's cells, as a ``shared`` view of its own."""
+def _cells(v: XrtMeasurement, sel: NDArray[np.bool_], a_low: NDArray[np.float64] | None = None,
+           a_high: NDArray[np.float64] | None = None) -> XrtMeasurement:
+    """The part ``sel`` of an X-ray view's cells, as a ``shared`` view of its own (with the
+    selected cells' values ``a_low``, ``a_high`` instead of the view's where given)."""
     assert v.cell_s_m is not None and v.cell_y_m is not None
-    a_high = v.a_high[sel]
+    a_high = v.a_high[sel] if a_high is None else a_high
     return replace(
         v, s_m=float(np.mean(v.cell_s_m[sel])), y_m=float(np.mean(v.cell_y_m[sel])),
-        a_low=v.a_low[sel], a_high=a_high, cos_theta=v.cos_theta[sel],
+        a_low=v.a_low[sel] if a_low is None else a_low, a_high=a_high, cos_theta=v.cos_theta[sel],
         cell_s_m=v.cell_s_m[sel], cell_y_m=v.cell_y_m[sel],
+        layer=None if v.layer is None else replace(v.layer, cells=v.layer.cells[sel]),
         opaque_cells=int(np.count_nonzero(a_high >= OPAQUE_A_HIGH)), shared=True)
 
 

@@ -22,6 +22,7 @@ import weakref
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from numpy.typing import NDArray
 
 from perception.xrt import (
     AttenuationTable,
@@ -34,7 +35,8 @@ from perception.xrt import (
     separability,
     step_edges,
 )
-from perception.xrt.physics import bulk_attenuation
+from perception.xrt.physics import LayeredTable, bulk_attenuation
+from perception.xrt.stack import ForeignRegion, foreign_region
 from sorting.tracking.measurements import XrtMeasurement
 from sorting.tracking.priors import ClassPrior
 from sorting.tracking.tracker import PileView, Track
@@ -134,6 +136,7 @@ def _view_mass(v: XrtMeasurement, prior: ClassPrior, z_mid: float) -> tuple[floa
     """(mass, counting u) kg of one view's cells for ``prior``'s bulk attenuation, each cell's
     area taken at height ``z_mid``; the rim read as steps for a class of steep-sided objects
     (``prior.xrt_step_edges``)."""
+    v = alone(v, prior)
     edges = view_edges(v) if prior.xrt_step_edges else None
     r = mass_from_cells(v.a_high, v.cos_theta, v.cell_area_m2 * _area_scale(v, z_mid),
                         class_table(prior), v.noise_a_high, edges=edges)
@@ -294,8 +297,9 @@ def xrt_loglik(track: Track, prior: ClassPrior) -> float:
 
 
 def _ratio_loglik(track: Track, prior: ClassPrior) -> float:
-    a_low = np.concatenate([v.a_low for v in track.xrt])
-    a_high = np.concatenate([v.a_high for v in track.xrt])
+    views = [alone(v, prior) for v in track.xrt]
+    a_low = np.concatenate([v.a_low for v in views])
+    a_high = np.concatenate([v.a_high for v in views])
     # an edge cell averages object and belt transmissions, and the log of that mean is not
     # the mean log: both layers read low there, the low one more (its A is larger), which
     # makes every object look lighter. Interior cells only: at least half the median A.
@@ -312,3 +316,44 @@ def _ratio_loglik(track: Track, prior: ClassPrior) -> float:
     sd = math.hypot(prior.xrt_ratio_sd, RATIO_MODEL_SD)
     z = d / sd
     return -0.5 * (STUDENT_DOF + 1.0) * math.log1p(z * z / STUDENT_DOF) - math.log(sd)
+
+
+#: a view's cell counts as inside its track's footprint this far beyond the outline
+FOOTPRINT_MARGIN_M = 0.01
+
+
+def foreign_cells(track: Track, v: XrtMeasurement, prior: ClassPrior
+                  ) -> tuple[ForeignRegion, NDArray[np.float64]] | None:
+    """Another object in ``track``'s X-ray view ``v``: the cells whose dual-energy ratio
+    reads another material than the track's own cells (:func:`perception.xrt.stack.
+    foreign_region`, read against ``prior``'s class's table), with that class's bulk
+    attenuation (the track's layer over the stacked cells), or None."""
+    if v.cell_s_m is None or v.cell_y_m is None or v.truncated:
+        return None
+    grid = cell_grid(v.cell_s_m, v.cell_y_m, v.cell_area_m2)
+    if grid is None:
+        return None
+    inside = (np.abs(v.cell_s_m - track.s_m) <= track.length_m / 2 + FOOTPRINT_MARGIN_M) & (
+        np.abs(v.cell_y_m - track.y_m) <= track.width_m / 2 + FOOTPRINT_MARGIN_M)
+    table = class_table(prior)
+    region = foreign_region(v.a_low, v.a_high, grid[0], grid[1], inside, table, v.noise_a_high)
+    return None if region is None else (region, table.mu)
+
+
+def alone(v: XrtMeasurement, prior: ClassPrior) -> XrtMeasurement:
+    """``v`` with the cells another object's layer covers (``v.layer``) read as ``prior``'s
+    material alone: each such cell's ``ρt`` behind the layer
+    (:class:`perception.xrt.physics.LayeredTable`), and the log-attenuations that ``ρt``
+    gives alone, ``A_low`` keeping its measured departure from the layered prediction (which
+    the dual-energy ratio test reads). ``v`` itself where it has no layer."""
+    layer = v.layer
+    if layer is None or not layer.cells.any():
+        return v
+    table = class_table(prior)
+    behind = LayeredTable(table.setup, table.mu, layer.mu, layer.rho_t)
+    sel = layer.cells
+    rt = behind.rho_t(v.a_high[sel])
+    a_low, a_high = v.a_low.copy(), v.a_high.copy()
+    a_high[sel] = table.a_high(rt)
+    a_low[sel] = table.a_low(rt) + (v.a_low[sel] - behind.a_low(rt))
+    return replace(v, a_low=a_low, a_high=a_high, layer=None)

@@ -25,6 +25,7 @@ from sorting.tracking.tracker import Track, Tracker
 from sorting.tracking.xrt_evidence import (
     above,
     class_table,
+    foreign_cells,
     view_edges,
     xrt_loglik,
     xrt_lower_bound,
@@ -422,3 +423,74 @@ def test_a_pile_of_many_unlikely_classes_is_still_weighed() -> None:
     weighed = pile_mass(PileView(view, []), [(priors[c], 1.0) for c in names], 0.02)
     assert weighed is not None and not weighed.by_class
     assert math.isfinite(weighed.mass_kg) and weighed.mass_kg > 0 and weighed.u_kg > 0
+
+
+def _hidden_pile(with_steel: bool) -> tuple[Tracker, XrtMeasurement, SceneObject,
+                                            SceneObject]:
+    """A keyboard-like plastic box lying on a small steel plate that it hides whole; only the
+    keyboard is tracked (the camera and the 3D sensor see its top alone)."""
+    priors = class_priors()
+    steel = replace(_piece(1, "stainless_steel_scrap", "steel", 0.0, 0.0, (0.08, 0.06, 0.004),
+                           7900.0, dict(priors["stainless_steel_scrap"].composition)))
+    board = replace(_piece(2, "keyboard", "plastic", 0.0, 0.0, (0.30, 0.14, 0.025), 500.0,
+                           dict(priors["keyboard"].composition)), z_m=0.004 if with_steel else 0.0)
+    out, _ = _run_node([steel, board] if with_steel else [board], n_lines=220)
+    assert len(out) == 1                      # one view of the pile
+    view = _view(out[0])
+    t = Tracker()
+    # both are centred on one place: the view's centre
+    t.add_volumes([VolumeMeasurement(0, view.s_m, view.y_m, 0.30, 0.14, board.volume_m3(),
+                                     0.02 * board.volume_m3(), 0.029)])
+    assert len(t.tracks) == 1
+    t.add_xrt([view], split=lambda tr, v: foreign_cells(tr, v, priors["keyboard"]))
+    return t, view, steel, board
+
+
+def test_an_object_hidden_under_another_starts_a_track_of_its_own() -> None:
+    """The scanner sees through the keyboard: the steel plate under it is a region of cells
+    that reads another material; it gets a track of its own at its place, kept apart from the
+    keyboard's, with the stacked cells read behind the keyboard's layer (the steel within
+    5 %; taking the layer's log-attenuation off instead weighs it light), and the dual-energy
+    ratio names it a dense metal, not a plastic; the keyboard keeps its own cells (within 6 %)."""
+    priors = class_priors()
+    t, pile, steel, board = _hidden_pile(with_steel=True)
+    assert t.stats.hidden_births == 1 and len(t.tracks) == 2
+    kb, hidden = sorted(t.tracks.values(), key=lambda tr: tr.track_id)
+    assert abs(hidden.s_m - pile.s_m) < 0.01 and abs(hidden.y_m - steel.y_m) < 0.01
+    assert abs(hidden.length_m - 0.08) < 0.02 and abs(hidden.width_m - 0.06) < 0.02
+    assert kb.track_id in hidden.apart_from and hidden.track_id in kb.apart_from
+    (view,) = hidden.xrt
+    assert view.layer is not None and view.layer.cells.mean() > 0.9
+    m_steel = xrt_mass(hidden, priors["stainless_steel_scrap"])
+    assert m_steel is not None and abs(m_steel[0] / steel.mass_kg() - 1) < 0.05, m_steel
+    # the layer's log-attenuation subtracted instead: the keyboard hardened the beam
+    lo_k = float(np.median(kb.xrt[0].a_low))
+    hi_k = float(np.median(kb.xrt[0].a_high))
+    naive = replace(view, layer=None, a_low=np.maximum(view.a_low - lo_k, 0.0),
+                    a_high=np.maximum(view.a_high - hi_k, 0.0))
+    probe = Track(99, hidden.s_m, hidden.y_m, hidden.length_m, hidden.width_m, 0, xrt=[naive])
+    m_naive = xrt_mass(probe, priors["stainless_steel_scrap"])
+    assert m_naive is not None and m_naive[0] < m_steel[0]
+    # the ratio of the cells read behind the layer: a dense metal (steel and brass read
+    # alike); light materials far less likely (classes of broad spread score flat)
+    ll = {c: xrt_loglik(hidden, priors[c]) for c in priors}
+    assert max(ll, key=lambda c: ll[c]) in ("stainless_steel_scrap", "brass_fitting"), ll
+    for light in ("computer_mouse", "aluminium_scrap", "bf_slag_lump"):
+        assert ll["stainless_steel_scrap"] > ll[light] + 3.0, (light, ll)
+    m_kb = xrt_mass(kb, priors["keyboard"])
+    assert m_kb is not None and abs(m_kb[0] / board.mass_kg() - 1) < 0.06, m_kb
+    # merging duplicates never folds the hidden object into the keyboard
+    assert t.merge_duplicates(now_ns=10**10) == 0
+
+
+def test_an_object_of_one_material_starts_no_hidden_track() -> None:
+    t, *_ = _hidden_pile(with_steel=False)
+    assert t.stats.hidden_births == 0 and len(t.tracks) == 1
+
+
+def test_an_object_found_under_another_is_not_picked_until_that_one_is() -> None:
+    t, *_ = _hidden_pile(with_steel=True)
+    kb, hidden = sorted(t.tracks.values(), key=lambda tr: tr.track_id)
+    assert hidden.covered_by == kb.track_id and kb.covered_by is None
+    t.mark_picked(kb.track_id, "pcb")
+    assert hidden.covered_by is None
