@@ -54,6 +54,7 @@ from sorting.tracking.xrt_evidence import (
     above,
     pile_mass,
     track_height,
+    xrt_footprint,
     xrt_lower_bound,
     xrt_mass,
 )
@@ -196,8 +197,15 @@ def _for_class(
 ) -> _ClassEstimate:
     """Everything under the hypothesis that ``track`` is of ``prior``'s class."""
     measured = track_volume(track)
+    area = xrt_footprint(track) if measured is None and prior is not None else None
     if measured is not None:
         volume, volume_u = measured
+    elif prior is not None and area is not None and math.isfinite(prior.log_height_mean):
+        # no 3D view, but the X-ray scanner saw its footprint: that area × the class's
+        # (log-normal) height, not the class's typical volume
+        s2 = prior.log_height_sd**2 if math.isfinite(prior.log_height_sd) else 0.0
+        volume = area * math.exp(prior.log_height_mean + 0.5 * s2)
+        volume_u = volume * math.sqrt(math.expm1(s2))
     else:
         volume, volume_u = (prior.volume_m3, prior.volume_sd_m3) if prior else (0.0, 0.0)
     if rho is None:

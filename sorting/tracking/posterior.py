@@ -23,7 +23,10 @@ other sensors know a lot about the class too. Bayes' rule over the detector clas
   the measurement's own spread ``SIZE_SD_LOG`` added; with only views truncated at the 3D
   sensor's edge the volume is a lower bound (likelihood: the t survival function) and the
   height still counts; without any 3D view, the footprint the X-ray scanner saw through
-  against the class's log-normal footprint area;
+  against the class's log-normal footprint area, and where its cells were opaque the mass
+  they hold at least (:func:`~sorting.tracking.xrt_evidence.xrt_lower_bound`) against the
+  class's log-normal mass (survival function: a phone-sized footprint under a laptop that
+  stops the beam is not a phone);
 - ``L_xrf``: the XRF analysis of spots that lay on the object, element by element against
   the class's composition (Student-t, variance ``u_xrf² + sd_c² + (XRF_ABS + XRF_REL f)²``,
   the last term for what the quantification itself gets wrong, e.g. matrix effects). For a
@@ -54,7 +57,7 @@ import numpy as np
 from sorting.tracking.measurements import XrfMeasurement
 from sorting.tracking.priors import UNKNOWN_CLASS, ClassPrior
 from sorting.tracking.tracker import Track
-from sorting.tracking.xrt_evidence import xrt_footprint, xrt_loglik
+from sorting.tracking.xrt_evidence import xrt_footprint, xrt_loglik, xrt_lower_bound
 
 DETECTOR_TEMPER = 0.5
 XRF_ABS = 0.002
@@ -150,6 +153,20 @@ def _size_loglik(track: Track, prior: ClassPrior) -> float:
         else:
             out += _log_student(z) - math.log(s)
     return out
+
+
+def _bound_loglik(track: Track, prior: ClassPrior) -> float:
+    """``log P(M >= bound | c)`` for a track seen by no 3D sensor whose X-ray cells were
+    opaque (``bound``: the mass those cells hold at least, read as ``c``), 0 otherwise."""
+    if track.volumes or prior.mass_kg <= 0 or not track.xrt:
+        return 0.0
+    bound = xrt_lower_bound(track, prior)
+    if bound is None or bound <= 0:
+        return 0.0
+    s2 = math.log1p((prior.mass_sd_kg / prior.mass_kg) ** 2)
+    mean = math.log(prior.mass_kg) - 0.5 * s2
+    s = math.hypot(math.sqrt(s2), SIZE_SD_LOG)
+    return _log_sf_student3((math.log(bound) - mean) / s)
 
 
 def _xrf_hit_loglik(spot: XrfMeasurement, prior: ClassPrior) -> float:
@@ -250,7 +267,7 @@ def class_posterior(
             lik = sum(q * ((1.0 - HSI_ERROR) * prior.surface.get(m, 0.0)
                            + HSI_ERROR / n_materials) for m, q in materials.items())
             lp += math.log(lik)
-        lp += _size_loglik(track, prior)
+        lp += _size_loglik(track, prior) + _bound_loglik(track, prior)
         if xrf is not None:
             lp += xrf[i]
         lp += xrt_loglik(track, prior)

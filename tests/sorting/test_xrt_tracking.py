@@ -27,6 +27,7 @@ from sorting.tracking.xrt_evidence import (
     class_table,
     foreign_cells,
     view_edges,
+    xrt_footprint,
     xrt_loglik,
     xrt_lower_bound,
     xrt_mass,
@@ -494,3 +495,30 @@ def test_an_object_found_under_another_is_not_picked_until_that_one_is() -> None
     assert hidden.covered_by == kb.track_id and kb.covered_by is None
     t.mark_picked(kb.track_id, "pcb")
     assert hidden.covered_by is None
+
+
+def test_an_opaque_object_only_the_scanner_saw_is_weighed_from_its_footprint() -> None:
+    """The stainless block too thick for the scanner, tracked from its X-ray view alone (it
+    lay under another object): the mass its opaque cells hold at least makes a phone-sized
+    light class far less likely than stainless (by more than 4 nats), and its volume is the
+    footprint the scanner saw × the class's height, not the class's typical volume."""
+    from sorting.tracking.posterior import _bound_loglik
+
+    block = _piece(3, "stainless_steel_scrap", "stainless", 0.0, 0.0, (0.08, 0.05, 0.05),
+                   7900 * 0.9, {"Fe": 0.7, "Cr": 0.18, "Ni": 0.1, "Mn": 0.02})
+    out, _ = _run_node([block])
+    priors = class_priors()
+    steel, phone = priors["stainless_steel_scrap"], priors["mobile_phone"]
+    view = _view(out[0])
+    t = Tracker()
+    t.add_xrt([view])
+    assert t.stats.xrt_births == 1
+    (track,) = t.tracks.values()
+    assert not track.volumes and xrt_lower_bound(track, steel) is not None
+    assert _bound_loglik(track, steel) - _bound_loglik(track, phone) > 4.0   # 4.9 measured
+    est = estimate(track, {"stainless_steel_scrap": steel}, {})
+    area = xrt_footprint(track)
+    assert area is not None and abs(area / (0.08 * 0.05) - 1) < 0.25
+    assert est.volume_m3 == pytest.approx(area * math.exp(
+        steel.log_height_mean + 0.5 * steel.log_height_sd**2), rel=1e-6)
+    assert abs(est.mass_kg / block.mass_kg() - 1) < 0.5
