@@ -522,3 +522,23 @@ def test_an_opaque_object_only_the_scanner_saw_is_weighed_from_its_footprint() -
     assert est.volume_m3 == pytest.approx(area * math.exp(
         steel.log_height_mean + 0.5 * steel.log_height_sd**2), rel=1e-6)
     assert abs(est.mass_kg / block.mass_kg() - 1) < 0.5
+
+
+def test_the_line_does_not_offer_a_covered_object_for_picking() -> None:
+    """Through the tracker node: the steel found under the keyboard is reported with no
+    target bin (the cup would meet the keyboard), whatever the policy would pick it for."""
+    from sorting.nodes.tracker_node import TrackerNode
+
+    t, *_ = _hidden_pile(with_steel=True)
+    ex = InProcessExecutor(SimClock())
+    node = ex.add_node(lambda ctx: TrackerNode(ctx, LINE, arms=()), "tracker",
+                       namespace="/line1")
+    node.tracker = t
+    kb, hidden = sorted(t.tracks.values(), key=lambda tr: tr.track_id)
+    est = replace(node._estimate(hidden), class_name="copper_scrap",
+                  class_confidence=1.0, value_eur=100.0)
+    assert node.target_bin(est) != ""
+    assert node._to_msg(hidden, est, 0.0).target_bin == ""
+    t.mark_picked(kb.track_id, "pcb")
+    assert node._to_msg(hidden, est, 0.0).target_bin == node.target_bin(est)
+    ex.shutdown()
