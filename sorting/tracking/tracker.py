@@ -132,6 +132,9 @@ class PileView:
 #: another object found in a track's X-ray view whose centre lies this close to the
 #: footprint of a third track is that track's (footprints are rough), not a new object
 HIDDEN_CLEAR_M = 0.03
+#: ... and one that spans more than this share of the track's own footprint around its
+#: centre is the track's own object, not another
+HIDDEN_MAX_SHARE = 0.5
 #: looks for another object in a track's X-ray view (see :meth:`Tracker.add_xrt`)
 SplitFn = Callable[["Track", XrtMeasurement], tuple[ForeignRegion, Any] | None]
 #: a cell whose high-layer log-attenuation reaches this counts as opaque when a view is shared
@@ -670,20 +673,25 @@ class Tracker:
         part of ``v`` that is ``tr``'s."""
         assert v.cell_s_m is not None and v.cell_y_m is not None
         region, layer_mu = found
+        pitch = math.sqrt(v.cell_area_m2)
+        cs, cy = v.cell_s_m[region.cells], v.cell_y_m[region.cells]
+        length, width = float(np.ptp(cs)) + pitch, float(np.ptp(cy)) + pitch
+        s_c, y_c = float(np.mean(cs)), float(np.mean(cy))
+        if (length * width > HIDDEN_MAX_SHARE * tr.length_m * tr.width_m
+                and abs(s_c - tr.s_m) <= tr.length_m / 4 and abs(y_c - tr.y_m) <= tr.width_m / 4):
+            # the region is where the track's own object lies (its cells the other material,
+            # e.g. a piece on a plate whose part of a shared view holds more plate than piece)
+            return v
         keep, own_lo, own_hi = region.own_part(v.a_low, v.a_high)
         other = replace(_cells(v, region.cells),
                         layer=XrtLayer(layer_mu, region.own_rho_t,
                                        region.stacked[region.cells]))
-        s_c, y_c = other.s_m, other.y_m
         neighbour = self._nearest_within([t for t in live if t is not tr], s_c, y_c,
                                          margin=HIDDEN_CLEAR_M)
         if neighbour is not None:
             self._take_xrt(neighbour, other)
         else:
-            pitch = math.sqrt(v.cell_area_m2)
-            cs, cy = v.cell_s_m[region.cells], v.cell_y_m[region.cells]
-            new = self._new_track(v.t_ns, s_c, y_c, float(np.ptp(cs)) + pitch,
-                                  float(np.ptp(cy)) + pitch)
+            new = self._new_track(v.t_ns, s_c, y_c, length, width)
             new.whole_views = 1
             if np.mean(region.stacked[region.cells]) > 0.5:
                 new.covered_by = tr.track_id

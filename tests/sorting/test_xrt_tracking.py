@@ -542,3 +542,35 @@ def test_the_line_does_not_offer_a_covered_object_for_picking() -> None:
     t.mark_picked(kb.track_id, "pcb")
     assert node._to_msg(hidden, est, 0.0).target_bin == node.target_bin(est)
     ex.shutdown()
+
+
+def test_a_region_that_is_the_tracks_own_object_starts_no_track() -> None:
+    """A piece lying on a plate: in its part of a shared view the plate's cells can outnumber
+    the piece's, and then the piece itself reads as the other material. A region around the
+    track's centre spanning most of its footprint is the track's own object: no birth, the
+    view kept whole; the same region off to one side and small is another object."""
+    from perception.xrt.stack import ForeignRegion
+
+    ss, yy = np.meshgrid(np.arange(-0.05, 0.05, 0.003125), np.arange(-0.04, 0.04, 0.003125),
+                         indexing="ij")
+    s, y = ss.ravel(), yy.ravel()
+    view = replace(_blank_view(0.0, 0.0, 0.1, 0.08, (s, y)), cell_area_m2=0.003125**2)
+
+    def found(sel: np.ndarray) -> Any:
+        region = ForeignRegion(cells=sel, stacked=sel, own_a_low=0.2, own_a_high=0.1,
+                               own_rho_t=0.1, contrast=0.2)
+        return lambda tr, v: (region, class_table(class_priors()["keyboard"]).mu)
+
+    for sel, births in (((np.abs(s) < 0.04) & (np.abs(y) < 0.03), 0),
+                        ((s > 0.02) & (y > 0.015), 1)):
+        t = Tracker()
+        _tracks(t, [(0.0, 0.0, 0.1, 0.08)])
+        (tr,) = t.tracks.values()
+        t.add_xrt([view], split=found(sel))
+        assert t.stats.hidden_births == births and len(t.tracks) == 1 + births
+        # the track keeps every cell (the stacked ones as its own layer alone)
+        assert tr.xrt[0].a_high.size == view.a_high.size
+        if births:
+            other = next(o for o in t.tracks.values() if o is not tr)
+            assert other.xrt[0].a_high.size == np.count_nonzero(sel)
+            assert other.covered_by == tr.track_id
