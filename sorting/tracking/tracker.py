@@ -23,7 +23,9 @@ track lies nearly whole inside it, whatever class the cut box named (a part of a
 is often named another class than the whole). A 3D sliver just off a track's footprint is
 a piece of it; a whole blob that only touches a footprint is not, and a thin blob on a
 thick object's footprint is an object of its own. An X-ray view on no track starts one (an
-object too small for the camera and the 3D sensor).
+object too small for the camera and the 3D sensor), and so does a region of a track's view
+that reads another material or a step in thickness (an object lying under it, which only the
+scanner sees); such an object is not offered for picking while the other lies on it.
 """
 
 from __future__ import annotations
@@ -632,8 +634,11 @@ class Tracker:
         (:func:`perception.xrt.stack.foreign_region`: cells whose dual-energy ratio reads
         another material); where it finds one, that object starts a track of its own
         (``hidden_births``: mostly objects lying under another, which the camera and the 3D
-        sensor cannot see) with the region's cells, the tracked object's layer taken off
-        where the two are stacked, and the track keeps the rest."""
+        sensor cannot see) with the region's cells, those stacked under the tracked object
+        marked to be read behind its layer (``XrtMeasurement.layer``), and the track keeps the
+        rest, its stacked cells holding its own layer alone. A region around the track's
+        centre spanning most of its footprint is the track's own object; one whose centre lies
+        on a third track's footprint is that track's."""
         live = self.live()
         for v in views:
             covered = [t for t in live if abs(t.s_m - v.s_m) <= v.length_m / 2
