@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from calibration.camera import ray_plane_z
 from calibration.store import load_store
 from perception.catalog import load_catalog
 from perception.detector.confusion import load_confusion
+from perception.xrt.stack import ForeignRegion
 from sorting.accounting import RESIDUE, GradeLedger
 from sorting.config.cameras import calibration_path, measured_rgb_camera
 from sorting.config.line import LineConfig
@@ -304,7 +306,8 @@ class TrackerNode(Node):
                 cell_s_m=s - dx, cell_y_m=cy))
         self.tracker.add_xrt(views, split=self._foreign_cells)
 
-    def _foreign_cells(self, tr: Track, v: XrtMeasurement) -> Any:
+    def _foreign_cells(self, tr: Track, v: XrtMeasurement
+                       ) -> tuple[ForeignRegion, NDArray[np.float64]] | None:
         """Another object in ``tr``'s X-ray view (read against its leading class's material)."""
         prior = self.priors.get(top_vote(tr.class_votes) or UNKNOWN_CLASS) or self.priors.get(
             UNKNOWN_CLASS)

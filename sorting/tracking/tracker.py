@@ -138,7 +138,8 @@ HIDDEN_CLEAR_M = 0.03
 #: centre is the track's own object, not another
 HIDDEN_MAX_SHARE = 0.5
 #: looks for another object in a track's X-ray view (see :meth:`Tracker.add_xrt`)
-SplitFn = Callable[["Track", XrtMeasurement], tuple[ForeignRegion, Any] | None]
+SplitFn = Callable[["Track", XrtMeasurement],
+                   tuple[ForeignRegion, NDArray[np.float64]] | None]
 #: a cell whose high-layer log-attenuation reaches this counts as opaque when a view is shared
 #: out (the driver flags T_high < 1e-3, A = 6.9; noise spreads it)
 OPAQUE_A_HIGH = 6.5
@@ -671,7 +672,8 @@ class Tracker:
                 continue
             self._take_xrt(tr, v)
 
-    def _split_xrt(self, tr: Track, v: XrtMeasurement, found: tuple[ForeignRegion, Any],
+    def _split_xrt(self, tr: Track, v: XrtMeasurement,
+                   found: tuple[ForeignRegion, NDArray[np.float64]],
                    live: list[Track]) -> XrtMeasurement:
         """Start a track for the other object ``region`` found in ``tr``'s view ``v`` (or
         give its cells to the live track whose footprint holds their centre); returns the

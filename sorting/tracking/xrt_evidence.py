@@ -36,7 +36,7 @@ from perception.xrt import (
     step_edges,
 )
 from perception.xrt.physics import LayeredTable, bulk_attenuation
-from perception.xrt.stack import ForeignRegion, foreign_region
+from perception.xrt.stack import RATIO_MAX_A, RATIO_MIN_A, ForeignRegion, foreign_region
 from sorting.tracking.measurements import XrtMeasurement
 from sorting.tracking.priors import ClassPrior
 from sorting.tracking.tracker import PileView, Track
@@ -277,8 +277,6 @@ def above(mean: float, sd: float, bound: float) -> tuple[float, float]:
     return out_mean, max(out_sd, 0.5 * (sd / mean) * out_mean)
 
 
-RATIO_MIN_A = 0.05
-RATIO_MAX_A = 6.0
 RATIO_MODEL_SD = 0.02
 STUDENT_DOF = 3.0
 
