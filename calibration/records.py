@@ -272,20 +272,31 @@ def xrf_class_response_entry(
     energy: str,
     responses: Mapping[str, Any],
     date: dt.datetime | None = None,
+    elements: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> CalibrationEntry:
     """XRF response per class: the median of Σ read / Σ certified over reference objects of
-    the class (``responses``: class → an object with ``factor``, ``u``, ``spread``, ``n``)."""
+    the class (``responses``: class → an object with ``factor``, ``u``, ``spread``, ``n``),
+    and the elements that read off that level (``elements``: class → element → the same
+    fields; the median of k · read / certified, k the scale fusion applies)."""
     worst = max(float(c.u) for c in responses.values())
+    results: dict[str, Any] = {
+        "classes": {name: {"factor": _r(c.factor, 5), "u": _r(c.u, 5),
+                           "spread": _r(c.spread, 5), "n": int(c.n)}
+                    for name, c in responses.items()}}
+    if elements:
+        results["elements"] = {
+            name: {e: {"factor": _r(x.factor, 5), "u": _r(x.u, 5), "spread": _r(x.spread, 5),
+                       "n": int(x.n)} for e, x in els.items()}
+            for name, els in elements.items()}
     return CalibrationEntry(
         kind="xrf_class_response",
         date=date or _now(),
         method="reference objects of known composition per class (type standards), one "
-               "centred spot each at the line's live time; median of sum read / sum certified",
+               "centred spot each at the line's live time; median of sum read / sum certified "
+               "(whole spots), and per element of k read / certified where it departs",
         inputs={"source": source, "live_time_s": _r(live_time_s, 4),
                 "balance": balance or "normalised", "energy_scale": energy},
-        results={"classes": {name: {"factor": _r(c.factor, 5), "u": _r(c.u, 5),
-                                    "spread": _r(c.spread, 5), "n": int(c.n)}
-                             for name, c in responses.items()}},
+        results=results,
         residuals={"spread": {name: _r(c.spread, 5) for name, c in responses.items()}},
         quality=Quality(metric="worst_u", value=_r(worst, 5),
                         limit=LIMITS["xrf_class_response"]),

@@ -256,6 +256,7 @@ class XrfTypeReference:
     class_name: str
     spectrum: Spectrum
     certified: dict[str, float]
+    coverage: float = 1.0        # share of the spot on the object
 
 
 def _alone(obj: SceneObject) -> Callable[[], list[SceneObject]]:
@@ -270,11 +271,13 @@ XRF_TYPES_SEED_TAG = 0x7E57
 def xrf_type_references(
     seed: int, line: LineConfig, per_class: int = 24,
     classes: list[str] | None = None, setup: XrfSetup | None = None,
+    min_coverage: float = 0.2,
 ) -> list[XrfTypeReference]:
     """``per_class`` reference objects of each class (the catalog's, or ``classes``), each
     alone on the belt under the line's XRF head with the spot on its centre, measured for the
-    line's live time. Objects the spot cannot lie wholly on (narrower than the spot, or a
-    lump's hollow under it) are skipped: their analyses are not what the factor is for."""
+    line's live time, with the share of the spot that lay on it (under 1 on objects narrower
+    than the spot, or where a lump's hollow lay under it; those under ``min_coverage`` are
+    skipped)."""
     from perception.catalog import load_catalog
     from sorting.sim.spawner import ObjectSpawner
     from sorting.sim.xrf_sensor import XrfSpotSim
@@ -293,10 +296,11 @@ def xrf_type_references(
             obj = spawner.spawn(oid, cfg.x_m, 0.0, class_name=name)
             oid += 1
             head = XrfSpotSim(cfg.x_m, cfg.spot_radius_m, _alone(obj), s, rng)
-            if head.coverage().get(obj.object_id, 0.0) < 0.999:
+            coverage = head.coverage().get(obj.object_id, 0.0)
+            if coverage < min_coverage:
                 continue
             counts = head(cfg.live_time_s, cfg.channels).astype(np.float64)
             spec = Spectrum(counts, gain, s.mca.offset_kev, cfg.live_time_s, cfg.live_time_s,
                             source=f"sim:reference {name} #{oid - 1}")
-            out.append(XrfTypeReference(name, spec, dict(obj.composition)))
+            out.append(XrfTypeReference(name, spec, dict(obj.composition), coverage))
     return out

@@ -44,7 +44,10 @@ from sorting.tracking.measurements import (
 from sorting.tracking.priors import UNKNOWN_CLASS, class_priors
 from sorting.tracking.tracker import Track, Tracker, TrackerConfig, TrackState, top_vote
 from sorting.tracking.xrf_response import STORE_NAME as XRF_RESPONSE
-from sorting.tracking.xrf_response import responses_from_results
+from sorting.tracking.xrf_response import (
+    element_responses_from_results,
+    responses_from_results,
+)
 from sorting.tracking.xrt_evidence import foreign_cells
 
 PICKED = 0  # crmsort_msgs/PickResult.OUTCOME_PICKED
@@ -103,16 +106,20 @@ def _load_confusion(path: str, ctx: NodeContext) -> dict[str, dict[str, float]] 
     return load_confusion(p).likelihoods()
 
 
-def _load_xrf_response(line: LineConfig, ctx: NodeContext) -> dict[str, tuple[float, float]]:
-    """The XRF response per class (``xrf.class_response``) from the line's calibration store;
-    empty (analyses at face value) with a warning when the store has none."""
+def _load_xrf_response(line: LineConfig, ctx: NodeContext
+                       ) -> tuple[dict[str, tuple[float, float]],
+                                  dict[str, dict[str, tuple[float, float]]]]:
+    """The XRF response per class and per element of a class (``xrf.class_response``) from
+    the line's calibration store; empty (analyses at face value) with a warning when the
+    store has none."""
     path = calibration_path(line)
     store = load_store(path) if path.is_file() else None
     if store is None or XRF_RESPONSE not in store.calibrations:
         ctx.get_logger().warning(f"no {XRF_RESPONSE} in {path}: XRF analyses taken at face "
                                  "value (run `crmsort calibrate xrf-types`)")
-        return {}
-    return responses_from_results(store.get(XRF_RESPONSE).results)
+        return {}, {}
+    results = store.get(XRF_RESPONSE).results
+    return responses_from_results(results), element_responses_from_results(results)
 
 
 def _extent(v: Any) -> tuple[float, float]:
@@ -151,7 +158,7 @@ class TrackerNode(Node):
         }
         self.material_density["metal"] = (5700.0, 3200.0 / 12**0.5)
         self.confusion = _load_confusion(self.policy.detector_confusion, ctx)
-        self.xrf_response = _load_xrf_response(line, ctx)
+        self.xrf_response, self.xrf_element_response = _load_xrf_response(line, ctx)
         self.ledger = GradeLedger()
         self.encoder = EncoderHistory()
         self.estimates: dict[int, ObjectEstimate] = {}
@@ -335,7 +342,8 @@ class TrackerNode(Node):
         return estimate(tr, self.priors, self.policy.prices_eur_per_kg, self.material_density,
                         feed_weights=self.feed_weights,
                         detector_accuracy=self.policy.detector_accuracy,
-                        detector_confusion=self.confusion, xrf_response=self.xrf_response)
+                        detector_confusion=self.confusion, xrf_response=self.xrf_response,
+                        xrf_element_response=self.xrf_element_response)
 
     def target_bin(self, est: ObjectEstimate) -> str:
         """The sort policy's bin for an estimate (:meth:`SortingConfig.target_bin`)."""

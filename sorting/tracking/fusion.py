@@ -194,6 +194,7 @@ def _for_class(
     xrf: _Analysis | None,
     prices: Mapping[str, float],
     response: tuple[float, float] | None = None,
+    element_response: Mapping[str, tuple[float, float]] | None = None,
 ) -> _ClassEstimate:
     """Everything under the hypothesis that ``track`` is of ``prior``'s class."""
     measured = track_volume(track)
@@ -241,16 +242,20 @@ def _for_class(
             prior, xrf.radius_m) else 0.0
         # taken at face value: at the level the class's reference objects read at
         # (:mod:`sorting.tracking.xrf_response`), its u joining the analysis's
-        r, r_u = response if response is not None and k == 1.0 else (1.0, 0.0)
+        # an element whose references read it off that level has a factor of its own
+        r_class = response if response is not None and k == 1.0 else (1.0, 0.0)
+        own = element_response or {}
         for e, fx in f_x.items():
+            r, r_u = own.get(e, r_class)
             below = (_silent(prior, e, k * xrf.silent[e] / r)
                      if prior is not None and e in xrf.silent else None)
             if below is not None:
                 comp[e] = below
                 continue
             dilution = (1.0 - c) * fx if k == 1.0 else 0.0
-            comp[e] = _with_prior(k * fx / r, math.hypot(k * u_x[e] / r, dilution / r,
-                                                         level * k * fx, fx / r * r_u / r),
+            g = k * fx / r
+            comp[e] = _with_prior(g, math.hypot(k * u_x[e] / r, dilution / r, level * g,
+                                                g * r_u / r),
                                   comp.get(e, (0.0, 0.0)) if prior is not None else None)
     element_mass = {e: (mass * f, math.hypot(f * mass_u, mass * u)) for e, (f, u) in comp.items()}
     value = sum(prices.get(e, 0.0) * m for e, (m, _u) in element_mass.items())
@@ -335,6 +340,7 @@ def estimate(
     detector_confusion: Mapping[str, Mapping[str, float]] | None = None,
     xrf_response: Mapping[str, tuple[float, float]] | None = None,
     piles: bool = True,
+    xrf_element_response: Mapping[str, Mapping[str, tuple[float, float]]] | None = None,
 ) -> ObjectEstimate:
     """Fuse everything known about ``track`` (see the module docstring for the formulas).
 
@@ -348,9 +354,11 @@ def estimate(
     ``xrf_full_coverage`` of the spot lay on the object (a partly covered spot reads the
     belt too, and its analysis is not the object's). ``xrf_response`` (class → (factor, u),
     from the class's reference objects, :mod:`sorting.tracking.xrf_response`) puts analyses
-    taken at face value at their true level. A track that lies in a pile the X-ray scanner
-    saw through as one (``track.piles``) has its mass held to the pile's weighing
-    (:func:`_in_pile`) unless ``piles`` is False.
+    taken at face value at their true level; ``xrf_element_response`` (class → element →
+    (factor, u)) does so for the elements whose references read off that level (and for
+    analyses fusion scales to a class's visible total). A track that lies in a pile the
+    X-ray scanner saw through as one (``track.piles``) has its mass held to the pile's
+    weighing (:func:`_in_pile`) unless ``piles`` is False.
     """
     material, material_conf = _vote(track.material_votes)
     spots = [(spot, cov) for spot, cov in track.xrf if cov >= xrf_full_coverage]
@@ -362,7 +370,9 @@ def estimate(
         class_name = top_vote(posterior) or UNKNOWN
         class_conf = posterior[class_name]
         resp = xrf_response or {}
-        parts = [(p, _for_class(track, priors[c], None, xrf, prices_eur_per_kg, resp.get(c)))
+        per_el = xrf_element_response or {}
+        parts = [(p, _for_class(track, priors[c], None, xrf, prices_eur_per_kg, resp.get(c),
+                                per_el.get(c)))
                  for c, p in mix.items()]
     else:
         class_name, class_conf = _vote(track.class_votes)
@@ -372,7 +382,8 @@ def estimate(
                 prior is None or class_name == UNKNOWN):
             rho = material_density[material]
         parts = [(1.0, _for_class(track, prior, rho, xrf, prices_eur_per_kg,
-                                  (xrf_response or {}).get(class_name)))]
+                                  (xrf_response or {}).get(class_name),
+                                  (xrf_element_response or {}).get(class_name)))]
 
     volume, volume_u = _mix([(p, e.volume, e.volume_u) for p, e in parts])
     mass, mass_u = _mix([(p, e.mass, e.mass_u) for p, e in parts])
@@ -405,7 +416,7 @@ def estimate(
                         feed_weights=feed_weights, detector_accuracy=detector_accuracy,
                         xrf_full_coverage=xrf_full_coverage,
                         detector_confusion=detector_confusion, xrf_response=xrf_response,
-                        piles=False)
+                        piles=False, xrf_element_response=xrf_element_response)
 
     return _in_pile(est, track, alone, priors)
 

@@ -17,6 +17,23 @@ with ``u = 1.4826 · MAD / √n``. The factor scales analyses of the class that 
 face value (:mod:`sorting.tracking.fusion`); classes whose analyses fusion rescales to the
 class's visible total anyway (metals, objects narrower than the spot) are measured and
 reported but need none.
+
+Within an analysis the elements' shares are not always the object's either. A spot only
+partly on a narrow object (a cable, a cylindrical cell) reads the belt's rubber too: the
+scatter balance takes that for the object's matrix, and the matrix correction it applies
+then differs by line energy (a cable's Cl reads 1.7×, its Cu 0.7× their share); and the
+fraction fusion scales such an analysis to is the class's mean, not the object's. So each
+element gets a factor of its own where its references say so:
+
+    r_e = median(k · read_e / certified_e)   (references certified at ≥ ``MIN_FRACTION``)
+
+with ``k`` the scale fusion applies to the reference's analysis (1 at face value, the
+class's visible total over the analysis's sum for metals and narrow objects,
+:func:`sorting.tracking.posterior.xrf_scale`), over all its references that fusion would
+take (a narrow class's are all partly on the belt, as on the line). It is kept where it
+departs from the level fusion would otherwise apply (the class factor, or 1 for scaled
+analyses) by more than ``ELEMENT_SIGNIFICANCE`` of its u and ``ELEMENT_MIN_DEPARTURE``,
+and fusion then divides that element's reading by it instead.
 """
 
 from __future__ import annotations
@@ -35,6 +52,10 @@ STORE_NAME = "xrf.class_response"
 MIN_FRACTION = 0.005
 #: references a class needs for a factor
 MIN_REFERENCES = 8
+#: an element's own factor is kept where it departs from the class's level by more than this
+#: many of its u, and by more than ``ELEMENT_MIN_DEPARTURE`` (relative)
+ELEMENT_SIGNIFICANCE = 3.0
+ELEMENT_MIN_DEPARTURE = 0.03
 
 
 @dataclass(frozen=True)
@@ -45,6 +66,10 @@ class TypeReading:
     class_name: str
     read: Mapping[str, float]
     certified: Mapping[str, float]
+    #: the factor fusion applies to this analysis (``xrf_scale``: 1 at face value)
+    scale: float = 1.0
+    #: the spot lay wholly on the object (only such references give the class factor)
+    whole: bool = True
 
     def ratio(self) -> float | None:
         """Σ read / Σ certified over the analysed elements certified at ≥ MIN_FRACTION, or
@@ -67,12 +92,23 @@ class ClassResponse:
     n: int
 
 
+@dataclass(frozen=True)
+class ElementResponse:
+    """One element's factor ± u in a class's analyses (see the module docstring), the
+    references' robust spread of ``k · read / certified`` and their number."""
+
+    factor: float
+    u: float
+    spread: float
+    n: int
+
+
 def class_responses(readings: Sequence[TypeReading]) -> dict[str, ClassResponse]:
     """Factor per class from its references (see the module docstring); classes with fewer
     than ``MIN_REFERENCES`` usable references are left out."""
     by: dict[str, list[float]] = {}
     for r in readings:
-        q = r.ratio()
+        q = r.ratio() if r.whole else None
         if q is not None and q > 0:
             by.setdefault(r.class_name, []).append(q)
     out: dict[str, ClassResponse] = {}
@@ -83,6 +119,65 @@ def class_responses(readings: Sequence[TypeReading]) -> dict[str, ClassResponse]
         med = float(np.median(a))
         spread = 1.4826 * float(np.median(np.abs(a - med)))
         out[name] = ClassResponse(med, spread / math.sqrt(a.size), spread, int(a.size))
+    return out
+
+
+def element_responses(readings: Sequence[TypeReading],
+                      classes: Mapping[str, ClassResponse]
+                      ) -> dict[str, dict[str, ElementResponse]]:
+    """Per class, the elements whose own factor departs from the level fusion applies without
+    it (``classes``' factor for analyses taken at face value, 1 for scaled ones) by more than
+    ``ELEMENT_SIGNIFICANCE`` u and ``ELEMENT_MIN_DEPARTURE`` (see the module docstring); an
+    element needs
+    ``MIN_REFERENCES`` references certified at ≥ ``MIN_FRACTION``."""
+    by: dict[tuple[str, str], list[float]] = {}
+    scaled: dict[str, list[bool]] = {}
+    for r in readings:
+        scaled.setdefault(r.class_name, []).append(r.scale != 1.0)
+        for e, c in r.certified.items():
+            if c >= MIN_FRACTION and e in r.read:
+                by.setdefault((r.class_name, e), []).append(
+                    r.scale * max(r.read[e], 0.0) / c)
+    out: dict[str, dict[str, ElementResponse]] = {}
+    for (name, e), qs in sorted(by.items()):
+        if len(qs) < MIN_REFERENCES:
+            continue
+        a = np.array(qs)
+        med = float(np.median(a))
+        spread = 1.4826 * float(np.median(np.abs(a - med)))
+        u = spread / math.sqrt(a.size)
+        # the level fusion applies otherwise: the class factor at face value, 1 when scaled
+        at_face = sum(scaled[name]) * 2 < len(scaled[name])
+        level = classes[name].factor if at_face and name in classes else 1.0
+        if med > 0 and abs(med - level) > max(ELEMENT_SIGNIFICANCE * u,
+                                              ELEMENT_MIN_DEPARTURE * level):
+            out.setdefault(name, {})[e] = ElementResponse(med, u, spread, int(a.size))
+    return out
+
+
+def element_responses_from_results(results: Mapping[str, object]
+                                   ) -> dict[str, dict[str, tuple[float, float]]]:
+    """``{class: {element: (factor, u)}}`` from a stored ``xrf.class_response`` entry's
+    results (``{"elements": {class: {element: {"factor": f, "u": u}}}}``; an entry without
+    them has none); ``ConfigError`` naming the class and element for a factor that is not a
+    positive finite number."""
+    classes = results.get("elements", {})
+    if not isinstance(classes, Mapping):
+        raise ConfigError("xrf.class_response: results.elements is not a mapping")
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for name, rows in classes.items():
+        if not isinstance(rows, Mapping):
+            raise ConfigError(f"xrf.class_response: elements of class {name!r}: not a mapping")
+        for el, row in rows.items():
+            try:
+                f, u = float(row["factor"]), float(row["u"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ConfigError(f"xrf.class_response: class {name!r} element {el!r}: "
+                                  "factor/u missing") from exc
+            if not (math.isfinite(f) and f > 0 and math.isfinite(u) and u >= 0):
+                raise ConfigError(f"xrf.class_response: class {name!r} element {el!r}: "
+                                  f"factor {f}, u {u}")
+            out.setdefault(str(name), {})[str(el)] = (f, u)
     return out
 
 

@@ -22,6 +22,8 @@ from sorting.tracking.xrf_response import (
     STORE_NAME,
     TypeReading,
     class_responses,
+    element_responses,
+    element_responses_from_results,
     responses_from_results,
 )
 
@@ -38,6 +40,74 @@ def test_a_class_factor_is_the_median_read_over_certified_of_its_references() ->
     assert resp["pcb"].factor == pytest.approx(0.8, abs=1e-9)
     assert resp["pcb"].n == MIN_REFERENCES and resp["pcb"].u >= 0
     assert "few" not in resp and "blind" not in resp
+
+
+def test_an_element_read_off_its_class_level_gets_a_factor_of_its_own() -> None:
+    """A narrow class (spot partly on the belt, analyses scaled by k): Cu reads 0.7 of its
+    share, Cl 1.6; Fe at the level gets none, nor an element certified below MIN_FRACTION;
+    with no reference wholly under the spot the class has no level factor. At face value an
+    element is compared with the class factor: one reading at it gets none."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for _ in range(2 * MIN_REFERENCES):
+        cu, cl = rng.uniform(0.3, 0.5), rng.uniform(0.1, 0.2)
+        k = 5.0
+        read = {"Cu": 0.7 * cu * rng.normal(1, 0.01) / k, "Cl": 1.6 * cl / k, "Fe": 0.01 / k,
+                "Sb": 0.003 / k}
+        rows.append(TypeReading("cable", read, {"Cu": cu, "Cl": cl, "Fe": 0.01, "Sb": 0.001},
+                                scale=k, whole=False))
+    rows += [TypeReading("pcb", {"Cu": 0.8 * 0.2, "Fe": 0.8 * 0.05, "Br": 0.6 * 0.01},
+                         {"Cu": 0.2, "Fe": 0.05, "Br": 0.01})] * MIN_REFERENCES
+    levels = class_responses(rows)
+    assert "cable" not in levels and levels["pcb"].factor == pytest.approx(
+        (0.8 * 0.25 + 0.6 * 0.01) / 0.26)
+    per = element_responses(rows, levels)
+    assert set(per["cable"]) == {"Cu", "Cl"}
+    assert per["cable"]["Cu"].factor == pytest.approx(0.7, rel=0.01)
+    assert per["cable"]["Cl"].factor == pytest.approx(1.6, rel=1e-6)
+    assert per["cable"]["Cu"].n == 2 * MIN_REFERENCES and per["cable"]["Cu"].u > 0
+    # at face value: Cu and Fe read 0.8, Br 0.6, against the class's 0.79
+    assert set(per["pcb"]) == {"Br"} and per["pcb"]["Br"].factor == pytest.approx(0.6)
+
+
+def test_stored_element_factors_are_checked_by_class_and_element() -> None:
+    good = {"classes": {}, "elements": {"cable_piece": {"Cu": {"factor": 0.73, "u": 0.02}}}}
+    assert element_responses_from_results(good) == {"cable_piece": {"Cu": (0.73, 0.02)}}
+    assert element_responses_from_results({"classes": {}}) == {}
+    with pytest.raises(ConfigError, match="'cable_piece' element 'Cu'"):
+        element_responses_from_results(
+            {"elements": {"cable_piece": {"Cu": {"factor": 0.0, "u": 0.02}}}})
+    with pytest.raises(ConfigError, match=r"'cable_piece' element 'Cl'.*missing"):
+        element_responses_from_results({"elements": {"cable_piece": {"Cl": {"u": 0.02}}}})
+    with pytest.raises(ConfigError, match="not a mapping"):
+        element_responses_from_results({"elements": ["Cu"]})
+
+
+def test_fusion_puts_an_element_a_narrow_spot_misreads_at_its_level() -> None:
+    """A cable's spot lies mostly on the belt: its analysis, scaled to the class's visible
+    total, reads Cu low and Cl high. With the elements' factors fusion books the cable's Cu
+    and Cl near the truth, their u grown by the factors' own."""
+    priors = class_priors()
+    truth = {"Cu": 0.45, "Cl": 0.15}
+    read = {"Cu": 0.73 * truth["Cu"] / 15.0, "Cl": 1.65 * truth["Cl"] / 15.0,
+            "Ca": 0.03 / 15.0}
+
+    def cable() -> Track:
+        tr = Track(1, 0.0, 0.0, 0.3, 0.03, born_ns=0)
+        tr.class_votes["cable_piece"] = 4.0
+        tr.volumes.append(VolumeMeasurement(0, 0.0, 0.0, 0.3, 0.006, 8e-6, 4e-7, 0.006))
+        tr.xrf.append((XrfMeasurement(0, 0.0, 0.0, 0.012, read, {e: 1e-4 for e in read}), 1.0))
+        return tr
+
+    plain = estimate(cable(), priors, {}, detector_accuracy=0.66)
+    fixed = estimate(cable(), priors, {}, detector_accuracy=0.66, xrf_element_response={
+        "cable_piece": {"Cu": (0.73, 0.02), "Cl": (1.65, 0.04)}})
+    assert plain.class_name == fixed.class_name == "cable_piece"
+    f0 = dict(zip(plain.elements, plain.fractions, strict=True))
+    f1 = dict(zip(fixed.elements, fixed.fractions, strict=True))
+    for e in truth:
+        assert abs(f1[e] / truth[e] - 1) < abs(f0[e] / truth[e] - 1) - 0.1, (e, f0[e], f1[e])
+        assert abs(f1[e] / truth[e] - 1) < 0.12, (e, f1[e])
 
 
 def test_stored_factors_are_checked_by_class() -> None:
@@ -101,6 +171,14 @@ def test_cli_measures_the_classes_response_on_the_simulated_head(
     assert "pcb_high_grade" in out and "nominal energy scale" in out
     res = responses_from_results(load_store(store).get(STORE_NAME).results)
     assert set(res) == {"pcb_high_grade", "tablet"}
+    # a cable is narrower than the spot: no level of its own, but its Cu and Cl read off
+    assert main(["calibrate", "xrf-types", "--sim", "--per-class", "10", "--classes",
+                 "cable_piece", "tablet", *common]) == 0
+    results = load_store(store).get(STORE_NAME).results
+    per = element_responses_from_results(results)
+    assert "cable_piece" not in responses_from_results(results)
+    assert per["cable_piece"]["Cu"][0] < 0.9 < 1.2 < per["cable_piece"]["Cl"][0]
+    capsys.readouterr()
     assert res["pcb_high_grade"][0] < 0.92 < res["tablet"][0] < 1.05
     # a reference from files: a spectrum and its assay
     setup = load_setup()
