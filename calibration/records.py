@@ -277,7 +277,7 @@ def xrf_class_response_entry(
     """XRF response per class: the median of Σ read / Σ certified over reference objects of
     the class (``responses``: class → an object with ``factor``, ``u``, ``spread``, ``n``),
     and the elements that read off that level (``elements``: class → element → the same
-    fields; the median of k · read / certified, k the scale fusion applies)."""
+    fields; Σ k · read / Σ certified, k the scale fusion applies)."""
     worst = max(float(c.u) for c in responses.values())
     results: dict[str, Any] = {
         "classes": {name: {"factor": _r(c.factor, 5), "u": _r(c.u, 5),
@@ -293,7 +293,7 @@ def xrf_class_response_entry(
         date=date or _now(),
         method="reference objects of known composition per class (type standards), one "
                "centred spot each at the line's live time; median of sum read / sum certified "
-               "(whole spots), and per element of k read / certified where it departs",
+               "(whole spots), and per element sum k read / sum certified where it departs",
         inputs={"source": source, "live_time_s": _r(live_time_s, 4),
                 "balance": balance or "normalised", "energy_scale": energy},
         results=results,

@@ -4,7 +4,7 @@ objects of known composition (type standards, :mod:`sorting.tracking.xrf_respons
 Each reference object is measured like an object on the line: one spot on its centre, the
 line's live time, the line's quantification (set-up, balance, the store's ``xrf.energy``
 scale). A class's factor is the median of Σ read / Σ certified over its references wholly
-under the spot; an element whose own factor (the median of k · read / certified, ``k`` the
+under the spot; an element whose own factor (Σ k · read / Σ certified, ``k`` the
 scale fusion applies) departs from that level gets one too, from the references fusion would
 take (objects narrower than the spot lie partly on the belt, as on the line). Both are stored
 as ``xrf.class_response`` and the tracker node applies them. Run ``calibrate xrf`` first (the

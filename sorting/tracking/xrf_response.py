@@ -25,7 +25,7 @@ then differs by line energy (a cable's Cl reads 1.7×, its Cu 0.7× their share)
 fraction fusion scales such an analysis to is the class's mean, not the object's. So each
 element gets a factor of its own where its references say so:
 
-    r_e = median(k · read_e / certified_e)   (references certified at ≥ ``MIN_FRACTION``)
+    r_e = Σ k · read_e / Σ certified_e   (references certified at ≥ ``MIN_FRACTION``)
 
 with ``k`` the scale fusion applies to the reference's analysis (1 at face value, the
 class's visible total over the analysis's sum for metals and narrow objects,
@@ -56,6 +56,9 @@ MIN_REFERENCES = 8
 #: many of its u, and by more than ``ELEMENT_MIN_DEPARTURE`` (relative)
 ELEMENT_SIGNIFICANCE = 3.0
 ELEMENT_MIN_DEPARTURE = 0.03
+#: references whose ratio lies further than this many robust spreads from the median are left
+#: out of an element's factor
+OUTLIER_MADS = 4.0
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class ClassResponse:
 @dataclass(frozen=True)
 class ElementResponse:
     """One element's factor ± u in a class's analyses (see the module docstring), the
-    references' robust spread of ``k · read / certified`` and their number."""
+    references' relative scatter about it and their number."""
 
     factor: float
     u: float
@@ -130,29 +133,49 @@ def element_responses(readings: Sequence[TypeReading],
     ``ELEMENT_SIGNIFICANCE`` u and ``ELEMENT_MIN_DEPARTURE`` (see the module docstring); an
     element needs
     ``MIN_REFERENCES`` references certified at ≥ ``MIN_FRACTION``."""
-    by: dict[tuple[str, str], list[float]] = {}
+    by: dict[tuple[str, str], list[tuple[float, float]]] = {}
     scaled: dict[str, list[bool]] = {}
     for r in readings:
         scaled.setdefault(r.class_name, []).append(r.scale != 1.0)
         for e, c in r.certified.items():
             if c >= MIN_FRACTION and e in r.read:
                 by.setdefault((r.class_name, e), []).append(
-                    r.scale * max(r.read[e], 0.0) / c)
+                    (r.scale * max(r.read[e], 0.0), c))
     out: dict[str, dict[str, ElementResponse]] = {}
-    for (name, e), qs in sorted(by.items()):
-        if len(qs) < MIN_REFERENCES:
+    for (name, e), pairs in sorted(by.items()):
+        if len(pairs) < MIN_REFERENCES:
             continue
-        a = np.array(qs)
-        med = float(np.median(a))
-        spread = 1.4826 * float(np.median(np.abs(a - med)))
-        u = spread / math.sqrt(a.size)
+        factor = _ratio_of_sums(np.array(pairs))
+        if factor is None:
+            continue
+        ratio, u, spread, n = factor
         # the level fusion applies otherwise: the class factor at face value, 1 when scaled
         at_face = sum(scaled[name]) * 2 < len(scaled[name])
         level = classes[name].factor if at_face and name in classes else 1.0
-        if med > 0 and abs(med - level) > max(ELEMENT_SIGNIFICANCE * u,
-                                              ELEMENT_MIN_DEPARTURE * level):
-            out.setdefault(name, {})[e] = ElementResponse(med, u, spread, int(a.size))
+        if ratio > 0 and abs(ratio - level) > max(ELEMENT_SIGNIFICANCE * u,
+                                                  ELEMENT_MIN_DEPARTURE * level):
+            out.setdefault(name, {})[e] = ElementResponse(ratio, u, spread, n)
     return out
+
+
+def _ratio_of_sums(pairs: np.ndarray) -> tuple[float, float, float, int] | None:
+    """``Σ read / Σ certified`` over ``pairs`` (rows: read, certified) whose own ratio lies
+    within ``OUTLIER_MADS`` robust spreads of the median ratio: (ratio, u, relative spread
+    per reference, references used). Grams are what the line books, so the factor weighs
+    each reference by how much of the element it holds: an element that reads high where
+    there is little of it and right where there is much (Mn beside Fe in a cell) is not
+    corrected by what the many lean references say."""
+    q = pairs[:, 0] / pairs[:, 1]
+    med = float(np.median(q))
+    mad = 1.4826 * float(np.median(np.abs(q - med)))
+    keep = np.abs(q - med) <= OUTLIER_MADS * max(mad, 1e-9)
+    y, x = pairs[keep, 0], pairs[keep, 1]
+    n = int(keep.sum())
+    if n < 2 or x.sum() <= 0:
+        return None
+    ratio = float(y.sum() / x.sum())
+    resid = math.sqrt(float(np.sum((y - ratio * x) ** 2)) / (n - 1))
+    return ratio, resid / (float(x.mean()) * math.sqrt(n)), resid / float(x.mean()), n
 
 
 def element_responses_from_results(results: Mapping[str, object]
