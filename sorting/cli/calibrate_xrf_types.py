@@ -3,12 +3,11 @@ objects of known composition (type standards, :mod:`sorting.tracking.xrf_respons
 
 Each reference object is measured like an object on the line: one spot on its centre, the
 line's live time, the line's quantification (set-up, balance, the store's ``xrf.energy``
-scale). A class's factor is the median of Σ read / Σ certified over its references wholly
-under the spot; an element whose own factor (Σ k · read / Σ certified, ``k`` the
-scale fusion applies) departs from that level gets one too, from the references fusion would
-take (objects narrower than the spot lie partly on the belt, as on the line). Both are stored
-as ``xrf.class_response`` and the tracker node applies them. Run ``calibrate xrf`` first (the
-energy scale). References from ``--csv`` count as wholly under the spot.
+scale; a lump's hollow or the belt beside a narrow object under part of the spot, as on the
+line). A class's factor is the median of Σ read / Σ certified over its references; an
+element whose own factor (Σ k · read / Σ certified, ``k`` the scale fusion applies) departs
+from that level gets one too. Both are stored as ``xrf.class_response`` and the tracker node
+applies them. Run ``calibrate xrf`` first (the energy scale).
 
 Sources: ``--sim`` (``--per-class`` objects of each catalog class drawn from the catalog,
 measured by the simulated head; a seed of its own, so none is an object of a demo run) or
@@ -31,7 +30,7 @@ from sorting.cli import calibrate_sim as sim
 from sorting.cli.calibrate_xrt import RunLike
 from sorting.cli.xrf_cmd import parse_composition
 from sorting.errors import ConfigError
-from sorting.tracking.posterior import narrow_for_spot, xrf_scale
+from sorting.tracking.posterior import xrf_scale
 from sorting.tracking.priors import class_priors
 from sorting.tracking.xrf_response import (
     STORE_NAME,
@@ -39,9 +38,6 @@ from sorting.tracking.xrf_response import (
     class_responses,
     element_responses,
 )
-
-#: a reference whose spot lay on it this much counts as wholly under the spot
-WHOLE_COVERAGE = 0.999
 
 
 def add_parser(cs: Any, common: Callable[[argparse.ArgumentParser, tuple[str, ...]], None]
@@ -103,21 +99,18 @@ def run(args: argparse.Namespace, r: RunLike) -> int:
         # does: the line's measured scale replaces it
         refs = [(x.class_name, Spectrum(x.spectrum.counts, gain, offset, x.spectrum.live_time_s,
                                         x.spectrum.real_time_s, source=x.spectrum.source),
-                 x.certified, x.coverage)
+                 x.certified)
                 for x in sim.xrf_type_references(args.seed, r.line, args.per_class,
                                                  args.classes, setup)]
     else:
         # files keep the energy scale they carry; the line's is the default for those without
-        refs = [(*row, 1.0) for row in _read_csv(args.csv, gain, offset)]
+        refs = _read_csv(args.csv, gain, offset)
     quant = Quantifier(setup, balance=Balance.parse(cfg.balance))
     priors = class_priors()
     readings = []
     failed = 0
-    for name, spec, certified, coverage in refs:
+    for name, spec, certified in refs:
         prior = priors.get(name)
-        narrow = prior is not None and narrow_for_spot(prior, cfg.spot_radius_m)
-        if coverage < WHOLE_COVERAGE and not narrow:
-            continue   # a lump's hollow under the spot: not how the line reads the class
         try:
             result = quant.quantify(spec)
         except XrfError as exc:
@@ -126,8 +119,7 @@ def run(args: argparse.Namespace, r: RunLike) -> int:
             continue
         read = result.mass_fractions()
         k = xrf_scale(read, prior, cfg.spot_radius_m) if prior is not None else 1.0
-        readings.append(TypeReading(name, read, certified, k,
-                                    whole=coverage >= WHOLE_COVERAGE))
+        readings.append(TypeReading(name, read, certified, k))
     resp = class_responses(readings)
     if not resp:
         raise ConfigError("xrf-types: no class has enough usable references")
@@ -137,7 +129,7 @@ def run(args: argparse.Namespace, r: RunLike) -> int:
     for name in sorted(set(resp) | set(per_element)):
         c = resp.get(name)
         level = (f"{c.factor:6.3f} ± {c.u:.3f}  (spread {c.spread:.3f}, n {c.n})"
-                 if c is not None else "     –   (no reference wholly under the spot)")
+                 if c is not None else "     –")
         els = "  ".join(f"{e} {x.factor:.3f}±{x.u:.3f}"
                         for e, x in per_element.get(name, {}).items())
         r.con.print(f"  {name:34s} {level}" + (f"  elements: {els}" if els else ""))

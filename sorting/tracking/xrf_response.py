@@ -29,8 +29,7 @@ element gets a factor of its own where its references say so:
 
 with ``k`` the scale fusion applies to the reference's analysis (1 at face value, the
 class's visible total over the analysis's sum for metals and narrow objects,
-:func:`sorting.tracking.posterior.xrf_scale`), over all its references that fusion would
-take (a narrow class's are all partly on the belt, as on the line). It is kept where it
+:func:`sorting.tracking.posterior.xrf_scale`). It is kept where it
 departs from the level fusion would otherwise apply (the class factor, or 1 for scaled
 analyses) by more than ``ELEMENT_SIGNIFICANCE`` of its u and ``ELEMENT_MIN_DEPARTURE``,
 and fusion then divides that element's reading by it instead.
@@ -71,8 +70,6 @@ class TypeReading:
     certified: Mapping[str, float]
     #: the factor fusion applies to this analysis (``xrf_scale``: 1 at face value)
     scale: float = 1.0
-    #: the spot lay wholly on the object (only such references give the class factor)
-    whole: bool = True
 
     def ratio(self) -> float | None:
         """Σ read / Σ certified over the analysed elements certified at ≥ MIN_FRACTION, or
@@ -111,7 +108,7 @@ def class_responses(readings: Sequence[TypeReading]) -> dict[str, ClassResponse]
     than ``MIN_REFERENCES`` usable references are left out."""
     by: dict[str, list[float]] = {}
     for r in readings:
-        q = r.ratio() if r.whole else None
+        q = r.ratio()
         if q is not None and q > 0:
             by.setdefault(r.class_name, []).append(q)
     out: dict[str, ClassResponse] = {}

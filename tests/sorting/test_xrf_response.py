@@ -44,9 +44,9 @@ def test_a_class_factor_is_the_median_read_over_certified_of_its_references() ->
 
 def test_an_element_read_off_its_class_level_gets_a_factor_of_its_own() -> None:
     """A narrow class (spot partly on the belt, analyses scaled by k): Cu reads 0.7 of its
-    share, Cl 1.6; Fe at the level gets none, nor an element certified below MIN_FRACTION;
-    with no reference wholly under the spot the class has no level factor. At face value an
-    element is compared with the class factor: one reading at it gets none."""
+    share, Cl 1.6; Fe at the level gets none, nor an element certified below MIN_FRACTION.
+    At face value an element is compared with the class factor: one reading at it gets
+    none."""
     rng = np.random.default_rng(0)
     rows = []
     for _ in range(2 * MIN_REFERENCES):
@@ -55,11 +55,11 @@ def test_an_element_read_off_its_class_level_gets_a_factor_of_its_own() -> None:
         read = {"Cu": 0.7 * cu * rng.normal(1, 0.01) / k, "Cl": 1.6 * cl / k, "Fe": 0.01 / k,
                 "Sb": 0.003 / k}
         rows.append(TypeReading("cable", read, {"Cu": cu, "Cl": cl, "Fe": 0.01, "Sb": 0.001},
-                                scale=k, whole=False))
+                                scale=k))
     rows += [TypeReading("pcb", {"Cu": 0.8 * 0.2, "Fe": 0.8 * 0.05, "Br": 0.6 * 0.01},
                          {"Cu": 0.2, "Fe": 0.05, "Br": 0.01})] * MIN_REFERENCES
     levels = class_responses(rows)
-    assert "cable" not in levels and levels["pcb"].factor == pytest.approx(
+    assert levels["pcb"].factor == pytest.approx(
         (0.8 * 0.25 + 0.6 * 0.01) / 0.26)
     per = element_responses(rows, levels)
     assert set(per["cable"]) == {"Cu", "Cl"}
@@ -171,12 +171,10 @@ def test_cli_measures_the_classes_response_on_the_simulated_head(
     assert "pcb_high_grade" in out and "nominal energy scale" in out
     res = responses_from_results(load_store(store).get(STORE_NAME).results)
     assert set(res) == {"pcb_high_grade", "tablet"}
-    # a cable is narrower than the spot: no level of its own, but its Cu and Cl read off
+    # a cable is narrower than the spot, its analyses scaled: its Cu and Cl read off
     assert main(["calibrate", "xrf-types", "--sim", "--per-class", "10", "--classes",
                  "cable_piece", "tablet", *common]) == 0
-    results = load_store(store).get(STORE_NAME).results
-    per = element_responses_from_results(results)
-    assert "cable_piece" not in responses_from_results(results)
+    per = element_responses_from_results(load_store(store).get(STORE_NAME).results)
     assert per["cable_piece"]["Cu"][0] < 0.9 < 1.2 < per["cable_piece"]["Cl"][0]
     capsys.readouterr()
     assert res["pcb_high_grade"][0] < 0.92 < res["tablet"][0] < 1.05
