@@ -256,7 +256,6 @@ class XrfTypeReference:
     class_name: str
     spectrum: Spectrum
     certified: dict[str, float]
-    coverage: float = 1.0        # share of the spot on the object
 
 
 def _alone(obj: SceneObject) -> Callable[[], list[SceneObject]]:
@@ -275,9 +274,9 @@ def xrf_type_references(
 ) -> list[XrfTypeReference]:
     """``per_class`` reference objects of each class (the catalog's, or ``classes``), each
     alone on the belt under the line's XRF head with the spot on its centre, measured for the
-    line's live time, with the share of the spot that lay on it (under 1 on objects narrower
-    than the spot, or where a lump's hollow lay under it; those under ``min_coverage`` are
-    skipped)."""
+    line's live time. Part of the spot may lie beside the object (one narrower than the spot)
+    or over a lump's hollow, as on the line; objects under less than ``min_coverage`` of it
+    are skipped."""
     from perception.catalog import load_catalog
     from sorting.sim.spawner import ObjectSpawner
     from sorting.sim.xrf_sensor import XrfSpotSim
@@ -296,11 +295,10 @@ def xrf_type_references(
             obj = spawner.spawn(oid, cfg.x_m, 0.0, class_name=name)
             oid += 1
             head = XrfSpotSim(cfg.x_m, cfg.spot_radius_m, _alone(obj), s, rng)
-            coverage = head.coverage().get(obj.object_id, 0.0)
-            if coverage < min_coverage:
+            if head.coverage().get(obj.object_id, 0.0) < min_coverage:
                 continue
             counts = head(cfg.live_time_s, cfg.channels).astype(np.float64)
             spec = Spectrum(counts, gain, s.mca.offset_kev, cfg.live_time_s, cfg.live_time_s,
                             source=f"sim:reference {name} #{oid - 1}")
-            out.append(XrfTypeReference(name, spec, dict(obj.composition), coverage))
+            out.append(XrfTypeReference(name, spec, dict(obj.composition)))
     return out

@@ -29,10 +29,11 @@ element gets a factor of its own where its references say so:
 
 with ``k`` the scale fusion applies to the reference's analysis (1 at face value, the
 class's visible total over the analysis's sum for metals and narrow objects,
-:func:`sorting.tracking.posterior.xrf_scale`). It is kept where it
-departs from the level fusion would otherwise apply (the class factor, or 1 for scaled
-analyses) by more than ``ELEMENT_SIGNIFICANCE`` of its u and ``ELEMENT_MIN_DEPARTURE``,
-and fusion then divides that element's reading by it instead.
+:func:`sorting.tracking.posterior.xrf_scale`), each reference weighed by how much of the
+element it holds (grams are what the line books). It is kept where it departs from the
+level fusion would otherwise apply (the class factor, or 1 for scaled analyses) by more
+than ``ELEMENT_SIGNIFICANCE`` of its u and ``ELEMENT_MIN_DEPARTURE``, and fusion then
+divides that element's reading by it instead.
 """
 
 from __future__ import annotations
@@ -128,8 +129,7 @@ def element_responses(readings: Sequence[TypeReading],
     """Per class, the elements whose own factor departs from the level fusion applies without
     it (``classes``' factor for analyses taken at face value, 1 for scaled ones) by more than
     ``ELEMENT_SIGNIFICANCE`` u and ``ELEMENT_MIN_DEPARTURE`` (see the module docstring); an
-    element needs
-    ``MIN_REFERENCES`` references certified at ≥ ``MIN_FRACTION``."""
+    element needs ``MIN_REFERENCES`` references certified at ≥ ``MIN_FRACTION``."""
     by: dict[tuple[str, str], list[tuple[float, float]]] = {}
     scaled: dict[str, list[bool]] = {}
     for r in readings:
