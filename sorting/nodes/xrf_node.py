@@ -33,7 +33,7 @@ from sorting.config.line import LineConfig
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
 from sorting.runtime.context import Node, NodeContext
-from sorting.xrf_trigger import Tracked, XrfTrigger
+from sorting.xrf_trigger import Tracked, XrfTrigger, composition_stake
 
 
 def _setup_path(text: str) -> Path | None:
@@ -63,6 +63,7 @@ class XrfAcquisitionNode(Node):
                 f"no xrf.energy calibration in {store_file} for {self.cfg.channels} channels: "
                 "using the set-up's nominal energy scale")
         self.trigger = XrfTrigger(self.cfg.x_m)
+        self.prices = dict(line.sorting.prices_eur_per_kg)
         self.acquisitions = 0
         self.failures = 0
         self.pub_aim = ctx.create_publisher("std_msgs/msg/Float64", "xrf/aim", 10)
@@ -73,7 +74,10 @@ class XrfAcquisitionNode(Node):
                                 self._on_belt, 100)
 
     def _on_objects(self, msg: Any) -> None:
-        tracked = [Tracked(int(o.id), float(o.belt_x_m), float(o.y_m)) for o in msg.objects]
+        tracked = [Tracked(int(o.id), float(o.belt_x_m), float(o.y_m),
+                           composition_stake(float(o.mass_kg), list(o.elements),
+                                             [float(u) for u in o.mass_fraction_u], self.prices))
+                   for o in msg.objects]
         aim = self.trigger.update(tracked, float(msg.belt_position_m))
         if aim is not None:
             self.pub_aim.publish(new("std_msgs/msg/Float64", data=aim.y_m))

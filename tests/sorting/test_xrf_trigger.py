@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sorting.xrf_trigger import Tracked, XrfTrigger
+from sorting.xrf_trigger import Tracked, XrfTrigger, composition_stake
 
 
 def test_aims_then_acquires_each_object_once_when_the_encoder_brings_it_under_the_head() -> None:
@@ -41,3 +41,32 @@ def test_nothing_is_acquired_without_an_aimed_object() -> None:
     trig = XrfTrigger(x_head_m=2.6)
     assert trig.update([Tracked(3, 2.30, 0.0)], 0.0) is None  # beyond the approach distance
     assert all(trig.tick(0.01 * k) is None for k in range(50))
+
+
+def test_of_two_objects_arriving_together_the_one_with_more_at_stake_is_measured() -> None:
+    """Updates every 5 cm of belt travel: the first object reaches the head 8 cm on, the next
+    update comes 10 cm on, so an object 1 cm behind the first cannot be aimed at after it and
+    the head takes whichever has more at stake; one 10 cm behind is measured in turn."""
+    trig = XrfTrigger(x_head_m=2.6)
+    assert trig.update([], belt_position_m=0.0) is None
+    phone, plate = Tracked(1, 2.52, 0.2, stake=0.4), Tracked(2, 2.51, -0.1, stake=3.1)
+    aim = trig.update([phone, plate], belt_position_m=0.05)
+    assert aim is not None and aim.object_id == 2 and trig.passed_over == 1
+    fired = [o for o in (trig.tick(0.05 + 0.005 * k) for k in range(30)) if o is not None]
+    assert [o.object_id for o in fired] == [2]
+    # far enough apart: nearest first, then the other, whatever their stakes
+    trig = XrfTrigger(x_head_m=2.6)
+    trig.update([], belt_position_m=0.0)
+    near, far = Tracked(3, 2.55, 0.0, stake=0.1), Tracked(4, 2.45, 0.1, stake=5.0)
+    assert trig.update([near, far], belt_position_m=0.05).object_id == 3
+    assert trig.tick(0.10) is not None
+    assert trig.update([Tracked(4, 2.50, 0.1, stake=5.0)], belt_position_m=0.10).object_id == 4
+    assert trig.passed_over == 0
+
+
+def test_composition_stake_is_the_value_the_composition_leaves_open() -> None:
+    prices = {"Ni": 16.0, "Co": 30.0}
+    stake = composition_stake(2.0, ["Ni", "Co", "Fe"], [0.04, 0.003, 0.05], prices)
+    assert stake == pytest.approx(2.0 * ((16 * 0.04) ** 2 + (30 * 0.003) ** 2) ** 0.5)
+    with pytest.raises(ValueError):
+        composition_stake(1.0, ["Ni"], [], prices)
