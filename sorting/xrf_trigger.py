@@ -15,7 +15,7 @@ complete when read; a real one is busy for its live time as well, not modelled).
 reach the head before the first update after the first one has (its *rivals*) would be
 passed over, so among them the head takes the one with the most at stake
 (:attr:`Tracked.stake`, the value its composition leaves uncertain): a 4.7 kg stainless
-plate before a 0.3 kg phone that arrives 2 cm ahead of it. Objects farther behind are
+plate before a 0.3 kg phone that arrives 4 cm ahead of it. Objects farther behind are
 measured in turn, nearest first.
 """
 
