@@ -74,13 +74,22 @@ class XrfAcquisitionNode(Node):
                                 self._on_belt, 100)
 
     def _on_objects(self, msg: Any) -> None:
-        tracked = [Tracked(int(o.id), float(o.belt_x_m), float(o.y_m),
-                           composition_stake(float(o.mass_kg), list(o.elements),
-                                             [float(u) for u in o.mass_fraction_u], self.prices))
+        tracked = [Tracked(int(o.id), float(o.belt_x_m), float(o.y_m), self._stake(o))
                    for o in msg.objects]
         aim = self.trigger.update(tracked, float(msg.belt_position_m))
         if aim is not None:
             self.pub_aim.publish(new("std_msgs/msg/Float64", data=aim.y_m))
+
+    def _stake(self, o: Any) -> float:
+        """What measuring object ``o`` is worth; 0 (and a warning) for an object whose
+        element and u arrays disagree in length: it is still measured, in turn."""
+        if len(o.elements) != len(o.mass_fraction_u):
+            self.ctx.get_logger().warning(
+                f"sorting/objects: object {o.id}: {len(o.elements)} elements but "
+                f"{len(o.mass_fraction_u)} mass_fraction_u: its stake is taken as 0")
+            return 0.0
+        return composition_stake(float(o.mass_kg), list(o.elements),
+                                 [float(u) for u in o.mass_fraction_u], self.prices)
 
     def _on_belt(self, msg: Any) -> None:
         p = float(msg.position[0])
