@@ -47,7 +47,9 @@ def print_perception(con: Console, r: RunResult) -> None:
         common = ", ".join(f"{e} {n}" for e, n in seen.most_common(10))
         t.add_row("XRF", f"{b.xrf.acquisitions} spectra over the DP5 link "
                          f"({b.xrf.failures} failed; {b.xrf.trigger.passed_over} times a "
-                         f"rival with more at stake taken first); elements detected: {common}")
+                         f"rival with more at stake taken first; "
+                         f"{b.xrf.trigger.missed_busy} let pass while it was busy); "
+                         f"elements detected: {common}")
     if b.xrt is not None:
         st = b.tracker.tracker.stats
         weighed = sum(1 for tr, est in finished if tr.xrt or tr.piles)

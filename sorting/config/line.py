@@ -109,6 +109,10 @@ class XrfConfig(_Model):
     port: str = Field("dp5sim://line1-xrf", description="pyserial URL or device of the DP5")
     channels: Literal[256, 512, 1024, 2048, 4096, 8192] = 2048
     live_time_s: float = Field(0.3, gt=0, le=60)
+    busy_s: float | None = Field(
+        None, ge=0, le=60, description="how long the head is busy per acquisition (it lets "
+        "pass what arrives meanwhile); None: the live time for a device, 0 for the dp5sim:// "
+        "emulator, whose acquisitions complete when read (set it to simulate a real head)")
     spot_radius_m: float = Field(0.012, gt=0, le=0.1)
     setup: str = Field("", description="XRF set-up YAML; '' = datasets/xrf/setup_default.yaml")
     balance: str | None = Field(

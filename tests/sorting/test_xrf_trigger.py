@@ -70,3 +70,25 @@ def test_composition_stake_is_the_value_the_composition_leaves_open() -> None:
     assert stake == pytest.approx(2.0 * ((16 * 0.04) ** 2 + (30 * 0.003) ** 2) ** 0.5)
     with pytest.raises(ValueError):
         composition_stake(1.0, ["Ni"], [], prices)
+
+
+def test_a_head_busy_for_its_live_time_lets_pass_what_arrives_while_it_counts() -> None:
+    """busy_m = 15 cm (0.3 s at 0.5 m/s): an object 10 cm behind the first is a rival (it
+    arrives while the head counts), so the one with more at stake is measured; after an
+    acquisition, what arrives before the head is free again is not aimed at."""
+    lean, rich = Tracked(1, 2.55, 0.0, stake=0.1), Tracked(2, 2.45, 0.1, stake=3.0)
+    idle = XrfTrigger(x_head_m=2.6)
+    idle.update([], 0.0)
+    assert idle.update([lean, rich], 0.05).object_id == 1  # 10 cm apart: both in turn
+    busy = XrfTrigger(x_head_m=2.6, busy_m=0.15)
+    busy.update([], 0.0)
+    assert busy.update([lean, rich], 0.05).object_id == 2 and busy.passed_over == 1
+    # the head measures object 2 at 0.20 and is busy until 0.35
+    assert [o.object_id for o in (busy.tick(0.05 + 0.005 * k) for k in range(31))
+            if o is not None] == [2]
+    late, next_one = Tracked(3, 2.50, 0.0), Tracked(4, 2.45, 0.0)  # at 0.30 and 0.35
+    aim = busy.update([late, next_one], 0.20)
+    assert aim is not None and aim.object_id == 4 and busy.missed_busy == 1  # object 3
+    assert all(busy.tick(0.20 + 0.005 * k) is None for k in range(1, 30))
+    fired = busy.tick(0.35)
+    assert fired is not None and fired.object_id == 4
