@@ -28,6 +28,7 @@ def test_default_line_loads() -> None:
         ({"feed": {"mix": {"weee": -1}}}, "mix.weee"),
         ({"belt": {"sped_mps": 1}}, "belt.sped_mps"),
         ({"name": "line 1"}, "name"),
+        ({"sensors": {"xrf": {"busy_s": -0.3}}}, "sensors.xrf.busy_s"),
     ],
 )
 def test_invalid_field_is_named(doc: dict[str, object], path: str) -> None:
