@@ -292,8 +292,9 @@ def xrf_class_response_entry(
         kind="xrf_class_response",
         date=date or _now(),
         method="reference objects of known composition per class (type standards), one "
-               "centred spot each at the line's live time; median of sum read / sum certified "
-               "(whole spots), and per element sum k read / sum certified where it departs",
+               "centred spot each at the line's live time (partly beside a narrow object or "
+               "over a lump's hollow, as on the line); median of sum read / sum certified, and "
+               "per element sum k read / sum certified where it departs",
         inputs={"source": source, "live_time_s": _r(live_time_s, 4),
                 "balance": balance or "normalised", "energy_scale": energy},
         results=results,

@@ -118,8 +118,15 @@ def _load_xrf_response(line: LineConfig, ctx: NodeContext
         ctx.get_logger().warning(f"no {XRF_RESPONSE} in {path}: XRF analyses taken at face "
                                  "value (run `crmsort calibrate xrf-types`)")
         return {}, {}
-    results = store.get(XRF_RESPONSE).results
-    return responses_from_results(results), element_responses_from_results(results)
+    entry = store.get(XRF_RESPONSE)
+    measured_at = entry.inputs.get("live_time_s")
+    live = line.sensors.xrf.live_time_s
+    if isinstance(measured_at, (int, float)) and abs(float(measured_at) - live) > 1e-6 * live:
+        ctx.get_logger().warning(
+            f"{XRF_RESPONSE} in {path} was measured at {measured_at:g} s of live time, the "
+            f"line runs {live:g} s: re-run `crmsort calibrate xrf-types` (the factors hold "
+            "for the counts they were measured with)")
+    return responses_from_results(entry.results), element_responses_from_results(entry.results)
 
 
 def _extent(v: Any) -> tuple[float, float]:

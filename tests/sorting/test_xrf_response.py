@@ -211,3 +211,37 @@ def test_a_reference_csv_reads_the_whole_assay_quoted_or_not(tmp_path: Path) -> 
     rows = _read_csv(str(tmp_path / "r.csv"), 0.02, 0.0)
     assert [r[2] for r in rows] == [{"Cu": 0.5, "Fe": 0.1, "C": 0.4}] * 2
     assert rows[0][1].live_time_s == pytest.approx(0.5)
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def warning(self, text: str) -> None:
+        self.warnings.append(text)
+
+
+class _Ctx:
+    def __init__(self) -> None:
+        self.log = _Log()
+
+    def get_logger(self) -> _Log:
+        return self.log
+
+
+def test_the_tracker_warns_when_the_line_runs_another_live_time_than_the_standards() -> None:
+    """The stored factors were measured at the shipped line's 0.3 s: a line set to 0.15 s is
+    told to re-measure them (they still load); the shipped line is not."""
+    from typing import Any, cast
+
+    from sorting.config import load_line, parse_line
+    from sorting.nodes.tracker_node import _load_xrf_response
+
+    ctx = _Ctx()
+    classes, _ = _load_xrf_response(load_line(None), cast(Any, ctx))
+    assert classes and not ctx.log.warnings
+    faster = parse_line({"sensors": {"xrf": {"live_time_s": 0.15}}}, "fast.yaml")
+    classes, _ = _load_xrf_response(faster, cast(Any, ctx))
+    assert classes
+    assert len(ctx.log.warnings) == 1 and "measured at 0.3 s" in ctx.log.warnings[0]
+    assert "runs 0.15 s" in ctx.log.warnings[0]
