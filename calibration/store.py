@@ -155,12 +155,6 @@ class CalibrationStore(_Model):
         return out
 
 
-def store_path_for_line(line_yaml: str | Path) -> Path:
-    """``launch/line1.yaml`` → ``launch/line1.calibration.yaml``."""
-    p = Path(line_yaml)
-    return p.with_name(p.stem + ".calibration.yaml")
-
-
 def _yaml_path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:

@@ -59,7 +59,6 @@ from calibration.store import (
     load_or_new,
     load_store,
     save_store,
-    store_path_for_line,
 )
 from calibration.targets import CharucoTarget
 from calibration.time_offset import Track, estimate_time_offset
@@ -80,7 +79,7 @@ from sorting.cli.calibrate_spectral import (
 )
 from sorting.cli.output import console
 from sorting.cli.xrf_cmd import parse_composition
-from sorting.config.cameras import rgb_camera
+from sorting.config.cameras import calibration_path, rgb_camera
 from sorting.config.line import DEFAULT_LINE, LineConfig, load_line
 from sorting.errors import ConfigError
 from sorting.msgs import convert
@@ -206,7 +205,8 @@ class _Run:
         self.args = args
         self.con = console()
         self.line: LineConfig = load_line(args.line)
-        self.store_path = Path(args.store) if args.store else store_path_for_line(args.line)
+        # where the line's nodes read it: launch/<line name>.calibration.yaml
+        self.store_path = Path(args.store) if args.store else calibration_path(self.line)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
         self.run_dir = Path(args.run_dir) if args.run_dir else Path("runs/calibrate") / (
             f"{stamp}-{what}"
@@ -672,7 +672,7 @@ def _all(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     con = console()
-    path = Path(args.store) if args.store else store_path_for_line(args.line)
+    path = Path(args.store) if args.store else calibration_path(load_line(args.line))
     store = load_store(path)
     flags = store.flags(required=REQUIRED)
     bad = {f.name: f.problem for f in flags}

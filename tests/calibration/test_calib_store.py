@@ -17,7 +17,6 @@ from calibration.store import (
     Quality,
     load_store,
     save_store,
-    store_path_for_line,
 )
 from calibration.transforms import RigidTransform
 
@@ -41,7 +40,6 @@ def test_round_trip_and_versions(tmp_path: Path) -> None:
     (parent, child, tr), = static_transforms(back)
     assert (parent, child) == ("belt", "arm1_base_link")
     assert tr.allclose(T, atol=1e-3)
-    assert store_path_for_line("launch/line1.yaml") == Path("launch/line1.calibration.yaml")
 
 
 def test_flags_stale_poor_missing() -> None:

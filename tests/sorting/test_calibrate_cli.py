@@ -69,3 +69,15 @@ def test_bad_input_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixtu
                "--store", str(tmp_path / "s.yaml")])
     assert rc == 2
     assert "no .png/.jpg images" in capsys.readouterr().err
+
+
+def test_without_store_the_cli_uses_the_store_the_line_reads(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A line YAML anywhere, named line1: `calibrate` reads and writes the store its nodes
+    read, launch/line1.calibration.yaml, not one beside the YAML."""
+    copy = tmp_path / "my_line.yaml"
+    copy.write_text((Path(__file__).parents[2] / "launch" / "line1.yaml").read_text())
+    assert main(["calibrate", "show", "--line", str(copy)]) == 0
+    out = capsys.readouterr().out.replace("\n", "")
+    assert "line1.calibration.yaml" in out and "xrf.energy" in out
+    assert not (tmp_path / "my_line.calibration.yaml").exists()
