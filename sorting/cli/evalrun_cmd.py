@@ -25,7 +25,8 @@ def register(sub: Any) -> None:
     p.add_argument("run", help="run folder with bag/ and ledger.json")
     p.add_argument("--line", default=None,
                    help="line YAML of the run (default: RUN/line.yaml, else line1)")
-    p.add_argument("--namespace", default="/line1")
+    p.add_argument("--namespace", default=None,
+                   help="the line's topic namespace (default: /<the line's name>)")
     p.add_argument("--min-grams", type=float, default=1.0,
                    help="grade rows for CRM elements with at least this much fed (default 1)")
     p.add_argument("--lost", action="store_true",
@@ -76,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     saved = Path(args.run) / "line.yaml"
     line = (load_line(Path(args.line)) if args.line
             else load_line(saved) if saved.is_file() else None)
-    rep = evaluate_run(Path(args.run), line=line, namespace=args.namespace)
+    namespace = args.namespace or f"/{line.name if line is not None else 'line1'}"
+    rep = evaluate_run(Path(args.run), line=line, namespace=namespace)
     t = rep.tracking
     volume_err = {SHAPES.get(k, str(k)): median_abs(v)
                   for k, v in sorted(t.by_shape_volume.items())}
