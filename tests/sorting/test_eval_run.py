@@ -126,3 +126,19 @@ def test_hidden_share_of_an_object_under_another() -> None:
     hidden = float(_inside(box, pts).mean())
     assert abs(hidden - 0.5) < 0.06   # 11 samples a side: the edge column counts once
     assert not _inside(plate, _footprint_points(obj(1.0, 0.0, 0.0, 0.1, 0.1, 0.1))).any()
+
+
+def test_eval_run_reads_the_topics_of_the_runs_own_line(
+        short_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The namespace follows the run's line: the same bag saved as line "line9" is looked up
+    under /line9 (and named in the error), not the fixed /line1."""
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(short_run, other)
+    text = (other / "line.yaml").read_text()
+    assert "name: line1\n" in text
+    (other / "line.yaml").write_text(text.replace("name: line1\n", "name: line9\n", 1))
+    rc = main(["eval-run", str(other)])
+    assert rc != 0 and "/line9/sorting/objects" in capsys.readouterr().err
+    assert main(["eval-run", str(other), "--namespace", "/line1"]) == 0
