@@ -79,17 +79,13 @@ class XrfTrigger:
 
         # coming, and reaching the head when it is free again (a busy head lets pass what
         # arrives while it counts)
-        near = [o for o in objects if o.object_id not in self.measured
-                and 0 < self.x_head_m - o.x_m <= self.approach_m]
+        pending = [o for o in objects if o.object_id not in self.measured]
+        near = [o for o in pending if 0 < self.x_head_m - o.x_m <= self.approach_m]
+        reachable = {o.object_id for o in near if arrival(o) >= free - 1e-9}
         for o in near:
-            if arrival(o) < free - 1e-9 and o.object_id not in self._let_pass:
-                self._let_pass.add(o.object_id)
-                self.missed_busy += 1
-        if len(self._let_pass) > 5000:  # forget objects long gone
-            self._let_pass = set(sorted(self._let_pass)[-1000:])
-        coming = [o for o in objects if o.object_id not in self.measured
-                  and (o.object_id == self.aimed
-                       or (o in near and arrival(o) >= free - 1e-9))]
+            if o.object_id not in reachable:
+                self._let_go(o.object_id)
+        coming = [o for o in pending if o.object_id == self.aimed or o.object_id in reachable]
         if not coming:
             self.aimed, self._place = None, None
             return None
@@ -120,14 +116,24 @@ class XrfTrigger:
             return None
         if self._free_at is not None and belt_position_m < self._free_at:
             if x > self.x_head_m + step / 2:
-                self.missed_busy += 1
+                self._let_go(self.aimed)
                 self.aimed, self._place = None, None
             return None
         obj = Tracked(self.aimed, x, self._place[1])
-        self.measured.add(self.aimed)
-        if len(self.measured) > 5000:  # forget objects long gone
-            self.measured = set(sorted(self.measured)[-1000:])
+        self.measured = _remember(self.measured, self.aimed)
         self.aimed, self._place = None, None
         if self.busy_m > 0:
             self._free_at = belt_position_m + self.busy_m
         return obj
+
+    def _let_go(self, object_id: int) -> None:
+        """Count an object the busy head lets pass (once)."""
+        if object_id not in self._let_pass:
+            self._let_pass = _remember(self._let_pass, object_id)
+            self.missed_busy += 1
+
+
+def _remember(ids: set[int], object_id: int) -> set[int]:
+    """``ids`` with ``object_id`` added, the oldest forgotten past 5000 (objects long gone)."""
+    ids.add(object_id)
+    return set(sorted(ids)[-1000:]) if len(ids) > 5000 else ids

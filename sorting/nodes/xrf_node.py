@@ -62,10 +62,8 @@ class XrfAcquisitionNode(Node):
             ctx.get_logger().warning(
                 f"no xrf.energy calibration in {store_file} for {self.cfg.channels} channels: "
                 "using the set-up's nominal energy scale")
-        busy_s = self.cfg.busy_s
-        if busy_s is None:
-            busy_s = 0.0 if self.cfg.port.startswith("dp5sim://") else self.cfg.live_time_s
-        self.trigger = XrfTrigger(self.cfg.x_m, busy_m=busy_s * line.belt.speed_mps)
+        self.trigger = XrfTrigger(self.cfg.x_m,
+                                  busy_m=self.cfg.head_busy_s() * line.belt.speed_mps)
         self.prices = dict(line.sorting.prices_eur_per_kg)
         self.acquisitions = 0
         self.failures = 0
