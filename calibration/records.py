@@ -274,8 +274,8 @@ def xrf_class_response_entry(
     date: dt.datetime | None = None,
     elements: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> CalibrationEntry:
-    """XRF response per class: the median of Σ read / Σ certified over reference objects of
-    the class (``responses``: class → an object with ``factor``, ``u``, ``spread``, ``n``),
+    """XRF response per class: Σ read / Σ certified summed over reference objects of the
+    class (``responses``: class → an object with ``factor``, ``u``, ``spread``, ``n``),
     and the elements that read off that level (``elements``: class → element → the same
     fields; Σ k · read / Σ certified, k the scale fusion applies)."""
     worst = max(float(c.u) for c in responses.values())
@@ -293,8 +293,9 @@ def xrf_class_response_entry(
         date=date or _now(),
         method="reference objects of known composition per class (type standards), one "
                "centred spot each at the line's live time (partly beside a narrow object or "
-               "over a lump's hollow, as on the line); median of sum read / sum certified, and "
-               "per element sum k read / sum certified where it departs",
+               "over a lump's hollow, as on the line); sum read / sum certified over the "
+               "class's references (outliers left out), and per element sum k read / sum "
+               "certified where it departs",
         inputs={"source": source, "live_time_s": _r(live_time_s, 4),
                 "balance": balance or "normalised", "energy_scale": energy},
         results=results,

@@ -4,7 +4,8 @@ objects of known composition (type standards, :mod:`sorting.tracking.xrf_respons
 Each reference object is measured like an object on the line: one spot on its centre, the
 line's live time, the line's quantification (set-up, balance, the store's ``xrf.energy``
 scale; a lump's hollow or the belt beside a narrow object under part of the spot, as on the
-line). A class's factor is the median of Σ read / Σ certified over its references; an
+line). A class's factor is Σ read / Σ certified summed over its references (those past
+4 robust spreads from the median left out); an
 element whose own factor (Σ k · read / Σ certified, ``k`` the scale fusion applies) departs
 from that level gets one too. Both are stored as ``xrf.class_response`` and the tracker node
 applies them. Run ``calibrate xrf`` first (the energy scale).

@@ -9,11 +9,16 @@ of one spectrum (laptops 0.94, printed circuit boards 0.82-0.90 on the simulated
 users correct such matrix effects with standards matched to the samples; here the samples
 are classes of objects, so the standards are reference objects of each class whose
 composition was assayed: each is measured like an object on the line (one spot, the line's
-live time), and a class's factor is the median over its references of
+live time), and a class's factor is
 
-    r = Σ_e read_e / Σ_e certified_e   (e: analysed elements certified at ≥ ``MIN_FRACTION``)
+    r = Σ_refs Σ_e read_e / Σ_refs Σ_e certified_e
+        (e: analysed elements certified at ≥ ``MIN_FRACTION``)
 
-with ``u = 1.4826 · MAD / √n``. The factor scales analyses of the class that fusion takes at
+over its references whose own ratio lies within ``OUTLIER_MADS`` robust spreads of the
+median, with the ratio estimator's u. A ratio of sums, not the median of the references'
+ratios: the line books grams, and the references' ratios are skewed (the median read
+laptops, boards and phones 0.2-0.7 % lower than their sums did over 500 simulated
+references each). The factor scales analyses of the class that fusion takes at
 face value (:mod:`sorting.tracking.fusion`); classes whose analyses fusion rescales to the
 class's visible total anyway (metals, objects narrower than the spot) are measured and
 reported but need none.
@@ -72,14 +77,20 @@ class TypeReading:
     #: the factor fusion applies to this analysis (``xrf_scale``: 1 at face value)
     scale: float = 1.0
 
-    def ratio(self) -> float | None:
-        """Σ read / Σ certified over the analysed elements certified at ≥ MIN_FRACTION, or
+    def sums(self) -> tuple[float, float] | None:
+        """(Σ read, Σ certified) over the analysed elements certified at ≥ MIN_FRACTION, or
         None if it holds none."""
         keys = [e for e in self.read if self.certified.get(e, 0.0) >= MIN_FRACTION]
         total = sum(self.certified[e] for e in keys)
         if total <= 0:
             return None
-        return sum(max(self.read[e], 0.0) for e in keys) / total
+        return sum(max(self.read[e], 0.0) for e in keys), total
+
+    def ratio(self) -> float | None:
+        """Σ read / Σ certified over the analysed elements certified at ≥ MIN_FRACTION, or
+        None if it holds none."""
+        sums = self.sums()
+        return None if sums is None else sums[0] / sums[1]
 
 
 @dataclass(frozen=True)
@@ -107,19 +118,18 @@ class ElementResponse:
 def class_responses(readings: Sequence[TypeReading]) -> dict[str, ClassResponse]:
     """Factor per class from its references (see the module docstring); classes with fewer
     than ``MIN_REFERENCES`` usable references are left out."""
-    by: dict[str, list[float]] = {}
+    by: dict[str, list[tuple[float, float]]] = {}
     for r in readings:
-        q = r.ratio()
-        if q is not None and q > 0:
-            by.setdefault(r.class_name, []).append(q)
+        sums = r.sums()
+        if sums is not None and sums[0] > 0:
+            by.setdefault(r.class_name, []).append(sums)
     out: dict[str, ClassResponse] = {}
-    for name, qs in sorted(by.items()):
-        if len(qs) < MIN_REFERENCES:
+    for name, pairs in sorted(by.items()):
+        if len(pairs) < MIN_REFERENCES:
             continue
-        a = np.array(qs)
-        med = float(np.median(a))
-        spread = 1.4826 * float(np.median(np.abs(a - med)))
-        out[name] = ClassResponse(med, spread / math.sqrt(a.size), spread, int(a.size))
+        factor = _ratio_of_sums(np.array(pairs))
+        if factor is not None:
+            out[name] = ClassResponse(*factor)
     return out
 
 

@@ -28,7 +28,7 @@ from sorting.tracking.xrf_response import (
 )
 
 
-def test_a_class_factor_is_the_median_read_over_certified_of_its_references() -> None:
+def test_a_class_factor_is_read_over_certified_summed_over_its_references() -> None:
     rows = [TypeReading("pcb", {"Cu": 0.8 * c, "Fe": 0.8 * 0.05, "Au": 0.01},
                         {"Cu": c, "Fe": 0.05, "Au": 0.0002, "C": 0.3})
             for c in np.linspace(0.1, 0.3, MIN_REFERENCES)]
@@ -36,10 +36,21 @@ def test_a_class_factor_is_the_median_read_over_certified_of_its_references() ->
     rows += [TypeReading("few", {"Cu": 0.5}, {"Cu": 1.0})] * (MIN_REFERENCES - 1)
     rows += [TypeReading("blind", {"Cu": 0.0}, {"C": 1.0})] * MIN_REFERENCES
     resp = class_responses(rows)
-    # Au is certified below MIN_FRACTION: its noise does not enter the ratio
+    # Au is certified below MIN_FRACTION: its noise does not enter the ratio; the outlier is
+    # left out
     assert resp["pcb"].factor == pytest.approx(0.8, abs=1e-9)
-    assert resp["pcb"].n == MIN_REFERENCES and resp["pcb"].u >= 0
+    assert resp["pcb"].n == MIN_REFERENCES - 1 and resp["pcb"].u >= 0
     assert "few" not in resp and "blind" not in resp
+    # skewed ratios: each reference weighs by what it holds (grams are what the line books),
+    # not as one vote for the median
+    rng = np.random.default_rng(1)
+    c = rng.uniform(0.05, 0.35, 20)
+    q = 0.95 - 0.8 * (c - 0.05) + rng.normal(0.0, 0.01, 20)   # the richer read lower
+    skew = [TypeReading("board", {"Cu": qi * ci}, {"Cu": ci}) for qi, ci in zip(q, c, strict=True)]
+    got = class_responses(skew)["board"]
+    assert got.factor == pytest.approx(float((q * c).sum() / c.sum())) and got.n == 20
+    assert got.factor < float(np.median(q)) - 0.02
+    assert 0 < got.u < 0.05
 
 
 def test_an_element_read_off_its_class_level_gets_a_factor_of_its_own() -> None:
