@@ -48,8 +48,10 @@ def print_perception(con: Console, r: RunResult) -> None:
         t.add_row("XRF", f"{b.xrf.acquisitions} spectra over the DP5 link "
                          f"({b.xrf.failures} failed; {b.xrf.trigger.passed_over} times a "
                          f"rival with more at stake taken first; "
-                         f"{b.xrf.trigger.missed_busy} let pass while it was busy); "
-                         f"elements detected: {common}")
+                         f"{b.xrf.trigger.missed_busy} let pass while it was busy"
+                         + (f"; {b.xrf.busy_refused} triggers refused while the device still "
+                            "counted" if b.xrf.busy_refused else "")
+                         + f"); elements detected: {common}")
     if b.xrt is not None:
         st = b.tracker.tracker.stats
         weighed = sum(1 for tr, est in finished if tr.xrt or tr.piles)

@@ -7,10 +7,15 @@ objects on ``sorting/objects``; when one approaches the XRF head it publishes
 ``xrf/aim`` (std_msgs/Float64, the traverse's across-belt target, m) and,
 once the encoder (``belt/joint_states``) says the object is under the head,
 acquires one spectrum and publishes
-``xrf/spectrum`` (crmsort_msgs/XrfSpectrum, stamped with the encoder
-position). In the simulator an acquisition completes when it is read; on a
-real line ``acquire`` blocks for the live time, which belongs in a worker
-thread (not done yet).
+``xrf/spectrum`` (crmsort_msgs/XrfSpectrum, stamped with the time and encoder
+position at which the acquisition started). The ``dp5sim://`` emulator's
+acquisitions complete when they are read, so on the simulated line the node
+acquires in its callback (deterministic replays). A device (a serial port or a
+pty) counts for the live time: its acquisitions run on a worker thread, so the
+node keeps following the belt and the objects meanwhile, and each spectrum is
+published from the node's own callbacks once it is read. A trigger that comes
+while the head still counts is refused and counted (``busy_refused``), not
+queued behind it: by the time the head was free the object would have moved on.
 
 :class:`XrfQuantNode` turns each ``xrf/spectrum`` into ``xrf/result``
 (crmsort_msgs/XrfResult) with :class:`perception.xrf.Quantifier`.
@@ -18,6 +23,7 @@ thread (not done yet).
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +31,7 @@ import numpy as np
 
 from calibration.records import xrf_energy_from_store
 from calibration.store import load_store
-from perception.sensors.xrf.driver import Dp5Driver
+from perception.sensors.xrf.driver import Dp5Driver, XrfAcquisition
 from perception.sensors.xrf.errors import Dp5Error
 from perception.xrf import Balance, Quantifier, Spectrum, XrfError, load_setup
 from sorting.config.cameras import calibration_path
@@ -67,6 +73,11 @@ class XrfAcquisitionNode(Node):
         self.prices = dict(line.sorting.prices_eur_per_kg)
         self.acquisitions = 0
         self.failures = 0
+        self.busy_refused = 0
+        # a device blocks for the live time: acquire on a worker (see the module docstring)
+        self._worker = (None if self.cfg.port.startswith("dp5sim://") else
+                        ThreadPoolExecutor(max_workers=1, thread_name_prefix="xrf-acquire"))
+        self._pending: tuple[Future[XrfAcquisition], Tracked, float, int] | None = None
         self.pub_aim = ctx.create_publisher("std_msgs/msg/Float64", "xrf/aim", 10)
         self.pub = ctx.create_publisher("crmsort_msgs/msg/XrfSpectrum", "xrf/spectrum", 10)
         ctx.create_subscription("crmsort_msgs/msg/SortObjectArray", "sorting/objects",
@@ -94,22 +105,53 @@ class XrfAcquisitionNode(Node):
 
     def _on_belt(self, msg: Any) -> None:
         p = float(msg.position[0])
+        self._collect()
         acquire = self.trigger.tick(p)
         if acquire is not None:
             self._acquire(acquire, p)
 
     def _acquire(self, obj: Tracked, belt_position_m: float) -> None:
-        try:
-            acq = self.driver.acquire(self.cfg.live_time_s, self.cfg.channels)
-        except Dp5Error as exc:
-            self.failures += 1
-            self.ctx.get_logger().error(
-                f"XRF acquisition for object {obj.object_id} failed: {exc}")
+        started_ns = self.ctx.get_clock().now().nanoseconds
+        if self._worker is None:
+            try:
+                acq = self.driver.acquire(self.cfg.live_time_s, self.cfg.channels)
+            except Dp5Error as exc:
+                self._failed(obj, exc)
+                return
+            self._publish(obj, belt_position_m, started_ns, acq)
             return
+        if self._pending is not None:
+            self.busy_refused += 1
+            self.ctx.get_logger().warning(
+                f"XRF head still counting for object {self._pending[1].object_id}: object "
+                f"{obj.object_id} not measured (set sensors.xrf.busy_s to the head's cycle)")
+            return
+        future = self._worker.submit(self.driver.acquire, self.cfg.live_time_s,
+                                     self.cfg.channels)
+        self._pending = (future, obj, belt_position_m, started_ns)
+
+    def _collect(self) -> None:
+        """Publish the worker's acquisition once it is done (on the node's own thread)."""
+        if self._pending is None or not self._pending[0].done():
+            return
+        future, obj, belt_position_m, started_ns = self._pending
+        self._pending = None
+        try:
+            acq = future.result()
+        except Dp5Error as exc:
+            self._failed(obj, exc)
+            return
+        self._publish(obj, belt_position_m, started_ns, acq)
+
+    def _failed(self, obj: Tracked, exc: Dp5Error) -> None:
+        self.failures += 1
+        self.ctx.get_logger().error(f"XRF acquisition for object {obj.object_id} failed: {exc}")
+
+    def _publish(self, obj: Tracked, belt_position_m: float, started_ns: int,
+                 acq: XrfAcquisition) -> None:
         self.acquisitions += 1
-        now = self.ctx.get_clock().now().nanoseconds
         self.pub.publish(new(
-            "crmsort_msgs/msg/XrfSpectrum", header=header(now, "xrf_spot"),
+            "crmsort_msgs/msg/XrfSpectrum", header=header(started_ns, "xrf_spot"),
             acquisition_id=self.acquisitions,
             belt_position_m=belt_position_m,
             spot_y_m=float(obj.y_m), spot_radius_m=self.cfg.spot_radius_m,
@@ -121,6 +163,9 @@ class XrfAcquisitionNode(Node):
         ))
 
     def shutdown(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)   # an acquisition under way is still published
+            self._collect()
         self.driver.close()
 
 
