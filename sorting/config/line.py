@@ -121,12 +121,17 @@ class XrfConfig(_Model):
     timeout_s: float = Field(0.5, gt=0)
     retries: int = Field(3, ge=0)
 
+    def emulated(self) -> bool:
+        """The port is the simulated line's ``dp5sim://`` emulator (acquisitions complete
+        when read), not a device that counts for its live time."""
+        return self.port.startswith("dp5sim://")
+
     def head_busy_s(self) -> float:
         """How long the head is busy per acquisition: ``busy_s``, else the live time for a
         device and 0 for the ``dp5sim://`` emulator."""
         if self.busy_s is not None:
             return self.busy_s
-        return 0.0 if self.port.startswith("dp5sim://") else self.live_time_s
+        return 0.0 if self.emulated() else self.live_time_s
 
 
 class XrtSimDeviationConfig(_Model):

@@ -75,7 +75,7 @@ class XrfAcquisitionNode(Node):
         self.failures = 0
         self.busy_refused = 0
         # a device blocks for the live time: acquire on a worker (see the module docstring)
-        self._worker = (None if self.cfg.port.startswith("dp5sim://") else
+        self._worker = (None if self.cfg.emulated() else
                         ThreadPoolExecutor(max_workers=1, thread_name_prefix="xrf-acquire"))
         self._pending: tuple[Future[XrfAcquisition], Tracked, float, int] | None = None
         self.pub_aim = ctx.create_publisher("std_msgs/msg/Float64", "xrf/aim", 10)

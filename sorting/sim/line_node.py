@@ -118,7 +118,7 @@ class SimLineNode(Node):
             self.xrf_spot = XrfSpotSim(
                 x_m=xrf.x_m, spot_radius_m=xrf.spot_radius_m, objects=self.world.on_belt,
                 setup=load_setup(Path(xrf.setup) if xrf.setup else None), rng=rng_xrf)
-            if xrf.port.startswith("dp5sim://"):
+            if xrf.emulated():
                 register_source(xrf.port.removeprefix("dp5sim://").split("?")[0], self.xrf_spot)
             ctx.create_subscription("std_msgs/msg/Float64", "xrf/aim", self._on_xrf_aim, 10)
         xrt = line.sensors.xrt

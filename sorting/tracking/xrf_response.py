@@ -86,12 +86,6 @@ class TypeReading:
             return None
         return sum(max(self.read[e], 0.0) for e in keys), total
 
-    def ratio(self) -> float | None:
-        """Σ read / Σ certified over the analysed elements certified at ≥ MIN_FRACTION, or
-        None if it holds none."""
-        sums = self.sums()
-        return None if sums is None else sums[0] / sums[1]
-
 
 @dataclass(frozen=True)
 class ClassResponse:
