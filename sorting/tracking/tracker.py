@@ -20,8 +20,11 @@ at the same place in several frames: an object lying on another gets its own tra
 under the birth score starts a track only when boxed at one place in several frames. A
 whole box takes over a track known only from one box cut by the image border when that
 track lies nearly whole inside it, whatever class the cut box named (a part of an object
-is often named another class than the whole). A 3D sliver just off a track's footprint is
-a piece of it; a whole blob that only touches a footprint is not, and a thin blob on a
+is often named another class than the whole). A whole box that names another class than a
+track's, lies off its footprint and differs from it in area by ``other_object_area_ratio`` is
+never associated with it (another object beside it, whose box reaches towards it). A 3D
+sliver just off a track's footprint, or a thin one in line with a long thin track past its
+end (a cable's end that the camera's box fell short of), is a piece of it; a whole blob that only touches a footprint is not, and a thin blob on a
 thick object's footprint is an object of its own. An X-ray view on no track starts one (an
 object too small for the camera and the 3D sensor), and so does a region of a track's view
 that reads another material or a step in thickness (an object lying under it, which only the
@@ -183,6 +186,11 @@ class TrackerConfig:
     # a 3D blob narrower than apart_min_side_m this close to a track's footprint is a piece
     # of it (a turned object's corner, a thin object's end), not an object
     sliver_margin_m: float = 0.03
+    # ... and a thin one in line with a long thin track (this many times longer than wide),
+    # beyond its end by at most this share of its length, is the end of it (a cable whose
+    # end the camera's box fell short of)
+    line_min_aspect: float = 4.0
+    line_end_share: float = 0.3
     # a whole 3D blob whose centre lies on no track's footprint goes to the footprint it
     # overlaps most only when at least this share of the smaller of the two overlaps: a whole
     # object beside another whose footprint it only touches is an object of its own
@@ -195,6 +203,9 @@ class TrackerConfig:
     # ... and no other track's footprint lies this close to it (on a seed-42 replay a board
     # whose track knew only its cut part had its blob taken for a new object beside a laptop)
     apart_clear_m: float = 0.10
+    # a whole box of another class whose centre lies off a track's footprint and whose area
+    # differs from the footprint's this many times is another object, not a view of it
+    other_object_area_ratio: float = 2.5
 
 
 @dataclass
@@ -246,16 +257,20 @@ class Tracker:
         return [t for t in self.tracks.values() if t.state in (TrackState.TRACKING,
                                                                TrackState.SCHEDULED)]
 
-    def _assign(self, points: Sequence[tuple[float, float]], live: list[Track]
-                ) -> dict[int, int]:
-        """Measurement index → index into ``live`` (gated Hungarian)."""
+    def _assign(self, points: Sequence[tuple[float, float]], live: list[Track],
+                allowed: NDArray[np.bool_] | None = None) -> dict[int, int]:
+        """Measurement index → index into ``live`` (gated Hungarian; ``allowed``, when
+        given, rules out the (measurement, track) pairs it holds False for)."""
         if not points or not live:
             return {}
         m = np.array(points)
         t = np.array([(tr.s_m, tr.y_m) for tr in live])
         d = np.hypot(m[:, None, 0] - t[None, :, 0], m[:, None, 1] - t[None, :, 1])
         big = 1e6
-        cost = np.where(d <= self.config.gate_m, d, big)
+        ok = d <= self.config.gate_m
+        if allowed is not None:
+            ok &= allowed
+        cost = np.where(ok, d, big)
         rows, cols = linear_sum_assignment(cost)
         return {int(r): int(c) for r, c in zip(rows, cols, strict=True) if cost[r, c] < big}
 
@@ -284,7 +299,9 @@ class Tracker:
         within the gate replaces the position of a track of its class known only from partial
         views that it overlaps."""
         live = self.live()
-        match = self._assign([(d.s_m, d.y_m) for d in dets], live)
+        allowed = np.array([[self._may_be(t, d) for t in live] for d in dets], dtype=bool)
+        match = self._assign([(d.s_m, d.y_m) for d in dets], live,
+                             allowed if allowed.size else None)
         for i, det in enumerate(dets):
             box = (det.s_m, det.y_m, det.length_m, det.width_m)
             # a cut box's object extends beyond it, along the belt (the direction it
@@ -329,6 +346,18 @@ class Tracker:
             tr.sensors.add("camera")
             tr.detections += 1
             tr.last_seen_ns = max(tr.last_seen_ns, det.t_ns)
+
+    def _may_be(self, tr: Track, det: ClassMeasurement) -> bool:
+        """Whether the whole box ``det`` may be a view of ``tr``'s object: not when it names
+        another class than the track's leading one, its centre lies off the track's
+        footprint and the two differ in area by ``other_object_area_ratio`` or more (another
+        object beside it, whose box reaches into the track's: a phone boxed beside a slag lump
+        seen once)."""
+        if det.truncated or tr.whole_views == 0 or _agrees(tr, det.class_name) or self._inside(
+                tr, det.s_m, det.y_m):
+            return True
+        a_t, a_d = tr.length_m * tr.width_m, det.length_m * det.width_m
+        return max(a_t, a_d) < self.config.other_object_area_ratio * min(a_t, a_d)
 
     def _partial_within(self, live: list[Track], det: ClassMeasurement,
                         box: tuple[float, float, float, float]) -> Track | None:
@@ -468,6 +497,8 @@ class Tracker:
                     # object's end that the 3D sensor cut off): a partial view of it, not a
                     # new object
                     tr = self._nearest_within(live, blob.s_m, blob.y_m, cfg.sliver_margin_m)
+                    if tr is None and blob.height_m <= cfg.thin_piece_max_height_m:
+                        tr = self._in_line_with(live, blob)
                     if tr is not None:
                         blob = replace(blob, truncated=True)
                 if tr is None:
@@ -556,6 +587,24 @@ class Tracker:
         all round, holds it; None if none does."""
         near = [t for t in live if self._inside(t, s, y, margin=margin)]
         return min(near, key=lambda t: math.hypot(t.s_m - s, t.y_m - y)) if near else None
+
+    def _in_line_with(self, live: list[Track], blob: VolumeMeasurement) -> Track | None:
+        """The long thin track (``line_min_aspect``) that the thin sliver ``blob`` lies in line
+        with, beyond one of its ends by at most ``line_end_share`` of its length: the end of
+        a cable the camera's box fell short of, cut off by the 3D sensor."""
+        cfg = self.config
+        best: tuple[float, Track] | None = None
+        for t in live:
+            long_m, short_m = max(t.length_m, t.width_m), min(t.length_m, t.width_m)
+            if long_m < cfg.line_min_aspect * short_m:
+                continue
+            ds, dy = blob.s_m - t.s_m, blob.y_m - t.y_m
+            along, across = (ds, dy) if t.length_m >= t.width_m else (dy, ds)
+            beyond = abs(along) - long_m / 2
+            if abs(across) <= short_m / 2 + 0.01 and beyond <= cfg.line_end_share * long_m and (
+                    best is None or beyond < best[0]):
+                best = (beyond, t)
+        return best[1] if best else None
 
     def _owner(self, live: list[Track], s: float, y: float) -> Track | None:
         inside = [t for t in live if self._inside(t, s, y, margin=0.01)]

@@ -539,3 +539,49 @@ def test_a_thin_object_on_a_thick_ones_footprint_is_told_apart_by_its_height() -
     tr.add_detections([ClassMeasurement(3, 0.13, 0.17, 0.10, 0.06, "pcb_low_grade", 0.8)])
     tr.add_volumes([phone])
     assert tr.stats.apart_births == 0 and len(tr.live()) == 2
+
+
+def test_a_box_of_another_class_and_size_beside_a_track_is_another_object() -> None:
+    """Seed 7, 300 s: a slag lump boxed once, then a phone (boxed as a mouse, 5× the lump's
+    area) whose centre lay 7 cm off, on no part of the lump's footprint. The gate gave the
+    phone's box to the lump's track, and the two objects became one. A box that names another
+    class, lies off the footprint and differs in area by 2.5× or more starts its own track; a
+    box of the same class there, or one that overlaps the centre, still updates the track."""
+    tr = Tracker()
+    tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.07, 0.06, "bf_slag_lump", 0.57)])
+    (slag,) = tr.tracks.values()
+    tr.add_detections([ClassMeasurement(1, -0.066, -0.007, 0.14, 0.15, "computer_mouse", 0.51)])
+    assert len(tr.tracks) == 2 and (slag.s_m, slag.y_m) == (0.0, 0.0)
+    phone = next(t for t in tr.tracks.values() if t is not slag)
+    tr.add_detections([ClassMeasurement(2, 0.001, 0.001, 0.07, 0.07, "bf_slag_lump", 0.31),
+                       ClassMeasurement(2, -0.064, -0.008, 0.14, 0.15, "computer_mouse", 0.56)])
+    assert (slag.detections, phone.detections) == (2, 2)
+    # the same class, or a box about the footprint's size, is still a view of it
+    for det in (ClassMeasurement(3, 0.066, 0.0, 0.14, 0.15, "pcb_low_grade", 0.6),
+                ClassMeasurement(3, 0.066, 0.0, 0.08, 0.07, "computer_mouse", 0.6)):
+        one = Tracker()
+        one.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.07, 0.06, det.class_name
+                                             if det.length_m > 0.1 else "bf_slag_lump", 0.6)])
+        one.add_detections([det])
+        assert len(one.tracks) == 1
+
+
+def test_a_thin_sliver_in_line_past_a_cables_box_is_the_cables_end() -> None:
+    """Seed 42, 300 s: a 38 cm cable across the belt, 6 mm thick, boxed 34 cm long; the 3D
+    sensor cut it into pieces, one of them 6 cm past the box's end, which started a second
+    track. A thin sliver in line with a long thin track, past its end by at most 30 % of its
+    length, is a piece of it; one beside the cable (off its line), or a thick one, is not."""
+    def cable() -> tuple[Tracker, Track]:
+        tr = Tracker()
+        tr.add_detections([ClassMeasurement(0, 0.0, 0.05, 0.02, 0.34, "cable_piece", 0.6)])
+        (c,) = tr.tracks.values()
+        return tr, c
+    tr, c = cable()
+    tr.add_volumes([VolumeMeasurement(1, 0.009, -0.177, 0.01, 0.03, 1e-6, 1e-7, 0.007)])
+    assert list(tr.tracks.values()) == [c] and [v.truncated for v in c.volumes] == [True]
+    for off in (VolumeMeasurement(1, 0.06, -0.177, 0.01, 0.03, 1e-6, 1e-7, 0.007),
+                VolumeMeasurement(1, 0.009, -0.177, 0.01, 0.03, 1e-6, 1e-7, 0.02),
+                VolumeMeasurement(1, 0.0, -0.26, 0.01, 0.03, 1e-6, 1e-7, 0.007)):
+        tr, c = cable()
+        tr.add_volumes([off])
+        assert len(tr.tracks) == 2, off
