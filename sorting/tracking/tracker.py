@@ -24,11 +24,13 @@ is often named another class than the whole). A whole box that names another cla
 track's, lies off its footprint and differs from it in area by ``other_object_area_ratio`` is
 never associated with it (another object beside it, whose box reaches towards it). A 3D
 sliver just off a track's footprint, or a thin one in line with a long thin track past its
-end (a cable's end that the camera's box fell short of), is a piece of it; a whole blob that only touches a footprint is not, and a thin blob on a
-thick object's footprint is an object of its own. An X-ray view on no track starts one (an
-object too small for the camera and the 3D sensor), and so does a region of a track's view
-that reads another material or a step in thickness (an object lying under it, which only the
-scanner sees); such an object is not offered for picking while the other lies on it.
+end (a cable's end that the camera's box fell short of), is a piece of it; a whole blob
+that only touches a footprint is not, and a thin blob on a thick object's footprint is an
+object of its own (or, within the gate of its centre, a partial view of it). An X-ray view
+on no track starts one (an object too small for the camera and the 3D sensor), and so does
+a region of a track's view that reads another material or a step in thickness (an object
+lying under it, which only the scanner sees); such an object is not offered for picking
+while the other lies on it.
 """
 
 from __future__ import annotations
@@ -538,17 +540,26 @@ class Tracker:
         (``apart_height_ratio``, ``apart_height_step_m``) and no other track lies within
         ``apart_clear_m`` of it: a thin object beside or partly under a thick one. Otherwise
         it stays ``tr``'s, as a partial view (its volume and grasp point are not the
-        object's)."""
+        object's) -- and so does one within the gate that stands far lower
+        (``apart_height_ratio``, ``apart_height_step_m``) than the track's own blob of this
+        frame or its earlier views."""
         cfg = self.config
         cs, cy = centre if centre is not None else (tr.s_m, tr.y_m)
         own = any(id(b) in primary for b in pieces)
         known = max((v.height_m for v in tr.volumes), default=0.0)
+        # how tall its object stands: its earlier views and its own blob of this frame
+        tall = max([known, *(b.height_m for b in pieces if id(b) in primary)])
         keep = []
         for b in pieces:
-            if (id(b) in primary or b.truncated
-                    or b.length_m * b.width_m > cfg.stack_max_area_ratio * tr.length_m
-                    * tr.width_m or math.hypot(b.s_m - cs, b.y_m - cy) <= cfg.gate_m):
+            if id(b) in primary or b.truncated:
                 keep.append(b)
+                continue
+            if (b.length_m * b.width_m > cfg.stack_max_area_ratio * tr.length_m * tr.width_m
+                    or math.hypot(b.s_m - cs, b.y_m - cy) <= cfg.gate_m):
+                # far lower than the object it lies beside: a thing on its footprint's edge
+                # (a magnet half under a slag lump), no whole view of it
+                low = tall > cfg.apart_height_ratio * b.height_m + cfg.apart_height_step_m
+                keep.append(replace(b, truncated=True) if low else b)
                 continue
             step = (known > cfg.apart_height_ratio * b.height_m + cfg.apart_height_step_m
                     and not any(self._inside(t, b.s_m, b.y_m, margin=cfg.apart_clear_m)

@@ -585,3 +585,26 @@ def test_a_thin_sliver_in_line_past_a_cables_box_is_the_cables_end() -> None:
         tr, c = cable()
         tr.add_volumes([off])
         assert len(tr.tracks) == 2, off
+
+
+def test_a_low_blob_on_the_edge_of_a_tall_objects_footprint_is_no_whole_view_of_it() -> None:
+    """Seed 7, 300 s: a 4.6 cm slag lump half over a 3 mm magnet; the magnet's blob lay on the
+    lump's footprint 5 cm from its centre and was kept as a whole view, so the lump's pick
+    point (the median of its whole views' grasp points) moved onto the magnet. A blob far
+    lower than the object's own blob of the frame is a partial view; beside an object not
+    much taller it is still a whole one."""
+    def lump(h: float) -> tuple[Tracker, Track]:
+        tr = Tracker()
+        tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.07, 0.12, "ld_slag_lump", 0.9)])
+        (t,) = tr.tracks.values()
+        tr.add_volumes([
+            VolumeMeasurement(1, 0.001, -0.005, 0.13, 0.15, 1.9e-4, 1e-5, h,
+                              grasp_s_m=-0.01, grasp_y_m=-0.01),
+            VolumeMeasurement(1, -0.003, 0.049, 0.03, 0.02, 1e-6, 1e-7, 0.005,
+                              grasp_s_m=-0.003, grasp_y_m=0.048)])
+        return tr, t
+    tr, t = lump(0.046)
+    assert len(tr.tracks) == 1
+    assert [(v.height_m, v.truncated) for v in t.volumes] == [(0.046, False), (0.005, True)]
+    _tr, low = lump(0.018)   # not twice the thin blob's height and 1 cm more
+    assert [v.truncated for v in low.volumes] == [False, False]
