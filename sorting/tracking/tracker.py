@@ -22,7 +22,9 @@ whole box takes over a track known only from one box cut by the image border whe
 track lies nearly whole inside it, whatever class the cut box named (a part of an object
 is often named another class than the whole). A whole box that names another class than a
 track's, lies off its footprint and differs from it in area by ``other_object_area_ratio`` is
-never associated with it (another object beside it, whose box reaches towards it). A 3D
+never associated with it (another object beside it, whose box reaches towards it). Two
+tracks of one class in line, of one width, with the gap between them under a wider track of
+another class, are the two ends of one object lying under that one: they are joined. A 3D
 sliver just off a track's footprint, or a thin one in line with a long thin track past its
 end (a cable's end that the camera's box fell short of), is a piece of it; a whole blob
 that only touches a footprint is not, and a thin blob on a thick object's footprint is an
@@ -205,6 +207,11 @@ class TrackerConfig:
     # ... and no other track's footprint lies this close to it (on a seed-42 replay a board
     # whose track knew only its cut part had its blob taken for a new object beside a laptop)
     apart_clear_m: float = 0.10
+    # two tracks of one class in line, of one width, with the gap between them under a track
+    # of another class that is wider than they are by this much, spanning at most this much
+    # together, are the two ends of one object lying partly under that one
+    ends_under_margin_m: float = 0.02
+    ends_max_span_m: float = 0.6
     # a whole box of another class whose centre lies off a track's footprint and whose area
     # differs from the footprint's this many times is another object, not a view of it
     other_object_area_ratio: float = 2.5
@@ -653,8 +660,69 @@ class Tracker:
                     merged += 1
                     if other is a:
                         break
+        merged += self._merge_ends()
         self.stats.merged_tracks += merged
         return merged
+
+    def _merge_ends(self) -> int:
+        """Join each pair of tracks that are the two ends of one object sticking out from
+        under another (:meth:`_ends_of_one`); the older keeps its id and spans both."""
+        merged = 0
+        while True:
+            live = sorted((t for t in self.live() if t.state == TrackState.TRACKING
+                           and t.confirmed and t.class_votes), key=lambda t: t.track_id)
+            pair = next(((a, b) for i, a in enumerate(live) for b in live[i + 1:]
+                         if self._ends_of_one(a, b, live)), None)
+            if pair is None:
+                return merged
+            a, b = pair
+            along_s = abs(b.s_m - a.s_m) >= abs(b.y_m - a.y_m)
+            lo = min(a.s_m - a.length_m / 2, b.s_m - b.length_m / 2) if along_s else min(
+                a.y_m - a.width_m / 2, b.y_m - b.width_m / 2)
+            hi = max(a.s_m + a.length_m / 2, b.s_m + b.length_m / 2) if along_s else max(
+                a.y_m + a.width_m / 2, b.y_m + b.width_m / 2)
+            _absorb(a, b)
+            if along_s:
+                a.s_m, a.length_m = (lo + hi) / 2, hi - lo
+            else:
+                a.y_m, a.width_m = (lo + hi) / 2, hi - lo
+            del self.tracks[b.track_id]
+            merged += 1
+
+    def _ends_of_one(self, a: Track, b: Track, live: list[Track]) -> bool:
+        """Whether ``a`` and ``b`` are the two ends of one object lying partly under another:
+        one leading class, in line (their centres off each other's line by at most a quarter
+        of their width) and of one width (within 1.6×), spanning at most ``ends_max_span_m``,
+        with the gap between their facing edges wholly on the footprint of one track of
+        another class that is wider across the line by ``ends_under_margin_m`` (an aluminium
+        bar under a steel plate is seen as two pieces, one each side of the plate)."""
+        cfg = self.config
+        if b.track_id in a.apart_from or top_vote(a.class_votes) != top_vote(b.class_votes):
+            return False
+        ds, dy = b.s_m - a.s_m, b.y_m - a.y_m
+        along_s = abs(ds) >= abs(dy)
+        d, off = (abs(ds), abs(dy)) if along_s else (abs(dy), abs(ds))
+        half_a, half_b = (a.length_m / 2, b.length_m / 2) if along_s else (a.width_m / 2,
+                                                                           b.width_m / 2)
+        wide_a, wide_b = (a.width_m, b.width_m) if along_s else (a.length_m, b.length_m)
+        gap = d - half_a - half_b
+        if (off > 0.25 * min(wide_a, wide_b) or max(wide_a, wide_b) > 1.6 * min(wide_a, wide_b)
+                or d + half_a + half_b > cfg.ends_max_span_m or gap <= 0.0):
+            return False
+        # points across the gap, on the line between the two centres
+        ts = (np.arange(5) + 0.5) / 5
+        start = half_a / d
+        share = start + ts * gap / d
+        pts = [(a.s_m + f * ds, a.y_m + f * dy) for f in share]
+        wide = max(wide_a, wide_b) + cfg.ends_under_margin_m
+        for c in live:
+            if c is a or c is b or _agrees(c, top_vote(a.class_votes) or ""):
+                continue
+            if (c.width_m if along_s else c.length_m) < wide:
+                continue
+            if all(self._inside(c, ps, py) for ps, py in pts):
+                return True
+        return False
 
     def add_xrf(self, spot: XrfMeasurement) -> Track | None:
         """One XRF spot: goes to the track whose footprint it covers most; among tracks it

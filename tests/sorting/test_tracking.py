@@ -608,3 +608,31 @@ def test_a_low_blob_on_the_edge_of_a_tall_objects_footprint_is_no_whole_view_of_
     assert [(v.height_m, v.truncated) for v in t.volumes] == [(0.046, False), (0.005, True)]
     _tr, low = lump(0.018)   # not twice the thin blob's height and 1 cm more
     assert [v.truncated for v in low.volumes] == [False, False]
+
+
+def test_two_ends_of_one_object_under_a_wider_one_are_joined() -> None:
+    """Seed 42: a 42 cm aluminium bar, a steel plate lying across its middle; the camera
+    boxed the bar's two ends, and each end was a track of its own. Two tracks of one class,
+    in line and of one width, with the gap between them wholly under a wider track of another
+    class, are one object: the older keeps its id and spans both ends. Beside a plate no wider
+    than they are, off each other's line, or of two classes, they stay two."""
+    def scene(plate_width: float = 0.36, far_y: float = -0.044,
+              far_class: str = "aluminium_scrap") -> Tracker:
+        tr = Tracker()
+        for t in (0, 1, 2):  # the far end is a box on the plate's footprint: 3 frames
+            tr.add_detections([
+                ClassMeasurement(t, -106.695, -0.057, 0.19, 0.11, "aluminium_scrap", 0.7),
+                ClassMeasurement(t, -106.850, -0.039, 0.30, plate_width,
+                                 "stainless_steel_scrap", 0.6),
+                ClassMeasurement(t, -106.978, far_y, 0.10, 0.11, far_class, 0.5)])
+        return tr
+    tr = scene()
+    assert len(tr.tracks) == 3
+    assert tr.merge_duplicates(now_ns=3) == 1
+    bar = next(t for t in tr.tracks.values() if top_vote(t.class_votes) == "aluminium_scrap")
+    assert bar.track_id == 1 and len(tr.tracks) == 2
+    assert bar.length_m == pytest.approx(0.978 - 0.695 + 0.095 + 0.05 + 0.0, abs=0.01)
+    assert bar.s_m == pytest.approx((-107.028 - 106.600) / 2, abs=0.005)
+    for kw in ({"plate_width": 0.12}, {"far_y": 0.01}, {"far_class": "copper_scrap"}):
+        other = scene(**kw)  # type: ignore[arg-type]
+        assert other.merge_duplicates(now_ns=3) == 0 and len(other.tracks) == 3, kw
