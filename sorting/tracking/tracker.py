@@ -309,8 +309,7 @@ class Tracker:
         views that it overlaps."""
         live = self.live()
         allowed = np.array([[self._may_be(t, d) for t in live] for d in dets], dtype=bool)
-        match = self._assign([(d.s_m, d.y_m) for d in dets], live,
-                             allowed if allowed.size else None)
+        match = self._assign([(d.s_m, d.y_m) for d in dets], live, allowed)
         for i, det in enumerate(dets):
             box = (det.s_m, det.y_m, det.length_m, det.width_m)
             # a cut box's object extends beyond it, along the belt (the direction it
@@ -565,12 +564,11 @@ class Tracker:
                     or math.hypot(b.s_m - cs, b.y_m - cy) <= cfg.gate_m):
                 # far lower than the object it lies beside: a thing on its footprint's edge
                 # (a magnet half under a slag lump), no whole view of it
-                low = tall > cfg.apart_height_ratio * b.height_m + cfg.apart_height_step_m
-                keep.append(replace(b, truncated=True) if low else b)
+                keep.append(replace(b, truncated=True) if self._far_taller(tall, b) else b)
                 continue
-            step = (known > cfg.apart_height_ratio * b.height_m + cfg.apart_height_step_m
-                    and not any(self._inside(t, b.s_m, b.y_m, margin=cfg.apart_clear_m)
-                                for t in live if t is not tr))
+            step = self._far_taller(known, b) and not any(
+                self._inside(t, b.s_m, b.y_m, margin=cfg.apart_clear_m)
+                for t in live if t is not tr)
             if min(b.length_m, b.width_m) < cfg.apart_min_side_m or (not step and (
                     not own or b.height_m <= cfg.thin_piece_max_height_m)):
                 keep.append(replace(b, truncated=True))
@@ -605,6 +603,12 @@ class Tracker:
         all round, holds it; None if none does."""
         near = [t for t in live if self._inside(t, s, y, margin=margin)]
         return min(near, key=lambda t: math.hypot(t.s_m - s, t.y_m - y)) if near else None
+
+    def _far_taller(self, height_m: float, blob: VolumeMeasurement) -> bool:
+        """Whether an object ``height_m`` tall stands far above ``blob``
+        (``apart_height_ratio`` times its height plus ``apart_height_step_m``)."""
+        cfg = self.config
+        return height_m > cfg.apart_height_ratio * blob.height_m + cfg.apart_height_step_m
 
     def _in_line_with(self, live: list[Track], blob: VolumeMeasurement) -> Track | None:
         """The long thin track (``line_min_aspect``) that the thin sliver ``blob`` lies in line
@@ -671,44 +675,43 @@ class Tracker:
         while True:
             live = sorted((t for t in self.live() if t.state == TrackState.TRACKING
                            and t.confirmed and t.class_votes), key=lambda t: t.track_id)
-            pair = next(((a, b) for i, a in enumerate(live) for b in live[i + 1:]
-                         if self._ends_of_one(a, b, live)), None)
-            if pair is None:
+            found = next(((a, b, span) for i, a in enumerate(live) for b in live[i + 1:]
+                          if (span := self._ends_of_one(a, b, live)) is not None), None)
+            if found is None:
                 return merged
-            a, b = pair
-            along_s = abs(b.s_m - a.s_m) >= abs(b.y_m - a.y_m)
-            lo = min(a.s_m - a.length_m / 2, b.s_m - b.length_m / 2) if along_s else min(
-                a.y_m - a.width_m / 2, b.y_m - b.width_m / 2)
-            hi = max(a.s_m + a.length_m / 2, b.s_m + b.length_m / 2) if along_s else max(
-                a.y_m + a.width_m / 2, b.y_m + b.width_m / 2)
+            a, b, (along_s, centre, length) = found
             _absorb(a, b)
             if along_s:
-                a.s_m, a.length_m = (lo + hi) / 2, hi - lo
+                a.s_m, a.length_m = centre, length
             else:
-                a.y_m, a.width_m = (lo + hi) / 2, hi - lo
+                a.y_m, a.width_m = centre, length
             del self.tracks[b.track_id]
             merged += 1
 
-    def _ends_of_one(self, a: Track, b: Track, live: list[Track]) -> bool:
-        """Whether ``a`` and ``b`` are the two ends of one object lying partly under another:
-        one leading class, in line (their centres off each other's line by at most a quarter
-        of their width) and of one width (within 1.6×), spanning at most ``ends_max_span_m``,
-        with the gap between their facing edges wholly on the footprint of one track of
-        another class that is wider across the line by ``ends_under_margin_m`` (an aluminium
-        bar under a steel plate is seen as two pieces, one each side of the plate)."""
+    def _ends_of_one(self, a: Track, b: Track, live: list[Track]
+                     ) -> tuple[bool, float, float] | None:
+        """Where ``a`` and ``b`` together lie if they are the two ends of one object lying
+        partly under another: one leading class, in line (their centres off each other's line
+        by at most a quarter of their width) and of one width (within 1.6×), spanning at most
+        ``ends_max_span_m``, with the gap between their facing edges wholly on the footprint of
+        one track of another class that is wider across the line by ``ends_under_margin_m``
+        (an aluminium bar under a steel plate is seen as two pieces, one each side of the
+        plate). Returns (whether their line runs along the belt, the centre and the length of
+        both along it), else None."""
         cfg = self.config
         if b.track_id in a.apart_from or top_vote(a.class_votes) != top_vote(b.class_votes):
-            return False
+            return None
         ds, dy = b.s_m - a.s_m, b.y_m - a.y_m
         along_s = abs(ds) >= abs(dy)
         d, off = (abs(ds), abs(dy)) if along_s else (abs(dy), abs(ds))
+        at_a, at_b = (a.s_m, b.s_m) if along_s else (a.y_m, b.y_m)
         half_a, half_b = (a.length_m / 2, b.length_m / 2) if along_s else (a.width_m / 2,
                                                                            b.width_m / 2)
         wide_a, wide_b = (a.width_m, b.width_m) if along_s else (a.length_m, b.length_m)
         gap = d - half_a - half_b
         if (off > 0.25 * min(wide_a, wide_b) or max(wide_a, wide_b) > 1.6 * min(wide_a, wide_b)
                 or d + half_a + half_b > cfg.ends_max_span_m or gap <= 0.0):
-            return False
+            return None
         # points across the gap, on the line between the two centres
         ts = (np.arange(5) + 0.5) / 5
         start = half_a / d
@@ -721,8 +724,9 @@ class Tracker:
             if (c.width_m if along_s else c.length_m) < wide:
                 continue
             if all(self._inside(c, ps, py) for ps, py in pts):
-                return True
-        return False
+                lo, hi = min(at_a - half_a, at_b - half_b), max(at_a + half_a, at_b + half_b)
+                return along_s, (lo + hi) / 2, hi - lo
+        return None
 
     def add_xrf(self, spot: XrfMeasurement) -> Track | None:
         """One XRF spot: goes to the track whose footprint it covers most; among tracks it
