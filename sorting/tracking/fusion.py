@@ -246,21 +246,32 @@ def _for_class(
         r_class = response if response is not None and k == 1.0 else (1.0, 0.0)
         own = element_response or {}
         for e, fx in f_x.items():
-            r, r_u = own.get(e, r_class)
-            below = (_silent(prior, e, k * xrf.silent[e] / r)
-                     if prior is not None and e in xrf.silent else None)
-            if below is not None:
-                comp[e] = below
-                continue
-            dilution = (1.0 - c) * fx if k == 1.0 else 0.0
-            g = k * fx / r
-            comp[e] = _with_prior(g, math.hypot(k * u_x[e] / r, dilution / r, level * g,
-                                                g * r_u / r),
-                                  comp.get(e, (0.0, 0.0)) if prior is not None else None)
+            comp[e] = xrf_element(prior, e, fx, u_x[e], xrf.silent.get(e), k, c, level,
+                                  own.get(e, r_class))
     element_mass = {e: (mass * f, math.hypot(f * mass_u, mass * u)) for e, (f, u) in comp.items()}
     value = sum(prices.get(e, 0.0) * m for e, (m, _u) in element_mass.items())
     value_u = math.sqrt(sum((prices.get(e, 0.0) * u) ** 2 for e, (_m, u) in element_mass.items()))
     return _ClassEstimate(volume, volume_u, mass, mass_u, comp, element_mass, value, value_u)
+
+
+def xrf_element(prior: ClassPrior | None, element: str, fx: float, ux: float,
+                silent_u: float | None, k: float, coverage: float, level: float,
+                response: tuple[float, float]) -> tuple[float, float]:
+    """One element's fraction (f, u) in an object of ``prior``'s class from the XRF analysis's
+    ``fx ± ux`` (``silent_u``: the analysis was silent on it, with that u), the scale ``k``
+    fusion applies (:func:`posterior.xrf_scale`), the spots' mean ``coverage``, the relative
+    ``level`` u of a narrow class's visible total and the reading's factor ``response``
+    (r, u_r) from the class's reference objects."""
+    r, r_u = response
+    below = (_silent(prior, element, k * silent_u / r)
+             if prior is not None and silent_u is not None else None)
+    if below is not None:
+        return below
+    dilution = (1.0 - coverage) * fx if k == 1.0 else 0.0
+    g = k * fx / r
+    return _with_prior(g, math.hypot(k * ux / r, dilution / r, level * g, g * r_u / r),
+                       ((prior.composition.get(element, 0.0),
+                         prior.composition_sd.get(element, 0.0)) if prior is not None else None))
 
 
 def _with_weighing(mass: float, mass_u: float, weighed: tuple[float, float]

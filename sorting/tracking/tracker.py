@@ -141,6 +141,9 @@ class PileView:
 #: another object found in a track's X-ray view whose centre lies this close to the
 #: footprint of a third track is that track's (footprints are rough), not a new object
 HIDDEN_CLEAR_M = 0.03
+#: ... and one found in a pile's view (:meth:`Tracker._hidden_in_pile`) covers at least this
+#: much (m²): there the rays cross the members' rims, whose slivers read as other materials
+PILE_HIDDEN_MIN_AREA_M2 = 0.001
 #: ... and one that spans more than this share of the track's own footprint around its
 #: centre is the track's own object, not another
 HIDDEN_MAX_SHARE = 0.5
@@ -225,6 +228,7 @@ class TrackerStats:
     unassociated_xrf: int = 0
     merged_xrt: int = 0
     pile_xrt: int = 0
+    pile_hidden_births: int = 0
     shared_xrt: int = 0
     cropped_xrt: int = 0
     unassociated_xrt: int = 0
@@ -758,7 +762,8 @@ class Tracker:
         all), as a ``shared`` view; when one of them lies on another (a footprint mostly inside
         the other's) the cells cannot be told apart: the view weighs the pile as a whole and
         goes to every track it covers as a :class:`PileView` (``pile_xrt``; fusion holds the
-        tracks' masses to its sum).
+        tracks' masses to its sum), and an object hidden under the pile's bottom member away
+        from the others starts a track in it (:meth:`_hidden_in_pile`).
         A view far larger than its one track's footprint (``XRT_OVERSIZE``: it holds objects
         never tracked) is cropped to the footprint (``cropped_xrt``). A whole view on no
         track (at least ``XRT_BIRTH_MIN_CELLS`` cells) starts one: an object the camera and
@@ -857,6 +862,75 @@ class Tracker:
         if sel.any():
             self._take_xrt(tr, _cells(v, sel))
 
+    def _hidden_in_pile(self, pile: PileView, live: list[Track], split: SplitFn) -> None:
+        """Look for an object hidden under the pile's bottom member (the largest footprint
+        another member lies on) in the cells the others do not cover: an object of another
+        material there (a steel piece under a keyboard that a board lies on) starts a track
+        of its own, a member of the pile (the pile's weighing holds its mass too). The cells
+        on and near the other members' footprints (``HIDDEN_CLEAR_M``) are left out: there
+        the rays cross the members lying on the bottom one, which read as another material.
+        A region smaller than ``PILE_HIDDEN_MIN_AREA_M2``, or one that reaches that margin
+        (a member's own part running on under the bottom one), starts nothing; nor does one
+        whose centre lies on another track's footprint."""
+        v = pile.view
+        if v.cell_s_m is None or v.cell_y_m is None:
+            return
+        members = pile.members
+        cfg = self.config
+
+        def lies_on(a: Track, b: Track) -> bool:
+            # mostly within b's footprint, smaller, and not far lower than b (then it lies
+            # under b: a phone half under a display)
+            if a is b or _overlap_share(a, b) < 0.5 or (
+                    a.length_m * a.width_m >= b.length_m * b.width_m):
+                return False
+            h_a = max((m.height_m for m in a.volumes), default=None)
+            h_b = max((m.height_m for m in b.volumes), default=None)
+            return h_a is None or h_b is None or (
+                h_b <= cfg.apart_height_ratio * h_a + cfg.apart_height_step_m)
+
+        bottoms = [b for b in members if any(lies_on(a, b) for a in members)]
+        if not bottoms:
+            return
+        bottom = max(bottoms, key=lambda t: t.length_m * t.width_m)
+        pitch = math.sqrt(v.cell_area_m2)
+
+        def near_others(s: NDArray[np.float64], y: NDArray[np.float64],
+                        margin: float) -> NDArray[np.bool_]:
+            out = np.zeros(s.size, dtype=bool)
+            for t in members:
+                if t is not bottom:
+                    out |= ((np.abs(s - t.s_m) <= t.length_m / 2 + margin)
+                            & (np.abs(y - t.y_m) <= t.width_m / 2 + margin))
+            return out
+
+        sel = ~near_others(v.cell_s_m, v.cell_y_m, HIDDEN_CLEAR_M)
+        if not sel.any():
+            return
+        part = _cells(v, sel)
+        assert part.cell_s_m is not None and part.cell_y_m is not None
+        found = split(bottom, part)
+        if found is None:
+            return
+        region = found[0]
+        if np.count_nonzero(region.cells) * v.cell_area_m2 < PILE_HIDDEN_MIN_AREA_M2:
+            return      # a sliver between the members' rims, not an object
+        if near_others(part.cell_s_m[region.cells], part.cell_y_m[region.cells],
+                       HIDDEN_CLEAR_M + 2 * pitch).any():
+            return      # it runs on from under a member: that member's own part
+        s_c = float(np.mean(part.cell_s_m[region.cells]))
+        y_c = float(np.mean(part.cell_y_m[region.cells]))
+        if self._nearest_within([t for t in live if t is not bottom], s_c, y_c,
+                                margin=HIDDEN_CLEAR_M) is not None:
+            return      # another track's object (one beside the pile, or a member's rim)
+        before = len(live)
+        self._split_xrt(bottom, part, found, live)
+        for new in live[before:]:
+            members.append(new)
+            new.piles.append(pile)
+        if len(live) > before:
+            self.stats.pile_hidden_births += 1
+
     def _share_xrt(self, v: XrtMeasurement, covered: list[Track], live: list[Track],
                    split: SplitFn | None = None) -> None:
         stacked = any(_overlap_share(a, b) >= 0.5 for i, a in enumerate(covered)
@@ -869,6 +943,8 @@ class Tracker:
                 tr.sensors.add("xrt")
                 tr.last_seen_ns = max(tr.last_seen_ns, v.t_ns)
             self.stats.pile_xrt += 1
+            if split is not None:
+                self._hidden_in_pile(pile, live, split)
             return
         if stacked or v.cell_s_m is None or v.cell_y_m is None:
             self.stats.merged_xrt += 1

@@ -574,3 +574,61 @@ def test_a_region_that_is_the_tracks_own_object_starts_no_track() -> None:
             other = next(o for o in t.tracks.values() if o is not tr)
             assert other.xrt[0].a_high.size == np.count_nonzero(sel)
             assert other.covered_by == tr.track_id
+
+
+def _pile_over_hidden(with_steel: bool) -> tuple[Tracker, Track, Track, float]:
+    """A keyboard-like plastic box with a copper piece lying on one end and, with
+    ``with_steel``, a small steel plate hidden under its other end: the scanner sees the three
+    as one view, a pile (the copper lies on the keyboard). Tracked: the keyboard and the
+    copper (the camera and the 3D sensor see their tops alone). Returns the tracker, the
+    keyboard's and the copper's tracks and the steel's place along the belt (s)."""
+    priors = class_priors()
+    lift = 0.004 if with_steel else 0.0
+    steel = _piece(1, "stainless_steel_scrap", "steel", 0.0, -0.09, (0.08, 0.06, 0.004),
+                   7900.0, dict(priors["stainless_steel_scrap"].composition))
+    board = replace(_piece(2, "keyboard", "plastic", 0.0, 0.0, (0.30, 0.14, 0.025), 500.0,
+                           dict(priors["keyboard"].composition)), z_m=lift)
+    copper = replace(_piece(3, "copper_scrap", "copper", 0.0, 0.09, (0.08, 0.06, 0.006),
+                            8900.0, {"Cu": 0.99}), z_m=lift + 0.025)
+    out, _ = _run_node([steel, board, copper] if with_steel else [board, copper], n_lines=220)
+    assert len(out) == 1                      # one view of the pile
+    view = _view(out[0])
+    # where each lies along the belt: the keyboard spans the view, the pieces at its ends
+    (alone_cu,), _ = _run_node([replace(copper, z_m=0.0)], n_lines=220)
+    (alone_st,), _ = _run_node([steel], n_lines=220)
+    s_cu, s_st = _view(alone_cu).s_m, _view(alone_st).s_m
+    t = Tracker()
+    t.add_volumes([VolumeMeasurement(0, view.s_m, view.y_m, 0.30, 0.14, board.volume_m3(),
+                                     0.02 * board.volume_m3(), 0.025 + lift)])
+    (kb,) = t.tracks.values()
+    cu = t._new_track(0, s_cu, 0.0, 0.08, 0.06)
+    cu.whole_views = 1
+    cu.volumes.append(VolumeMeasurement(0, s_cu, 0.0, 0.08, 0.06, copper.volume_m3(),
+                                        0.05 * copper.volume_m3(), 0.031 + lift))
+    kb.class_votes, cu.class_votes = {"keyboard": 3.0}, {"copper_scrap": 3.0}
+    t.add_xrt([view], split=lambda tr, v: foreign_cells(
+        tr, v, priors[max(tr.class_votes, key=tr.class_votes.__getitem__)]))
+    assert t.stats.pile_xrt == 1
+    return t, kb, cu, s_st
+
+
+def test_an_object_hidden_under_a_pile_starts_a_track_of_its_own() -> None:
+    """A pile's cells cannot be shared out among its members, but where no member lies on the
+    bottom one its cells are the bottom one's alone: a steel plate hidden there (under the
+    keyboard's end that the copper does not lie on) reads another material and starts a track
+    at its place, a member of the pile (whose weighing holds its mass too), covered by the
+    keyboard."""
+    t, kb, cu, s_steel = _pile_over_hidden(with_steel=True)
+    assert t.stats.hidden_births == 1 and len(t.tracks) == 3
+    (hidden,) = [tr for tr in t.tracks.values() if tr not in (kb, cu)]
+    assert abs(hidden.s_m - s_steel) < 0.015 and abs(hidden.y_m) < 0.015
+    assert hidden.covered_by == kb.track_id
+    assert hidden.piles and hidden.piles[0] is kb.piles[0] is cu.piles[0]
+    assert hidden in kb.piles[0].members
+
+
+def test_a_pile_without_a_hidden_object_starts_no_track() -> None:
+    """The same pile without the steel: the copper's cells and its rim, which read another
+    material than the keyboard's, are left out of the search; no track starts."""
+    t, *_ = _pile_over_hidden(with_steel=False)
+    assert t.stats.hidden_births == 0 and len(t.tracks) == 2
