@@ -144,6 +144,8 @@ HIDDEN_CLEAR_M = 0.03
 #: ... and one found in a pile's view (:meth:`Tracker._hidden_in_pile`) covers at least this
 #: much (m²): there the rays cross the members' rims, whose slivers read as other materials
 PILE_HIDDEN_MIN_AREA_M2 = 0.001
+#: regions looked at in one pile's view before giving up
+PILE_HIDDEN_TRIES = 3
 #: ... and one that spans more than this share of the track's own footprint around its
 #: centre is the track's own object, not another
 HIDDEN_MAX_SHARE = 0.5
@@ -908,21 +910,27 @@ class Tracker:
         if not sel.any():
             return
         part = _cells(v, sel)
-        assert part.cell_s_m is not None and part.cell_y_m is not None
-        found = split(bottom, part)
-        if found is None:
+        for _ in range(PILE_HIDDEN_TRIES):
+            assert part.cell_s_m is not None and part.cell_y_m is not None
+            found = split(bottom, part)
+            if found is None:
+                return
+            cells = found[0].cells
+            s_c = float(np.mean(part.cell_s_m[cells]))
+            y_c = float(np.mean(part.cell_y_m[cells]))
+            if (np.count_nonzero(cells) * v.cell_area_m2 >= PILE_HIDDEN_MIN_AREA_M2
+                    and not near_others(part.cell_s_m[cells], part.cell_y_m[cells],
+                                        HIDDEN_CLEAR_M + 2 * pitch).any()
+                    and self._nearest_within([t for t in live if t is not bottom], s_c, y_c,
+                                             margin=HIDDEN_CLEAR_M) is None):
+                break
+            # a sliver between the members' rims, a member's own part running on from under
+            # it, or another track's object: look again without it
+            if np.count_nonzero(~cells) == 0:
+                return
+            part = _cells(part, ~cells)
+        else:
             return
-        region = found[0]
-        if np.count_nonzero(region.cells) * v.cell_area_m2 < PILE_HIDDEN_MIN_AREA_M2:
-            return      # a sliver between the members' rims, not an object
-        if near_others(part.cell_s_m[region.cells], part.cell_y_m[region.cells],
-                       HIDDEN_CLEAR_M + 2 * pitch).any():
-            return      # it runs on from under a member: that member's own part
-        s_c = float(np.mean(part.cell_s_m[region.cells]))
-        y_c = float(np.mean(part.cell_y_m[region.cells]))
-        if self._nearest_within([t for t in live if t is not bottom], s_c, y_c,
-                                margin=HIDDEN_CLEAR_M) is not None:
-            return      # another track's object (one beside the pile, or a member's rim)
         before = len(live)
         self._split_xrt(bottom, part, found, live)
         for new in live[before:]:

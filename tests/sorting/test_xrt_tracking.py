@@ -632,3 +632,52 @@ def test_a_pile_without_a_hidden_object_starts_no_track() -> None:
     material than the keyboard's, are left out of the search; no track starts."""
     t, *_ = _pile_over_hidden(with_steel=False)
     assert t.stats.hidden_births == 0 and len(t.tracks) == 2
+
+
+def test_a_members_run_on_part_is_passed_over_for_the_hidden_object_beyond(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a pile the largest region of another material may be a member's own part running on
+    from under the bottom one (a keyboard lying across another, its end seen beside it): that
+    region reaches the member's footprint and starts nothing, and the search goes on without
+    it, to a smaller region away from every member (a steel piece under the bottom one)."""
+    from perception.xrt.stack import ForeignRegion
+
+    ss, yy = np.meshgrid(np.arange(-0.2, 0.2, 0.003125), np.arange(-0.1, 0.1, 0.003125),
+                         indexing="ij")
+    s, y = ss.ravel(), yy.ravel()
+    view = replace(_blank_view(0.0, 0.0, 0.4, 0.2, (s, y)), cell_area_m2=0.003125**2)
+    mu = class_table(class_priors()["keyboard"]).mu
+    run_on = (s < -0.05) & (y > 0.03)              # from under the member at the -s end
+    steel = (np.abs(s - 0.12) < 0.03) & (np.abs(y + 0.05) < 0.02)
+    calls: list[int] = []
+
+    def split(tr: Track, v: XrtMeasurement) -> Any:
+        # the larger region first, as the search ranks them; only cells still in the view
+        assert v.cell_s_m is not None and v.cell_y_m is not None
+        for sel in (run_on, steel):
+            here = np.isin(np.round(v.cell_s_m, 6) + 1j * np.round(v.cell_y_m, 6),
+                           np.round(s[sel], 6) + 1j * np.round(y[sel], 6))
+            if here.any():
+                calls.append(int(here.sum()))
+                return ForeignRegion(here, here, 0.2, 0.1, 0.1, 0.2), mu
+        return None
+
+    for tries in (3, 1):
+        calls.clear()
+        t = Tracker()
+        _tracks(t, [(0.0, 0.0, 0.4, 0.2)])
+        (kb,) = t.tracks.values()
+        kb.volumes[0] = replace(kb.volumes[0], height_m=0.03)
+        top = t._new_track(0, -0.15, 0.07, 0.08, 0.06)
+        top.whole_views = 1
+        top.volumes.append(VolumeMeasurement(0, -0.15, 0.07, 0.08, 0.06, 1e-4, 1e-6, 0.06))
+        monkeypatch.setattr("sorting.tracking.tracker.PILE_HIDDEN_TRIES", tries)
+        t.add_xrt([view], split=split)
+        assert t.stats.pile_xrt == 1
+        if tries == 1:      # the first region alone: nothing starts
+            assert t.stats.hidden_births == 0 and len(t.tracks) == 2
+            continue
+        assert t.stats.pile_hidden_births == 1 and len(t.tracks) == 3
+        (hidden,) = [tr for tr in t.tracks.values() if tr not in (kb, top)]
+        assert abs(hidden.s_m - 0.12) < 0.01 and abs(hidden.y_m + 0.05) < 0.01
+        assert len(calls) == 2
