@@ -59,7 +59,7 @@ def print_perception(con: Console, r: RunResult) -> None:
                   f"lines ({b.xrt.rejected} rejected); {weighed} of {len(finished)} tracked "
                   f"objects seen through ({st.shared_xrt} views shared out among touching "
                   f"objects, {st.pile_xrt} weighing piles as a whole, {st.merged_xrt} "
-                  f"left out; {st.hidden_births} objects found hidden under others, "
+                  f"left out; hidden under others: {st.hidden_births} found, "
                   f"{st.pile_hidden_births} of them in piles)")
     t.add_row("tracker", f"{len(finished)} objects left the sensing zone "
                          f"({b.tracker.tracker.stats.births} tracks started)")
