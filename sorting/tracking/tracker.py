@@ -570,9 +570,9 @@ class Tracker:
                     or math.hypot(b.s_m - cs, b.y_m - cy) <= cfg.gate_m):
                 # far lower than the object it lies beside: a thing on its footprint's edge
                 # (a magnet half under a slag lump), no whole view of it
-                keep.append(replace(b, truncated=True) if self._far_taller(tall, b) else b)
+                keep.append(replace(b, truncated=True) if self._far_taller(tall, b.height_m) else b)
                 continue
-            step = self._far_taller(known, b) and not any(
+            step = self._far_taller(known, b.height_m) and not any(
                 self._inside(t, b.s_m, b.y_m, margin=cfg.apart_clear_m)
                 for t in live if t is not tr)
             if min(b.length_m, b.width_m) < cfg.apart_min_side_m or (not step and (
@@ -610,11 +610,11 @@ class Tracker:
         near = [t for t in live if self._inside(t, s, y, margin=margin)]
         return min(near, key=lambda t: math.hypot(t.s_m - s, t.y_m - y)) if near else None
 
-    def _far_taller(self, height_m: float, blob: VolumeMeasurement) -> bool:
-        """Whether an object ``height_m`` tall stands far above ``blob``
+    def _far_taller(self, height_m: float, low_m: float) -> bool:
+        """Whether an object ``height_m`` tall stands far above one ``low_m`` tall
         (``apart_height_ratio`` times its height plus ``apart_height_step_m``)."""
         cfg = self.config
-        return height_m > cfg.apart_height_ratio * blob.height_m + cfg.apart_height_step_m
+        return height_m > cfg.apart_height_ratio * low_m + cfg.apart_height_step_m
 
     def _in_line_with(self, live: list[Track], blob: VolumeMeasurement) -> Track | None:
         """The long thin track (``line_min_aspect``) that the thin sliver ``blob`` lies in line
@@ -858,8 +858,7 @@ class Tracker:
         if v.cell_s_m is None or v.cell_y_m is None:
             self.stats.merged_xrt += 1
             return
-        sel = (np.abs(v.cell_s_m - tr.s_m) <= tr.length_m / 2 + XRT_MARGIN_M) & (
-            np.abs(v.cell_y_m - tr.y_m) <= tr.width_m / 2 + XRT_MARGIN_M)
+        sel = _on_footprint(tr, v.cell_s_m, v.cell_y_m, XRT_MARGIN_M)
         self.stats.cropped_xrt += 1
         if sel.any():
             self._take_xrt(tr, _cells(v, sel))
@@ -878,7 +877,6 @@ class Tracker:
         if v.cell_s_m is None or v.cell_y_m is None:
             return
         members = pile.members
-        cfg = self.config
 
         def lies_on(a: Track, b: Track) -> bool:
             # mostly within b's footprint, smaller, and not far lower than b (then it lies
@@ -888,8 +886,7 @@ class Tracker:
                 return False
             h_a = max((m.height_m for m in a.volumes), default=None)
             h_b = max((m.height_m for m in b.volumes), default=None)
-            return h_a is None or h_b is None or (
-                h_b <= cfg.apart_height_ratio * h_a + cfg.apart_height_step_m)
+            return h_a is None or h_b is None or not self._far_taller(h_b, h_a)
 
         bottoms = [b for b in members if any(lies_on(a, b) for a in members)]
         if not bottoms:
@@ -902,8 +899,7 @@ class Tracker:
             out = np.zeros(s.size, dtype=bool)
             for t in members:
                 if t is not bottom:
-                    out |= ((np.abs(s - t.s_m) <= t.length_m / 2 + margin)
-                            & (np.abs(y - t.y_m) <= t.width_m / 2 + margin))
+                    out |= _on_footprint(t, s, y, margin)
             return out
 
         sel = ~near_others(v.cell_s_m, v.cell_y_m, HIDDEN_CLEAR_M)
@@ -1120,6 +1116,13 @@ def _box_overlap_share(a: tuple[float, float, float, float],
         return 0.0
     smaller = min(a[2] * a[3], b[2] * b[3])
     return ds * dy / smaller if smaller > 0 else 0.0
+
+
+def _on_footprint(tr: Track, s: NDArray[np.float64], y: NDArray[np.float64],
+                  margin: float) -> NDArray[np.bool_]:
+    """Which of the points ``(s, y)`` lie on ``tr``'s footprint, ``margin`` wider all round."""
+    return (np.abs(s - tr.s_m) <= tr.length_m / 2 + margin) & (
+        np.abs(y - tr.y_m) <= tr.width_m / 2 + margin)
 
 
 def _overlap_share(a: Track, b: Track) -> float:
