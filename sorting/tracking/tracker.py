@@ -237,6 +237,7 @@ class TrackerStats:
     merged_tracks: int = 0
     stacked_births: int = 0
     apart_births: int = 0
+    side_births: int = 0
     xrt_births: int = 0
     hidden_births: int = 0
 
@@ -265,6 +266,9 @@ class Tracker:
         self.stats = TrackerStats()
         self._next_id = 1
         self._stack_candidates: list[_StackCandidate] = []
+        #: whole boxes of another class than their owner's that a split dropped: a 3D blob
+        #: of its own under one confirms another object there (:meth:`_apart`)
+        self._side_boxes: list[_StackCandidate] = []
 
     # -- association ---------------------------------------------------------------------------
     def live(self) -> list[Track]:
@@ -343,6 +347,10 @@ class Tracker:
                         # a second box on an object already matched this frame: a split
                         # (or an object lying on it, not yet confirmed)
                         self.stats.split_detections += 1
+                        if not det.truncated and not _agrees(owner, det.class_name):
+                            self._side_boxes.append(_StackCandidate(
+                                owner.track_id, det.s_m, det.y_m, det.length_m, det.width_m,
+                                {det.class_name: det.score}, 1, det.t_ns))
                         continue
                     tr = stacked
                 elif det.score < self.config.birth_score:
@@ -554,7 +562,10 @@ class Tracker:
         it stays ``tr``'s, as a partial view (its volume and grasp point are not the
         object's) -- and so does one within the gate that stands far lower
         (``apart_height_ratio``, ``apart_height_step_m``) than the track's own blob of this
-        frame or its earlier views."""
+        frame or its earlier views. Unless the camera boxed another class there: a box a
+        split dropped on ``tr`` (:meth:`_side_boxes_on`) and a whole blob of its own beside
+        ``tr``'s, at least ``apart_min_side_m`` across, are another object whatever their
+        height (a magnet half under a brass fitting)."""
         cfg = self.config
         cs, cy = centre if centre is not None else (tr.s_m, tr.y_m)
         own = any(id(b) in primary for b in pieces)
@@ -565,6 +576,20 @@ class Tracker:
         for b in pieces:
             if id(b) in primary or b.truncated:
                 keep.append(b)
+                continue
+            boxes = self._side_boxes_on(tr, b) if own and min(
+                b.length_m, b.width_m) >= cfg.apart_min_side_m else []
+            if boxes:
+                # the camera boxed another class there, the 3D sensor sees a blob of its own
+                # beside the track's: another object, whatever its height or size
+                other = self._apart_birth(tr, b, live)
+                for c in boxes:
+                    for k, v in c.votes.items():
+                        other.class_votes[k] = other.class_votes.get(k, 0.0) + v
+                    other.detections += c.frames
+                    other.sensors.add("camera")
+                    self._side_boxes.remove(c)
+                self.stats.side_births += 1
                 continue
             if (b.length_m * b.width_m > cfg.stack_max_area_ratio * tr.length_m * tr.width_m
                     or math.hypot(b.s_m - cs, b.y_m - cy) <= cfg.gate_m):
@@ -579,15 +604,33 @@ class Tracker:
                     not own or b.height_m <= cfg.thin_piece_max_height_m)):
                 keep.append(replace(b, truncated=True))
                 continue
-            other = self._new_track(b.t_ns, b.s_m, b.y_m, b.length_m, b.width_m)
-            other.whole_views = 1
-            other.volumes.append(b)
-            other.sensors.add("depth")
-            other.apart_from.add(tr.track_id)
-            tr.apart_from.add(other.track_id)
-            live.append(other)
+            self._apart_birth(tr, b, live)
             self.stats.apart_births += 1
         return keep
+
+    def _apart_birth(self, tr: Track, b: VolumeMeasurement, live: list[Track]) -> Track:
+        """A track for the whole blob ``b`` beside ``tr``: never merged with it."""
+        other = self._new_track(b.t_ns, b.s_m, b.y_m, b.length_m, b.width_m)
+        other.whole_views = 1
+        other.volumes.append(b)
+        other.sensors.add("depth")
+        other.apart_from.add(tr.track_id)
+        tr.apart_from.add(other.track_id)
+        live.append(other)
+        return other
+
+    def _side_boxes_on(self, tr: Track, b: VolumeMeasurement) -> list[_StackCandidate]:
+        """The boxes a split dropped on ``tr`` (``_side_boxes``, seen within
+        ``stack_expire_s``) that name another class than ``tr``'s leading one and whose
+        centre lies on the blob ``b``'s footprint while ``b``'s centre lies in the box."""
+        cfg = self.config
+        self._side_boxes = [c for c in self._side_boxes
+                            if abs(b.t_ns - c.last_ns) <= cfg.stack_expire_s * 1e9
+                            and c.owner_id in self.tracks]
+        return [c for c in self._side_boxes
+                if c.owner_id == tr.track_id and not _agrees(tr, top_vote(c.votes) or "")
+                and abs(c.s_m - b.s_m) <= b.length_m / 2 and abs(c.y_m - b.y_m) <= b.width_m / 2
+                and abs(b.s_m - c.s_m) <= c.length_m / 2 and abs(b.y_m - c.y_m) <= c.width_m / 2]
 
     @staticmethod
     def _most_overlapped(live: list[Track], box: tuple[float, float, float, float],

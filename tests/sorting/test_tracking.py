@@ -130,6 +130,41 @@ def test_split_boxes_that_change_class_or_place_or_are_large_start_no_track() ->
     assert len(tr.live()) == 1 and tr.stats.stacked_births == 0
 
 
+
+def test_a_box_of_another_class_on_a_blob_of_its_own_beside_a_track_is_another_object() -> None:
+    """Seed 42, 800 s: a 6 cm HDD magnet lies half under a brass fitting. The camera boxes the
+    fitting, and in two frames the magnet, off the fitting's centre but on its footprint (a
+    split, as large as the fitting: no stack); the 3D sensor then sees two whole blobs, the
+    fitting's and, a step lower, the magnet's. Box and blob together start the magnet's
+    track; either alone, or a box of the fitting's own class, does not."""
+    brass = ClassMeasurement(0, 0.0, 0.0, 0.06, 0.06, "brass_fitting", 0.9)
+    magnet = ClassMeasurement(1, -0.03, -0.018, 0.05, 0.06, "hdd_vcm_magnet_assembly", 0.49)
+    own = VolumeMeasurement(2, 0.001, 0.0, 0.07, 0.08, 6.1e-5, 3e-6, 0.030)
+    side = VolumeMeasurement(2, -0.032, -0.017, 0.05, 0.07, 1.1e-5, 1e-6, 0.010)
+
+    def run(box: ClassMeasurement | None, blobs: list[VolumeMeasurement]) -> Tracker:
+        tr = Tracker()
+        tr.add_detections([brass])
+        tr.add_detections([replace(brass, t_ns=1)] + ([box] if box is not None else []))
+        assert len(tr.live()) == 1
+        tr.add_volumes(blobs)
+        return tr
+
+    tr = run(magnet, [own, side])
+    assert tr.stats.side_births == 1 and len(tr.live()) == 2
+    (fitting,) = [t for t in tr.live() if top_vote(t.class_votes) == "brass_fitting"]
+    (other,) = [t for t in tr.live() if t is not fitting]
+    assert top_vote(other.class_votes) == "hdd_vcm_magnet_assembly" and other.detections == 1
+    assert other.volumes == [side] and fitting.volumes == [own]
+    assert other.sensors == {"camera", "depth"} and fitting.track_id in other.apart_from
+    assert tr.merge_duplicates() == 0
+    for box, blobs in ((None, [own, side]),                                  # no box
+                       (magnet, [side]),                                     # no own blob
+                       (replace(magnet, class_name="brass_fitting"), [own, side]),
+                       (replace(magnet, s_m=0.02, y_m=0.01), [own, side])):  # elsewhere
+        tr = run(box, blobs)
+        assert tr.stats.side_births == 0 and len(tr.live()) == 1
+
 @pytest.mark.parametrize(("ds", "expected"), [(0.0, 1.0), (0.05, 0.5), (0.2, 0.0)])
 def test_spot_coverage(ds: float, expected: float) -> None:
     # a 1 cm spot on a 10 cm square: fully on, centred on the edge (half), off
