@@ -365,22 +365,22 @@ class TrackerNode(Node):
         for tr in self.tracker.retire(p):
             self._book(tr, RESIDUE)
         objects = []
+        live = self.tracker.live()
         for tr in self.tracker.tracks.values():
             est = self._estimate(tr)
             self.estimates[tr.track_id] = est
             # tentative tracks (only partial views so far) and tracks not yet settled (seen
             # whole once, just now) are kept and booked, not offered
             if tr.settled(now, self.tracker.config.settle_s):
-                objects.append(self._to_msg(tr, est, p))
+                objects.append(self._to_msg(tr, est, p, self.tracker.pick_views(tr, live)))
         self.pub.publish(new("crmsort_msgs/msg/SortObjectArray", header=header(now, "belt"),
                              belt_position_m=p, objects=objects))
 
-    def _to_msg(self, tr: Track, est: ObjectEstimate, p: float) -> Any:
-        # where to pick: the 3D sensor's grasp points are better than the fused centre
-        # (camera boxes of partial or mis-classified views pull it around)
-        # whole 3D views only: a view cut by the sensor's edge or a blob merged with a
-        # neighbour puts the grasp point and the height on the wrong surface
-        views = [v for v in tr.volumes if not v.truncated]
+    def _to_msg(self, tr: Track, est: ObjectEstimate, p: float,
+                views: list[VolumeMeasurement]) -> Any:
+        # where to pick: the 3D sensor's grasp points of ``views`` (Tracker.pick_views) are
+        # better than the fused centre (camera boxes of partial or mis-classified views pull
+        # it around)
         if views:
             s = float(np.median([v.grasp_s_m for v in views]))
             y = float(np.median([v.grasp_y_m for v in views]))

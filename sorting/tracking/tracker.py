@@ -308,6 +308,19 @@ class Tracker:
         return abs(s - cs) <= tr.length_m / 2 + margin and abs(y - cy) <= (
             tr.width_m / 2 + margin)
 
+    def pick_views(self, tr: Track, live: Sequence[Track] | None = None
+                   ) -> list[VolumeMeasurement]:
+        """The 3D views of ``tr`` whose grasp point and height are its object's: the whole
+        ones (a view cut by the sensor's edge or a blob merged with a neighbour puts them on
+        the wrong surface) whose grasp point lies on no smaller live track's footprint --
+        that is an object lying on ``tr`` (a slag lump on a board, seen as one blob before
+        the 3D sensor told them apart): the cup would lift it, not ``tr``'s object."""
+        area = tr.length_m * tr.width_m
+        on = [t for t in (self.live() if live is None else live)
+              if t is not tr and t.length_m * t.width_m < area]
+        return [v for v in tr.volumes if not v.truncated
+                and not any(self._inside(t, v.grasp_s_m, v.grasp_y_m) for t in on)]
+
     def add_detections(self, dets: Sequence[ClassMeasurement]) -> None:
         """One camera frame's detections.
 

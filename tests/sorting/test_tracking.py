@@ -165,6 +165,30 @@ def test_a_box_of_another_class_on_a_blob_of_its_own_beside_a_track_is_another_o
         tr = run(box, blobs)
         assert tr.stats.side_births == 0 and len(tr.live()) == 1
 
+
+def test_a_grasp_point_on_a_smaller_track_lying_on_a_board_is_not_the_boards() -> None:
+    """Seed 42, 800 s: a slag lump lies on a board; the 3D sensor first sees them as one blob,
+    its grasp point on the lump's top, then apart. Once the lump has a track, the board is
+    picked where its own blob's grasp point lies, not on the lump (the cup would lift it)."""
+    tr = Tracker()
+    tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.20, 0.20, "pcb_high_grade", 0.9)])
+    (board,) = tr.tracks.values()
+    pile = VolumeMeasurement(1, 0.0, 0.0, 0.22, 0.22, 3.7e-4, 1e-5, 0.039,
+                             grasp_s_m=-0.02, grasp_y_m=-0.003, grasp_z_m=0.047)
+    cut = replace(pile, t_ns=2, grasp_s_m=-0.01, grasp_y_m=0.0, truncated=True)
+    alone = VolumeMeasurement(3, 0.01, 0.0, 0.22, 0.22, 2.5e-4, 1e-5, 0.016,
+                              grasp_s_m=0.012, grasp_y_m=0.01, grasp_z_m=0.015)
+    board.volumes.extend([pile, cut, alone])
+    assert tr.pick_views(board) == [pile, alone]  # whole views only
+    # the lump's track (found by the X-ray scanner), smaller than the board, holds the
+    # pile's grasp point
+    lump = tr._new_track(4, -0.03, 0.008, 0.07, 0.06)
+    assert tr.pick_views(board) == [alone]
+    assert tr.pick_views(board, [board]) == [pile, alone]
+    # a larger neighbour's footprint holding a grasp point does not drop it
+    lump.length_m, lump.width_m = 0.5, 0.4
+    assert tr.pick_views(board) == [pile, alone]
+
 @pytest.mark.parametrize(("ds", "expected"), [(0.0, 1.0), (0.05, 0.5), (0.2, 0.0)])
 def test_spot_coverage(ds: float, expected: float) -> None:
     # a 1 cm spot on a 10 cm square: fully on, centred on the edge (half), off
