@@ -377,10 +377,12 @@ class TrackerNode(Node):
                              belt_position_m=p, objects=objects))
 
     def _to_msg(self, tr: Track, est: ObjectEstimate, p: float,
-                views: list[VolumeMeasurement]) -> Any:
+                views: list[VolumeMeasurement] | None = None) -> Any:
         # where to pick: the 3D sensor's grasp points of ``views`` (Tracker.pick_views) are
         # better than the fused centre (camera boxes of partial or mis-classified views pull
         # it around)
+        if views is None:
+            views = self.tracker.pick_views(tr)
         if views:
             s = float(np.median([v.grasp_s_m for v in views]))
             y = float(np.median([v.grasp_y_m for v in views]))
