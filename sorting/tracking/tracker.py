@@ -212,6 +212,9 @@ class TrackerConfig:
     # ... and no other track's footprint lies this close to it (on a seed-42 replay a board
     # whose track knew only its cut part had its blob taken for a new object beside a laptop)
     apart_clear_m: float = 0.10
+    # ... and a thin blob off the centre whose centre lies beside the track's own blob of
+    # the frame, that one spanning this share of the track's footprint, is another object
+    own_blob_whole_share: float = 0.8
     # two tracks of one class in line, of one width, with the gap between them under a track
     # of another class that is wider than they are by this much, spanning at most this much
     # together, are the two ends of one object lying partly under that one
@@ -482,9 +485,11 @@ class Tracker:
         (flagged): their volume is a lower bound, which fusion uses only when no whole view
         exists. Several blobs of one frame that go to one track are pieces of it (a thin
         plate that the 3D sensor's noise cuts in parts) when they are thin
-        (``thin_piece_max_height_m``) and their centres lie on its footprint: they are booked
-        as one view, their sum (thicker objects are cut only where they touch others, and the
-        footprint's box holds the neighbours of a turned object)."""
+        (``thin_piece_max_height_m``) and their centres lie on its footprint -- and on its own
+        blob's, where that one spans ``own_blob_whole_share`` of the footprint (a thin blob
+        beside it is then another object, :meth:`_apart`): they are booked as one view, their
+        sum (thicker objects are cut only where they touch others, and the footprint's box
+        holds the neighbours of a turned object)."""
         cfg = self.config
         live = self.live()
         match = self._assign([(b.s_m, b.y_m) for b in blobs], live)
@@ -549,8 +554,12 @@ class Tracker:
         for tr, pieces in views.values():
             # pieces lying on the track's footprint are parts of it; a blob beside it that
             # the gate gave it (a neighbour's) stays a view of its own, as before
+            # -- unless the track's own blob spans its footprint: the object is whole in it,
+            # and a thin blob beside that one is no piece of it
+            span = self._spanning(tr, pieces, primary)
             part = [b.height_m <= cfg.thin_piece_max_height_m and self._inside(
-                tr, b.s_m, b.y_m, margin=0.01, centre=before.get(tr.track_id)) for b in pieces]
+                tr, b.s_m, b.y_m, margin=0.01, centre=before.get(tr.track_id))
+                and (span is None or b is span or _holds(span, b)) for b in pieces]
             if sum(part) > 1:
                 tr.volumes.append(_joined([b for b, k in zip(pieces, part, strict=True) if k]))
                 pieces = [b for b, k in zip(pieces, part, strict=True) if not k]
@@ -613,13 +622,26 @@ class Tracker:
             step = self._far_taller(known, b.height_m) and not any(
                 self._inside(t, b.s_m, b.y_m, margin=cfg.apart_clear_m)
                 for t in live if t is not tr)
-            if min(b.length_m, b.width_m) < cfg.apart_min_side_m or (not step and (
+            # a thin blob off the track's own one, when that one spans the track's footprint
+            # (no piece of the object is missing from it): another thin object beside it
+            span = self._spanning(tr, pieces, primary)
+            beside = span is not None and not _holds(span, b) and not any(
+                self._inside(t, b.s_m, b.y_m) for t in live if t is not tr)
+            if min(b.length_m, b.width_m) < cfg.apart_min_side_m or (not step and not beside and (
                     not own or b.height_m <= cfg.thin_piece_max_height_m)):
                 keep.append(replace(b, truncated=True))
                 continue
             self._apart_birth(tr, b, live)
             self.stats.apart_births += 1
         return keep
+
+    def _spanning(self, tr: Track, pieces: list[VolumeMeasurement], primary: set[int]
+                  ) -> VolumeMeasurement | None:
+        """``tr``'s own whole blob among this frame's ``pieces`` when it spans at least
+        ``own_blob_whole_share`` of the track's footprint, else None."""
+        area = self.config.own_blob_whole_share * tr.length_m * tr.width_m
+        return next((o for o in pieces if id(o) in primary and not o.truncated
+                     and o.length_m * o.width_m >= area), None)
 
     def _apart_birth(self, tr: Track, b: VolumeMeasurement, live: list[Track]) -> Track:
         """A track for the whole blob ``b`` beside ``tr``: never merged with it."""
@@ -1213,6 +1235,11 @@ def _joined(pieces: Sequence[VolumeMeasurement]) -> VolumeMeasurement:
         height_m=max(b.height_m for b in pieces),
         truncated=any(b.truncated for b in pieces),
     )
+
+
+def _holds(box: VolumeMeasurement, b: VolumeMeasurement) -> bool:
+    """Whether ``b``'s centre lies on the blob ``box``'s footprint."""
+    return abs(b.s_m - box.s_m) <= box.length_m / 2 and abs(b.y_m - box.y_m) <= box.width_m / 2
 
 
 def _agrees(t: Track, class_name: str) -> bool:

@@ -189,6 +189,38 @@ def test_a_grasp_point_on_a_smaller_track_lying_on_a_board_is_not_the_boards() -
     lump.length_m, lump.width_m = 0.5, 0.4
     assert tr.pick_views(board) == [pile, alone]
 
+
+def test_a_thin_blob_beside_a_tracks_whole_blob_is_another_object() -> None:
+    """Seed 42, 800 s: a 7 mm aluminium strip lies 59 % under a tablet. The 3D sensor sees
+    the tablet whole (its blob spans the camera's box) and, beside that blob, the strip's end
+    (8 mm, thin as a plate's piece). With the tablet whole in its own blob, the strip's blob
+    is no piece of it: it starts a track. Where the tablet's own blob is itself a piece (it
+    spans under 80 % of the box), the thin blobs are the tablet's pieces, joined, as before;
+    and a blob on another track's footprint is left to that one."""
+    tablet_box = ClassMeasurement(0, 0.0, 0.0, 0.32, 0.32, "tablet", 0.7)
+    own = VolumeMeasurement(1, -0.005, -0.026, 0.34, 0.27, 7.1e-4, 2e-5, 0.017)
+    strip = VolumeMeasurement(1, 0.099, 0.115, 0.22, 0.18, 7.2e-5, 4e-6, 0.008)
+    crumb = VolumeMeasurement(1, -0.026, 0.063, 0.04, 0.03, 3e-6, 1e-6, 0.009)
+
+    def run(blobs: list[VolumeMeasurement], *, neighbour: bool = False) -> tuple[Tracker, Track]:
+        tr = Tracker()
+        tr.add_detections([tablet_box] + ([ClassMeasurement(
+            0, 0.16, 0.20, 0.10, 0.10, "cable_piece", 0.8)] if neighbour else []))
+        tab = next(t for t in tr.live() if top_vote(t.class_votes) == "tablet")
+        tr.add_volumes(blobs)
+        return tr, tab
+
+    tr, tab = run([own, crumb, strip])
+    assert tr.stats.apart_births == 1 and len(tr.live()) == 2
+    (other,) = [t for t in tr.live() if t is not tab]
+    assert other.volumes == [strip] and tab.track_id in other.apart_from
+    assert tab.volumes == [own, crumb]  # within the gate, as before
+    tr, tab = run([replace(own, length_m=0.25), crumb, strip])
+    assert tr.stats.apart_births == 0 and len(tr.live()) == 1
+    assert sorted(v.volume_m3 for v in tab.volumes) == pytest.approx([7.5e-5, 7.1e-4])
+    tr, tab = run([own, crumb, strip], neighbour=True)
+    assert tr.stats.apart_births == 0 and len(tr.live()) == 2
+
 @pytest.mark.parametrize(("ds", "expected"), [(0.0, 1.0), (0.05, 0.5), (0.2, 0.0)])
 def test_spot_coverage(ds: float, expected: float) -> None:
     # a 1 cm spot on a 10 cm square: fully on, centred on the edge (half), off
