@@ -62,7 +62,7 @@ def print_perception(con: Console, r: RunResult) -> None:
                   f"left out; hidden under others: {st.hidden_births} found, "
                   f"{st.pile_hidden_births} of them in piles)")
     t.add_row("tracker", f"{len(finished)} objects left the sensing zone "
-                         f"({b.tracker.tracker.stats.births} tracks started)")
+                         f"({b.tracker.tracker.stats.birth_summary()})")
     con.print(t)
 
 

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     res = retrack(Path(args.run), Path(args.out))
     con.print(f"retracked {res.messages} messages in {time.perf_counter() - t0:.1f} s: "
-              f"{res.tracks} tracks born, {res.booked} objects booked ({res.picks_replayed} "
+              f"{res.births}; {res.booked} objects booked ({res.picks_replayed} "
               f"recorded picks replayed, {res.picks_unmatched} found no track) → {res.out} "
               f"(score it: crmsort eval-run {res.out})")
     return 0

@@ -96,6 +96,8 @@ class RetrackResult:
     booked: int
     picks_replayed: int
     picks_unmatched: int
+    #: the tracks started, by rule (:meth:`TrackerStats.birth_summary`)
+    births: str = ""
 
 
 def retrack(run_dir: Path, out_dir: Path, line: LineConfig | None = None) -> RetrackResult:
@@ -153,4 +155,4 @@ def retrack(run_dir: Path, out_dir: Path, line: LineConfig | None = None) -> Ret
         shutil.copy(saved, out_dir / "line.yaml")
     booked = node.ledger.accounts["feed"].objects if "feed" in node.ledger.accounts else 0
     return RetrackResult(out_dir, stats.messages, node.tracker.stats.births, booked,
-                         arms.replayed, arms.unmatched)
+                         arms.replayed, arms.unmatched, node.tracker.stats.birth_summary())

@@ -244,6 +244,18 @@ class TrackerStats:
     xrt_births: int = 0
     hidden_births: int = 0
 
+    def birth_summary(self) -> str:
+        """The tracks started and, of them, those the rules for objects on, beside or under
+        others started (for an engineer tuning the tracker on a replay)."""
+        rules = ", ".join(f"{n} {what}" for n, what in (
+            (self.stacked_births, "lying on another (camera boxes)"),
+            (self.apart_births, "beside or under another (3D blobs)"),
+            (self.side_births, "beside another (a camera box on a 3D blob)"),
+            (self.xrt_births, "seen by the X-ray scanner alone"),
+            (self.hidden_births, "hidden under others (X-ray)")) if n)
+        started = f"{self.births} track{'' if self.births == 1 else 's'} started"
+        return started + (f", of them {rules}" if rules else "")
+
 
 @dataclass
 class _StackCandidate:

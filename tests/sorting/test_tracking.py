@@ -158,12 +158,15 @@ def test_a_box_of_another_class_on_a_blob_of_its_own_beside_a_track_is_another_o
     assert other.volumes == [side] and fitting.volumes == [own]
     assert other.sensors == {"camera", "depth"} and fitting.track_id in other.apart_from
     assert tr.merge_duplicates() == 0
+    assert tr.stats.birth_summary() == (
+        "2 tracks started, of them 1 beside another (a camera box on a 3D blob)")
     for box, blobs in ((None, [own, side]),                                  # no box
                        (magnet, [side]),                                     # no own blob
                        (replace(magnet, class_name="brass_fitting"), [own, side]),
                        (replace(magnet, s_m=0.02, y_m=0.01), [own, side])):  # elsewhere
         tr = run(box, blobs)
         assert tr.stats.side_births == 0 and len(tr.live()) == 1
+        assert tr.stats.birth_summary() == "1 track started"
 
 
 def test_a_grasp_point_on_a_smaller_track_lying_on_a_board_is_not_the_boards() -> None:
