@@ -376,6 +376,7 @@ class Tracker:
                         # (or an object lying on it, not yet confirmed)
                         self.stats.split_detections += 1
                         if not det.truncated and not _agrees(owner, det.class_name):
+                            self._forget_side_boxes(det.t_ns)
                             self._side_boxes.append(_StackCandidate(
                                 owner.track_id, det.s_m, det.y_m, det.length_m, det.width_m,
                                 {det.class_name: det.score}, 1, det.t_ns))
@@ -599,7 +600,7 @@ class Tracker:
         frame or its earlier views. Unless the camera boxed another class there: a box a
         split dropped on ``tr`` (:meth:`_side_boxes_on`) and a whole blob of its own beside
         ``tr``'s, at least ``apart_min_side_m`` across, are another object whatever their
-        height (a magnet half under a brass fitting)."""
+        height (a magnet whose edge lies under a brass fitting)."""
         cfg = self.config
         cs, cy = centre if centre is not None else (tr.s_m, tr.y_m)
         own = any(id(b) in primary for b in pieces)
@@ -666,14 +667,18 @@ class Tracker:
         live.append(other)
         return other
 
+    def _forget_side_boxes(self, t_ns: int) -> None:
+        """Drop the remembered split boxes older than ``stack_expire_s`` at ``t_ns`` (or
+        whose track has ended): the list stays as short as a few frames' splits."""
+        expire = self.config.stack_expire_s * 1e9
+        self._side_boxes = [c for c in self._side_boxes
+                            if abs(t_ns - c.last_ns) <= expire and c.owner_id in self.tracks]
+
     def _side_boxes_on(self, tr: Track, b: VolumeMeasurement) -> list[_StackCandidate]:
         """The boxes a split dropped on ``tr`` (``_side_boxes``, seen within
         ``stack_expire_s``) that name another class than ``tr``'s leading one and whose
         centre lies on the blob ``b``'s footprint while ``b``'s centre lies in the box."""
-        cfg = self.config
-        self._side_boxes = [c for c in self._side_boxes
-                            if abs(b.t_ns - c.last_ns) <= cfg.stack_expire_s * 1e9
-                            and c.owner_id in self.tracks]
+        self._forget_side_boxes(b.t_ns)
         return [c for c in self._side_boxes
                 if c.owner_id == tr.track_id and not _agrees(tr, top_vote(c.votes) or "")
                 and abs(c.s_m - b.s_m) <= b.length_m / 2 and abs(c.y_m - b.y_m) <= b.width_m / 2
