@@ -41,7 +41,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -572,7 +572,7 @@ class Tracker:
             span = self._spanning(tr, pieces, primary)
             part = [b.height_m <= cfg.thin_piece_max_height_m and self._inside(
                 tr, b.s_m, b.y_m, margin=0.01, centre=before.get(tr.track_id))
-                and (span is None or b is span or _holds(span, b)) for b in pieces]
+                and (span is None or _holds(span, b)) for b in pieces]
             if sum(part) > 1:
                 tr.volumes.append(_joined([b for b, k in zip(pieces, part, strict=True) if k]))
                 pieces = [b for b, k in zip(pieces, part, strict=True) if not k]
@@ -607,6 +607,7 @@ class Tracker:
         known = max((v.height_m for v in tr.volumes), default=0.0)
         # how tall its object stands: its earlier views and its own blob of this frame
         tall = max([known, *(b.height_m for b in pieces if id(b) in primary)])
+        span = self._spanning(tr, pieces, primary)
         keep = []
         for b in pieces:
             if id(b) in primary or b.truncated:
@@ -637,7 +638,6 @@ class Tracker:
                 for t in live if t is not tr)
             # a thin blob off the track's own one, when that one spans the track's footprint
             # (no piece of the object is missing from it): another thin object beside it
-            span = self._spanning(tr, pieces, primary)
             beside = span is not None and not _holds(span, b) and not any(
                 self._inside(t, b.s_m, b.y_m) for t in live if t is not tr)
             if min(b.length_m, b.width_m) < cfg.apart_min_side_m or (not step and not beside and (
@@ -681,8 +681,7 @@ class Tracker:
         self._forget_side_boxes(b.t_ns)
         return [c for c in self._side_boxes
                 if c.owner_id == tr.track_id and not _agrees(tr, top_vote(c.votes) or "")
-                and abs(c.s_m - b.s_m) <= b.length_m / 2 and abs(c.y_m - b.y_m) <= b.width_m / 2
-                and abs(b.s_m - c.s_m) <= c.length_m / 2 and abs(b.y_m - c.y_m) <= c.width_m / 2]
+                and _holds(b, c) and _holds(c, b)]
 
     @staticmethod
     def _most_overlapped(live: list[Track], box: tuple[float, float, float, float],
@@ -1254,8 +1253,21 @@ def _joined(pieces: Sequence[VolumeMeasurement]) -> VolumeMeasurement:
     )
 
 
-def _holds(box: VolumeMeasurement, b: VolumeMeasurement) -> bool:
-    """Whether ``b``'s centre lies on the blob ``box``'s footprint."""
+class _Box(Protocol):
+    """A footprint on the belt: centre (s, y) and axis-aligned length and width (m)."""
+
+    @property
+    def s_m(self) -> float: ...
+    @property
+    def y_m(self) -> float: ...
+    @property
+    def length_m(self) -> float: ...
+    @property
+    def width_m(self) -> float: ...
+
+
+def _holds(box: _Box, b: _Box) -> bool:
+    """Whether ``b``'s centre lies on ``box``'s footprint (a blob's, a box's)."""
     return abs(b.s_m - box.s_m) <= box.length_m / 2 and abs(b.y_m - box.y_m) <= box.width_m / 2
 
 
