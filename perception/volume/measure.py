@@ -15,7 +15,11 @@ full rectangle below the axis, ``(2 + pi/2) r**2`` per unit length instead of
   ``r + sqrt(r**2 - v**2)``, width about equal to height): ``pi r**2 L`` with
   ``r`` from the height and ``L`` from the extent along the axis; this is the
   ``pi / (2 + pi/2)`` undercut correction without the footprint-width noise;
-- ``IRREGULAR``: integrated volume (flat base assumed, no correction).
+- ``IRREGULAR``: integrated volume (flat base assumed) plus its hidden flanks: the
+  shadow holes behind its edge that the height map filled as belt (a box's wall is
+  vertical; a lump's flank curves down under the line of sight), each filled up to the
+  line of sight that grazes it (``flank_fill``,
+  :class:`perception.volume.heightmap.HiddenFlanks`), a third of what they add to the u.
 
 Uncertainty (k = 1): the outline is known to about a cell, so the footprint is
 uncertain by ``perimeter * cell / sqrt(12)`` times the height; the belt plane
@@ -122,6 +126,7 @@ def measure_objects(
                               borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
     # bounding slices of every label, so each object is handled on its own window
     objs = _bounding_slices(labels, n)
+    flank_m3 = _flank_volumes(hm, labels, n)
     for lab, (si, sj) in enumerate(objs, start=1):
         if si is None or sj is None:
             continue
@@ -132,9 +137,24 @@ def measure_objects(
         gi, gj = _window_gradient(hm.height, si, sj, c)
         est = _measure_one(
             lab, win, hm.height[si, sj], xx, yy, gi, gj,
-            bool((edge_of_view[si, sj] & win).any()), c, noise_m, cfg,
+            bool((edge_of_view[si, sj] & win).any()), c, noise_m, cfg, float(flank_m3[lab]),
         )
         out.append(est)
+    return out
+
+
+def _flank_volumes(hm: HeightMap, labels: IntArray, n: int) -> FloatArray:
+    """Per label (index 0..n), the volume (m³) its hidden flanks would add: the extra height
+    of each shadow hole whose occluder cell carries the label and which is belt or the
+    label's own."""
+    f = hm.flanks
+    out = np.zeros(n + 1)
+    if f.rows.size == 0:
+        return out
+    owner = labels[f.occ_rows, f.occ_cols]
+    here = labels[f.rows, f.cols]
+    ok = (owner > 0) & ((here == 0) | (here == owner))
+    np.add.at(out, owner[ok], f.extra_m[ok] * hm.cell_m**2)
     return out
 
 
@@ -207,6 +227,7 @@ def _measure_one(
     c: float,
     noise_m: float,
     cfg: MeasureConfig,
+    flank_m3: float = 0.0,
 ) -> ObjectVolumeEstimate:
     h = np.maximum(height[mask], 0.0)
     x, y = xx[mask], yy[mask]
@@ -241,6 +262,9 @@ def _measure_one(
         volume = math.pi * r * r * seg
         model_u = volume * math.hypot(2 * max(noise_m, 0.3 * c / 4) / max(top, 1e-6),
                                       c / math.sqrt(12) * 2 / max(seg, 1e-6))
+    elif shape == ShapeClass.IRREGULAR and flank_m3 > 0:
+        volume = raw + flank_m3
+        model_u = flank_m3 / 3.0
     perimeter = 2.0 * (length + width)
     u_outline = perimeter * c / math.sqrt(12) * top * 0.5
     u_plane = area * noise_m / math.sqrt(max(n_cells, 1)) + area * 0.2 * noise_m

@@ -8,13 +8,17 @@ into several seeds.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from calibration import PinholeCamera
 from perception.sensors.depth import DepthSensorSim
 from perception.sensors.scene import Appearance, SceneObject, ShapeKind
-from perception.volume import VolumeEstimator, segment_heightmap
+from perception.volume import VolumeConfig, VolumeEstimator, segment_heightmap
 from perception.volume.cloud import repair_depth_edges
+from perception.volume.heightmap import HeightMapConfig
+from perception.volume.measure import ShapeClass
 
 
 def _step_cloud(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -106,12 +110,50 @@ def test_a_lumps_far_flank_in_the_shadow_is_not_taken_for_belt() -> None:
     Filled as belt (the rule for the shadow behind a box) they lost 9-10 % of their volume;
     under a curved top the hidden surface gets the middle between the belt and the grazing
     line of sight (measured: mean error -10.4 % → -7.8 %, median -9.5 % → -8.2 % over these
-    16 lumps; the volume bench: lumps 8.3 → 7.4 %, p90 27.4 → 20.2 %, boxes 1.1 → 1.2 %)."""
-    import math
+    16 lumps; the volume bench: lumps 8.3 → 7.4 %, p90 27.4 → 20.2 %, boxes 1.1 → 1.2 %).
+    Those are the grazed flanks alone (``flank_fill=0``); the flanks behind a flat-looking
+    top are the next test's."""
+    graze = _lump_errors(HeightMapConfig(flank_fill=0.0))
+    belt = _lump_errors(HeightMapConfig(graze_ratio=math.inf, flank_fill=0.0))
+    assert belt.mean() < -0.07  # the loss this fixes is there
+    assert graze.mean() > belt.mean() + 0.015
+    assert abs(np.median(graze)) <= 0.10  # the issue's bound for lumps
 
+
+def test_an_irregular_objects_hidden_flanks_are_added_up_to_the_line_of_sight() -> None:
+    """The same lumps: much of the far flank lies behind a top that looks flat or bumpy up to
+    its edge, so the grazed rule does not fire and the shadow stays belt (mean -6.4 %, median
+    -6.9 %). Added to the irregular object, filled up to the grazing line of sight, the flanks
+    bring that to mean -0.9 %, median -1.3 % (measured, these 16 lumps)."""
+    without = _lump_errors(HeightMapConfig(flank_fill=0.0))
+    flanks = _lump_errors(HeightMapConfig())
+    assert flanks.mean() > without.mean() + 0.04
+    assert abs(np.median(flanks)) <= 0.03
+    # a convex flank lies under its grazing line of sight: the fill is an upper bound, so no
+    # lump may come out much above its true volume
+    assert flanks.max() < 0.06
+
+
+def test_hidden_flanks_leave_a_box_as_it_is() -> None:
+    """A box's wall is vertical: its shadow is belt. The hidden flanks are recorded behind it
+    too (the height map cannot yet tell a box from a lump) but a prismatic object's volume
+    does not take them."""
+    cam = PinholeCamera.looking_down(2.0, 0.0, 0.9, 320, 320, hfov_deg=52.0,
+                                     yaw_rad=math.pi / 2)
+    box = _box(2.0, 0.3, (0.12, 0.08, 0.05), 0.4)
+    fr = DepthSensorSim(cam, np.random.default_rng(0)).render_frame([box], 0.0)
+    with_f = VolumeEstimator(cam, VolumeConfig()).process_frame(fr.points_optical)
+    without = VolumeEstimator(cam, VolumeConfig(heightmap=HeightMapConfig(flank_fill=0.0))
+                              ).process_frame(fr.points_optical)
+    assert with_f.heightmap.flanks.rows.size > 0  # its shadow was recorded
+    (a,), (b,) = with_f.objects, without.objects
+    assert a.shape == ShapeClass.PRISMATIC
+    assert a.volume_m3 == b.volume_m3
+
+
+def _lump_errors(hm_cfg: HeightMapConfig) -> np.ndarray:
+    """Relative volume errors of 16 slag lumps 0.3 m off the 3D sensor's axis."""
     from perception.catalog import load_catalog
-    from perception.volume import VolumeConfig
-    from perception.volume.heightmap import HeightMapConfig
     from sorting.sim.spawner import ObjectSpawner
 
     cam = PinholeCamera.looking_down(2.0, 0.0, 0.9, 320, 320, hfov_deg=52.0,
@@ -122,17 +164,10 @@ def test_a_lumps_far_flank_in_the_shadow_is_not_taken_for_belt() -> None:
     frames = [DepthSensorSim(cam, np.random.default_rng(i)).render_frame([o], 0.0)
               for i, o in enumerate(lumps)]
 
-    def errors(cfg: VolumeConfig) -> np.ndarray:
-        est = VolumeEstimator(cam, cfg)
-        out = []
-        for o, fr in zip(lumps, frames, strict=True):
-            res = est.process_frame(fr.points_optical)
-            v = max(x.volume_m3 for x in res.objects)
-            out.append(v / o.volume_m3() - 1)
-        return np.array(out)
-
-    graze = errors(VolumeConfig())
-    belt = errors(VolumeConfig(heightmap=HeightMapConfig(graze_ratio=math.inf)))
-    assert belt.mean() < -0.07  # the loss this fixes is there
-    assert graze.mean() > belt.mean() + 0.015
-    assert abs(np.median(graze)) <= 0.10  # the issue's bound for lumps
+    est = VolumeEstimator(cam, VolumeConfig(heightmap=hm_cfg))
+    out = []
+    for o, fr in zip(lumps, frames, strict=True):
+        res = est.process_frame(fr.points_optical)
+        v = max(x.volume_m3 for x in res.objects)
+        out.append(v / o.volume_m3() - 1)
+    return np.array(out)
