@@ -9,8 +9,10 @@ Inputs: the run folder of ``crmsort demo`` (``bag/`` with ``/sim/ground_truth`` 
   grams covers the truth — per object (all its CRM elements at once) and per
   (object, element);
 - stream: the objects that left the line during the run (picked or off the belt end)
-  and that were upstream of the camera's view when the run began (the simulator
-  pre-fills the belt: objects already past the camera were never seen by the line).
+  and that had not yet passed the sensors that start tracks (the camera and the 3D sensor)
+  when the run began: the simulator pre-fills the belt, and an object already past both
+  was never seen by the line, while one in their view at the start was, and is in its
+  books (:func:`sensing_end_x`).
   Their true mass and CRM grams against the ledger's feed (the same objects as the line
   booked them): the stream grade ``Σ m_e / Σ m`` per CRM element, estimated vs true;
 - destinations: each bin and the residue as the line booked them vs what truly went
@@ -34,7 +36,7 @@ from perception.catalog import is_critical
 from sorting.accounting import FEED, RESIDUE
 from sorting.bags import read_decoded
 from sorting.config import load_line
-from sorting.config.cameras import rgb_camera
+from sorting.config.cameras import depth_camera, rgb_camera
 from sorting.config.line import LineConfig
 from sorting.errors import SortingError
 from sorting.evaluation.tracking_eval import TrackingReport, evaluate_tracking
@@ -114,6 +116,14 @@ class RunReport:
         return (est - true) / true if true > 0 else math.nan
 
 
+def sensing_end_x(line: LineConfig) -> float:
+    """Belt-frame x where the views of the sensors that start tracks (camera, 3D sensor) end
+    (their downstream edge on the belt): an object upstream of it at the start of a run
+    was seen by the line."""
+    return max(float(np.max(cam.ground_footprint(0.0)[:, 0]))
+               for cam in (rgb_camera(line), depth_camera(line)))
+
+
 def sensing_start_x(line: LineConfig) -> float:
     """Belt-frame x where the camera's view begins (its upstream edge on the belt)."""
     cam = rgb_camera(line)
@@ -123,14 +133,14 @@ def sensing_start_x(line: LineConfig) -> float:
     return float(np.min(pts[:, 0]))
 
 
-def _true_flows(bag: Path, start_x: float) -> dict[str, Flow]:
+def _true_flows(bag: Path, end_x: float) -> dict[str, Flow]:
     final: dict[int, Any] = {}
     first_x: dict[int, float] = {}
     for _topic, _type, _t, msg in read_decoded(bag, topics=["/sim/ground_truth"]):
         for o in msg.objects:
             first_x.setdefault(o.id, float(o.pose.position.x))
             if (o.state in (PICKED, EXITED) and o.id not in final
-                    and first_x[o.id] < start_x):
+                    and first_x[o.id] < end_x):
                 final[o.id] = o
     flows: dict[str, Flow] = {FEED: Flow()}
     for o in final.values():
@@ -169,5 +179,5 @@ def evaluate_run(run_dir: Path, line: LineConfig | None = None, namespace: str =
             raise SortingError(f"{p}: missing (a run folder of `crmsort demo` has bag/ and "
                                "ledger.json)")
     tracking = evaluate_tracking(bag, namespace=namespace, gate_m=gate_m)
-    true_flows = _true_flows(bag, sensing_start_x(line or load_line()))
+    true_flows = _true_flows(bag, sensing_end_x(line or load_line()))
     return RunReport(tracking=tracking, true_flows=true_flows, booked_flows=_booked_flows(ledger))

@@ -31,8 +31,9 @@ def test_eval_run_scores_tracks_grades_and_closure(short_run: Path) -> None:
     assert 0.0 <= doc["interval_coverage_object_element"] <= 1.0
     assert math.isfinite(doc["closure_mass"])
     rep = evaluate_run(short_run)
-    # the truth stream holds only objects the line could see: upstream of the camera at the
-    # start, and gone (picked or off the end) by the end -- the line booked about as many
+    # the truth stream holds only objects the line could see: not yet past the camera's and
+    # the 3D sensor's views at the start, and gone (picked or off the end) by the end -- the
+    # line booked about as many
     feed_true, feed_booked = rep.true_flows["feed"], rep.booked_flows["feed"]
     assert feed_true.objects > 0
     assert abs(feed_booked.objects - feed_true.objects) <= 0.3 * feed_true.objects + 2
