@@ -52,6 +52,7 @@ from sorting.tracking.tracker import Track, top_vote
 from sorting.tracking.xrt_evidence import (
     XRT_CONSISTENT_K,
     above,
+    own_attenuation,
     pile_mass,
     track_height,
     xrt_footprint,
@@ -215,19 +216,6 @@ def _for_class(
     rel = math.hypot(volume_u / volume if volume > 0 else 0.0,
                      rho[1] / rho[0] if rho[0] > 0 else 0.0)
     mass_u = mass * rel
-    weighed = xrt_mass(track, prior) if prior is not None else None
-    if weighed is not None and weighed[1] > 0:
-        mass, mass_u = _with_weighing(mass, mass_u, weighed)
-        if measured is None and rho[0] > 0:
-            # no 3D view (an object the scanner alone saw: a small capacitor): its volume is
-            # what it weighs over the class's density, not the class's typical volume
-            volume = mass / rho[0]
-            volume_u = volume * math.hypot(mass_u / mass if mass > 0 else 0.0, rho[1] / rho[0])
-    elif prior is not None:
-        # too thick for the scanner in places: it still says how much at least lies there
-        bound = xrt_lower_bound(track, prior)
-        if bound is not None:
-            mass, mass_u = above(mass, mass_u, bound)
     comp = ({e: (f, prior.composition_sd.get(e, 0.0)) for e, f in prior.composition.items()}
             if prior is not None else {})
     if xrf is not None:
@@ -244,10 +232,27 @@ def _for_class(
         # (:mod:`sorting.tracking.xrf_response`), its u joining the analysis's
         # an element whose references read it off that level has a factor of its own
         r_class = response if response is not None and k == 1.0 else (1.0, 0.0)
-        own = element_response or {}
+        by_el = element_response or {}
         for e, fx in f_x.items():
             comp[e] = xrf_element(prior, e, fx, u_x[e], xrf.silent.get(e), k, c, level,
-                                  own.get(e, r_class))
+                                  by_el.get(e, r_class))
+    # the scanner reads the cells for the object's own attenuation where its analysis says
+    # what it is made of (not for a narrow class, whose spot reads the belt beside it too)
+    own_mu = (own_attenuation(prior, comp) if prior is not None and xrf is not None
+              and not narrow_for_spot(prior, xrf.radius_m) else None)
+    weighed = xrt_mass(track, prior, own_mu) if prior is not None else None
+    if weighed is not None and weighed[1] > 0:
+        mass, mass_u = _with_weighing(mass, mass_u, weighed)
+        if measured is None and rho[0] > 0:
+            # no 3D view (an object the scanner alone saw: a small capacitor): its volume is
+            # what it weighs over the class's density, not the class's typical volume
+            volume = mass / rho[0]
+            volume_u = volume * math.hypot(mass_u / mass if mass > 0 else 0.0, rho[1] / rho[0])
+    elif prior is not None:
+        # too thick for the scanner in places: it still says how much at least lies there
+        bound = xrt_lower_bound(track, prior)
+        if bound is not None:
+            mass, mass_u = above(mass, mass_u, bound)
     element_mass = {e: (mass * f, math.hypot(f * mass_u, mass * u)) for e, (f, u) in comp.items()}
     value = sum(prices.get(e, 0.0) * m for e, (m, _u) in element_mass.items())
     value_u = math.sqrt(sum((prices.get(e, 0.0) * u) ** 2 for e, (_m, u) in element_mass.items()))

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,7 +37,7 @@ from perception.xrt import (
     separability,
     step_edges,
 )
-from perception.xrt.physics import LayeredTable, bulk_attenuation
+from perception.xrt.physics import LayeredTable, bulk_attenuation, layer_spectra
 from perception.xrt.stack import RATIO_MAX_A, RATIO_MIN_A, ForeignRegion, foreign_region
 from sorting.tracking.measurements import XrtMeasurement
 from sorting.tracking.priors import ClassPrior
@@ -52,6 +54,10 @@ XRT_MAX_OPAQUE = 0.02
 XRT_SHARED_REL = 0.10
 #: volume-based and X-ray masses further apart than this many combined u: the X-ray one alone
 XRT_CONSISTENT_K = 3.0
+#: relative u of an object's own attenuation built from its XRF analysis that the analysis's
+#: own u does not hold: the spot sees part of one face, not the bulk. The simulator's objects
+#: are homogeneous, so there it is an allowance for real, layered objects, not a measured figure
+XRT_OWN_REL = 0.02
 _TABLES: dict[tuple[str, str, tuple[tuple[str, float], ...]], AttenuationTable] = {}
 
 
@@ -67,20 +73,73 @@ def class_table(prior: ClassPrior) -> AttenuationTable:
     return table
 
 
-def xrt_mass(track: Track, prior: ClassPrior) -> tuple[float, float] | None:
+@dataclass(frozen=True)
+class OwnAttenuation:
+    """An object's bulk attenuation from its own analysis (:func:`own_attenuation`): the
+    ``table``, the relative u of the mass it reads (``rel``) and a ``key`` for caches."""
+
+    table: AttenuationTable
+    rel: float
+    key: tuple[tuple[str, float], ...]
+
+
+def own_attenuation(prior: ClassPrior, composition: Mapping[str, tuple[float, float]]
+                    ) -> OwnAttenuation | None:
+    """The attenuation of an object of ``prior``'s class whose composition (element → (mass
+    fraction, u)) the XRF measured, the rest filled by the class's light compound, or None
+    where it would weigh no better than the class's mean attenuation. The mass a cell reads
+    scales with the inverse of the high layer's slope ``s = Σ f_e s_e + (1 − Σ f_e) s_rest``;
+    its relative u is ``sqrt(Σ ((s_e − s_rest) u_e)²) / s`` ⊕ :data:`XRT_OWN_REL`, against the
+    class's spread ``prior.xrt_mu_rel_sd`` of its objects' slopes."""
+    f = {e: max(v[0], 0.0) for e, v in composition.items() if v[0] > 0}
+    total = sum(f.values())
+    if total <= 0:
+        return None
+    if total > 1.0:
+        f = {e: x / total for e, x in f.items()}
+    s_rest = _slope(prior.xrt_rest, None)
+    slope = sum(x * _slope(prior.xrt_rest, e) for e, x in f.items()) + (
+        1.0 - sum(f.values())) * s_rest
+    u2 = sum(((_slope(prior.xrt_rest, e) - s_rest) * composition[e][1]) ** 2 for e in f)
+    rel = math.hypot(math.sqrt(u2) / slope, XRT_OWN_REL)
+    if rel >= prior.xrt_mu_rel_sd:
+        return None
+    key = tuple(sorted((e, round(x, 5)) for e, x in f.items()))
+    return OwnAttenuation(_own_table(prior.xrt_rest, key), rel, key)
+
+
+@lru_cache(maxsize=512)
+def _own_table(rest: str, composition: tuple[tuple[str, float], ...]) -> AttenuationTable:
+    setup = XrtSetup()
+    return AttenuationTable(setup, bulk_attenuation(dict(composition), rest, setup))
+
+
+@lru_cache(maxsize=256)
+def _slope(rest: str, element: str | None) -> float:
+    """High-layer slope at zero thickness (cm²/g) of pure ``element`` (None: the rest)."""
+    setup = XrtSetup()
+    mu = bulk_attenuation({element: 1.0} if element else {}, rest, setup)
+    return float(layer_spectra(setup).signal_weights[1] @ mu)
+
+
+def xrt_mass(track: Track, prior: ClassPrior, own: OwnAttenuation | None = None
+             ) -> tuple[float, float] | None:
     """(mass, u) kg of ``track`` from its X-ray transmission views, were it of ``prior``'s
     class, or None: no view, a view cut by the end of the detector line, or more than
     :data:`XRT_MAX_OPAQUE` of the cells opaque. The views are pieces of one pass (summed);
     each cell's horizontal area is taken at the object's mid-height (from the 3D views, else
     the class's typical height); u: counting noise ⊕ the class's spread of attenuation
     (``prior.xrt_mu_rel_sd``) ⊕ :data:`XRT_CAL_REL` ⊕ a quarter of the mid-height's share of
-    the source height ⊕ :data:`XRT_SHARED_REL` for cells shared out among neighbours."""
+    the source height ⊕ :data:`XRT_SHARED_REL` for cells shared out among neighbours. With
+    ``own`` (:func:`own_attenuation`) the cells are read for the object's own attenuation, and
+    its u stands for the class's spread."""
     views = track.xrt
     if not views or any(v.truncated or v.opaque_share > XRT_MAX_OPAQUE for v in views):
         return None
-    key = ("mass", prior.class_name, len(views), len(track.volumes))
+    key = ("mass", prior.class_name, len(views), len(track.volumes),
+           own.key if own is not None else None)
     if key not in track.xrt_cache:
-        track.xrt_cache[key] = _mass(track, prior)
+        track.xrt_cache[key] = _mass(track, prior, own)
     out: tuple[float, float] = track.xrt_cache[key]
     return out
 
@@ -100,17 +159,19 @@ def _area_scale(v: XrtMeasurement, z_mid: float) -> float:
     return max(v.source_height_m - z_mid, 0.5 * v.source_height_m) / v.source_height_m
 
 
-def _mass(track: Track, prior: ClassPrior) -> tuple[float, float]:
+def _mass(track: Track, prior: ClassPrior, own: OwnAttenuation | None = None
+          ) -> tuple[float, float]:
     views = track.xrt
     z_mid = 0.5 * track_height(track, prior)
     mass = u2 = 0.0
     for v in views:
-        m, u = _view_mass(v, prior, z_mid)
+        m, u = _view_mass(v, prior, z_mid, own.table if own is not None else None)
         mass += m
         u2 += u**2
     height_rel = 0.25 * z_mid / views[0].source_height_m
     shared_rel = XRT_SHARED_REL if any(v.shared for v in views) else 0.0
-    rel = math.sqrt(prior.xrt_mu_rel_sd**2 + XRT_CAL_REL**2 + height_rel**2 + shared_rel**2)
+    mu_rel = own.rel if own is not None else prior.xrt_mu_rel_sd
+    rel = math.sqrt(mu_rel**2 + XRT_CAL_REL**2 + height_rel**2 + shared_rel**2)
     return mass, math.sqrt(u2 + (rel * mass) ** 2)
 
 
@@ -132,14 +193,15 @@ def view_edges(v: XrtMeasurement) -> StepEdges | None:
     return edges
 
 
-def _view_mass(v: XrtMeasurement, prior: ClassPrior, z_mid: float) -> tuple[float, float]:
-    """(mass, counting u) kg of one view's cells for ``prior``'s bulk attenuation, each cell's
-    area taken at height ``z_mid``; the rim read as steps for a class of steep-sided objects
-    (``prior.xrt_step_edges``)."""
+def _view_mass(v: XrtMeasurement, prior: ClassPrior, z_mid: float,
+               table: AttenuationTable | None = None) -> tuple[float, float]:
+    """(mass, counting u) kg of one view's cells for ``prior``'s bulk attenuation (or
+    ``table``, the object's own), each cell's area taken at height ``z_mid``; the rim read as
+    steps for a class of steep-sided objects (``prior.xrt_step_edges``)."""
     v = alone(v, prior)
     edges = view_edges(v) if prior.xrt_step_edges else None
     r = mass_from_cells(v.a_high, v.cos_theta, v.cell_area_m2 * _area_scale(v, z_mid),
-                        class_table(prior), v.noise_a_high, edges=edges)
+                        table or class_table(prior), v.noise_a_high, edges=edges)
     return r.mass_kg, r.u_noise_kg
 
 

@@ -23,9 +23,11 @@ from sorting.tracking.measurements import VolumeMeasurement, XrtMeasurement
 from sorting.tracking.priors import class_priors
 from sorting.tracking.tracker import Track, Tracker
 from sorting.tracking.xrt_evidence import (
+    XRT_OWN_REL,
     above,
     class_table,
     foreign_cells,
+    own_attenuation,
     view_edges,
     xrt_footprint,
     xrt_loglik,
@@ -681,3 +683,32 @@ def test_a_members_run_on_part_is_passed_over_for_the_hidden_object_beyond(
         (hidden,) = [tr for tr in t.tracks.values() if tr not in (kb, top)]
         assert abs(hidden.s_m - 0.12) < 0.01 and abs(hidden.y_m + 0.05) < 0.01
         assert len(calls) == 2
+
+
+BOARD_COMP = {"Cu": 0.26, "Fe": 0.03, "Sn": 0.04, "Pb": 0.02, "Br": 0.04, "Al": 0.03,
+              "Si": 0.08, "Ca": 0.02, "Zn": 0.01, "Ni": 0.005, "Ba": 0.005, "Sb": 0.004}
+
+
+def test_an_objects_own_analysis_gives_the_attenuation_its_cells_are_read_for() -> None:
+    """A low-grade board with 2.6× the class's mean copper attenuates more per gram than the
+    class's mean material: read for the class, its cells weigh it +53 %; read for its own
+    composition (what its XRF analysis found, here exact to 2 % relative) +0.1 % (measured),
+    and the u of that reading is the analysis's, not the class's spread."""
+    board = _piece(5, "pcb_low_grade", "fr4", 0.0, 0.0, (0.16, 0.10, 0.012), 1300.0,
+                   BOARD_COMP)
+    out, _ = _run_node([board])
+    prior = class_priors()["pcb_low_grade"]
+    tracker = _track_of(board, _view(out[0]))
+    (track,) = tracker.tracks.values()
+    comp = {e: (f, 0.02 * f) for e, f in BOARD_COMP.items()}
+    own = own_attenuation(prior, comp)
+    assert own is not None and XRT_OWN_REL <= own.rel < prior.xrt_mu_rel_sd
+    by_class, by_own = xrt_mass(track, prior), xrt_mass(track, prior, own)
+    assert by_class is not None and by_own is not None
+    truth = board.mass_kg()
+    assert abs(by_own[0] / truth - 1) < 0.03
+    assert abs(by_class[0] / truth - 1) > 2 * abs(by_own[0] / truth - 1)
+    assert by_own[1] < by_class[1]
+    # an analysis too loose to say more than the class's spread does: the class's mean
+    loose = {e: (f, 0.8 * f) for e, f in BOARD_COMP.items()}
+    assert own_attenuation(prior, loose) is None
