@@ -11,7 +11,9 @@ Per class, uncertainties are standard (k=1) and propagated to first order:
 - mass ``m = V ρ`` with the class bulk density prior ``ρ ± u_ρ``:
   ``(u_m/m)² = (u_V/V)² + (u_ρ/ρ)²``; where the X-ray transmission scanner saw the object
   through (:func:`xrt_mass`: its cells' mass thickness for the class's bulk attenuation, at
-  the object's height), that weighing and ``V ρ`` are combined by inverse variance — the
+  the object's height; for the attenuation of the object's own composition where its XRF
+  analysis gives one, :func:`~sorting.tracking.xrt_evidence.own_attenuation`), that
+  weighing and ``V ρ`` are combined by inverse variance — the
   scanner sees the fill factor and bulk density that the outline hides; where they disagree
   by more than ``XRT_CONSISTENT_K`` combined u, the weighing alone; where the object was
   too thick for the scanner in places, ``V ρ`` is told the scanner's lower bound
