@@ -306,8 +306,8 @@ def _shadows(
     # every shadow hole: what a rounded occluder would hide there, and where the occluder is
     # (its edge, s_near towards the sensor)
     rounded = h_far + cfg.flank_fill * np.maximum(sight - h_far, 0.0)
-    flat = in_shadow & found & (rounded > fill)
-    fi = np.nonzero(flat)[0]
+    under = in_shadow & found & (rounded > fill)
+    fi = np.nonzero(under)[0]
     k = oi[fi]
     occ_i = np.floor((hx[k] + s_near[k] * ux[k] - x0) / c).astype(np.int64)
     occ_j = np.floor((hy[k] + s_near[k] * uy[k] - y0) / c).astype(np.int64)

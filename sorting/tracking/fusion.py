@@ -241,7 +241,7 @@ def _for_class(
     # the scanner reads the cells for the object's own attenuation where its analysis says
     # what it is made of (not for a narrow class, whose spot reads the belt beside it too)
     own_mu = (own_attenuation(prior, comp) if prior is not None and xrf is not None
-              and not narrow_for_spot(prior, xrf.radius_m) else None)
+              and track.xrt and not narrow_for_spot(prior, xrf.radius_m) else None)
     weighed = xrt_mass(track, prior, own_mu) if prior is not None else None
     if weighed is not None and weighed[1] > 0:
         mass, mass_u = _with_weighing(mass, mass_u, weighed)

@@ -37,7 +37,8 @@ from perception.xrt import (
     separability,
     step_edges,
 )
-from perception.xrt.physics import LayeredTable, bulk_attenuation, layer_spectra
+from perception.xrt.materials import effective_attenuation
+from perception.xrt.physics import LayeredTable, bulk_attenuation
 from perception.xrt.stack import RATIO_MAX_A, RATIO_MIN_A, ForeignRegion, foreign_region
 from sorting.tracking.measurements import XrtMeasurement
 from sorting.tracking.priors import ClassPrior
@@ -117,9 +118,7 @@ def _own_table(rest: str, composition: tuple[tuple[str, float], ...]) -> Attenua
 @lru_cache(maxsize=256)
 def _slope(rest: str, element: str | None) -> float:
     """High-layer slope at zero thickness (cm²/g) of pure ``element`` (None: the rest)."""
-    setup = XrtSetup()
-    mu = bulk_attenuation({element: 1.0} if element else {}, rest, setup)
-    return float(layer_spectra(setup).signal_weights[1] @ mu)
+    return effective_attenuation({element: 1.0} if element else {}, rest)[1]
 
 
 def xrt_mass(track: Track, prior: ClassPrior, own: OwnAttenuation | None = None
