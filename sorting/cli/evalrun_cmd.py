@@ -33,6 +33,10 @@ def register(sub: Any) -> None:
                    help="list every object that did not keep one identity: never tracked, "
                    "split over tracks or sharing one, how much of it lay hidden under "
                    "others as it passed the camera (also into eval_run.json)")
+    p.add_argument("--masses", type=int, nargs="?", const=10, default=None, metavar="N",
+                   help="booked vs true mass per true class, and the N tracks (default 10) "
+                   "whose booked mass is furthest from their object's, with the error in "
+                   "the line's own u (also into eval_run.json)")
     p.set_defaults(func=run)
 
 
@@ -64,6 +68,36 @@ def _print_lost(rep: Any, run_dir: Path, line: Any) -> list[dict[str, Any]]:
     counts = Counter(r.cause for r in rows)
     console().print("by cause: " + ", ".join(f"{c} {n}" for c, n in sorted(counts.items())))
     return [asdict(r) for r in rows]
+
+
+def _print_masses(rep: Any, n: int) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from sorting.evaluation.masses import largest_mass_errors, mass_by_class
+
+    classes = mass_by_class(rep)
+    table = Table(title="Mass per true class (tracks' last reports vs their objects)")
+    for col in ("class", "tracks", "kg true", "kg booked", "error", "z (line's u)",
+                "booked as another class"):
+        table.add_column(col, justify="right")
+    for c in classes:
+        table.add_row(c.class_name, str(c.tracks), f"{c.true_kg:.2f}", f"{c.booked_kg:.2f}",
+                      _pct(c.rel_error), f"{c.z:+.1f}", str(c.other_class))
+    console().print(table)
+    worst = largest_mass_errors(rep, n)
+    table = Table(title=f"The {len(worst)} tracks furthest from their object's mass")
+    for col in ("track", "object", "class (true → booked)", "y m", "kg true", "kg booked",
+                "error kg", "z"):
+        table.add_column(col, justify="right")
+    for e in worst:
+        cls = (e.true_class if e.booked_class == e.true_class
+               else f"{e.true_class} → {e.booked_class}")
+        table.add_row(str(e.track_id), str(e.object_id), cls, f"{e.y_m:+.2f}",
+                      f"{e.true_kg:.3f}", f"{e.booked_kg:.3f} ± {e.booked_u_kg:.3f}",
+                      f"{e.error_kg:+.3f}", f"{e.z:+.1f}")
+    console().print(table)
+    return {"by_class": [asdict(c) | {"rel_error": c.rel_error, "z": c.z} for c in classes],
+            "largest_errors": [asdict(e) | {"error_kg": e.error_kg, "z": e.z} for e in worst]}
 
 
 #: where along the camera's view an object's hidden share is taken (past its upstream edge)
@@ -148,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
     summary["grades"] = grades
     if args.lost:
         summary["lost_objects"] = _print_lost(rep, Path(args.run), line)
+    if args.masses is not None:
+        summary["masses"] = _print_masses(t, args.masses)
     out = Path(args.run) / "eval_run.json"
     out.write_text(json.dumps(summary, indent=2, default=float))
     con.print(f"report: {out}")

@@ -53,6 +53,8 @@ class TrackingReport:
     matches: dict[int, Counter[int]] = field(default_factory=dict)
     #: track id -> how often each true object id was matched to it
     track_truths: dict[int, Counter[int]] = field(default_factory=dict)
+    #: track id -> (its last report, the true object that report matched)
+    finals: dict[int, tuple[Any, Any]] = field(default_factory=dict)
 
     @property
     def identity_rate(self) -> float:
@@ -120,7 +122,7 @@ def evaluate_tracking(bag: Path, namespace: str = "/line1", gate_m: float = 0.06
             track_truths[o.id][tr.id] += 1
             last[o.id] = (o, tr)
     rep = TrackingReport(tracks=len(track_truths), matches=dict(matches),
-                         track_truths=dict(track_truths))
+                         track_truths=dict(track_truths), finals=dict(last))
     for truth_id, tracks in matches.items():
         if sum(tracks.values()) < min_matches:
             continue

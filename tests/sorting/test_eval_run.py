@@ -109,6 +109,55 @@ def test_eval_run_lists_the_objects_that_lost_their_identity(short_run: Path) ->
         assert r["mass_kg"] == pytest.approx(feed[i])
 
 
+def test_eval_run_lists_masses_per_class_and_the_furthest_tracks(short_run: Path) -> None:
+    """``--masses N``: per true class the tracks' booked and true kg, summing to what the
+    mass error was computed from; the N tracks furthest off, largest first."""
+    assert main(["eval-run", str(short_run), "--masses", "3"]) == 0
+    doc = json.loads((short_run / "eval_run.json").read_text())["masses"]
+    finals = evaluate_run(short_run).tracking.finals
+    assert sum(c["tracks"] for c in doc["by_class"]) == len(finals)
+    assert sum(c["true_kg"] for c in doc["by_class"]) == pytest.approx(
+        sum(float(t.mass_kg) for _r, t in finals.values()))
+    assert sum(c["booked_kg"] for c in doc["by_class"]) == pytest.approx(
+        sum(float(r.mass_kg) for r, _t in finals.values()))
+    worst = doc["largest_errors"]
+    assert len(worst) == min(3, len(finals))
+    errors = [abs(w["error_kg"]) for w in worst]
+    assert errors == sorted(errors, reverse=True)
+    rest = [abs(float(r.mass_kg) - float(t.mass_kg)) for k, (r, t) in finals.items()
+            if k not in {w["track_id"] for w in worst}]
+    assert all(e <= errors[-1] + 1e-9 for e in rest)
+
+
+def test_mass_tables_from_known_reports() -> None:
+    from types import SimpleNamespace
+
+    from sorting.evaluation.masses import largest_mass_errors, mass_by_class
+    from sorting.evaluation.tracking_eval import TrackingReport
+
+    def obj(i: int, cls: str, kg: float, u: float = 0.0) -> SimpleNamespace:
+        return SimpleNamespace(id=i, class_name=cls, mass_kg=kg, mass_u_kg=u,
+                               pose=SimpleNamespace(position=SimpleNamespace(y=0.1 * i)))
+
+    rep = TrackingReport(finals={
+        1: (obj(1, "board", 1.2, 0.1), obj(11, "board", 1.0)),
+        2: (obj(2, "laptop", 0.5, 0.2), obj(12, "board", 2.0)),
+        3: (obj(3, "cell", 0.04, 0.01), obj(13, "cell", 0.05)),
+    })
+    by = {c.class_name: c for c in mass_by_class(rep)}
+    assert [c.class_name for c in mass_by_class(rep)] == ["board", "cell"]
+    board = by["board"]
+    assert (board.tracks, board.other_class) == (2, 1)
+    assert board.true_kg == pytest.approx(3.0) and board.booked_kg == pytest.approx(1.7)
+    assert board.booked_u_kg == pytest.approx(math.hypot(0.1, 0.2))
+    assert board.z == pytest.approx(-1.3 / math.hypot(0.1, 0.2))
+    assert by["cell"].rel_error == pytest.approx(-0.2)
+    worst = largest_mass_errors(rep, 2)
+    assert [w.track_id for w in worst] == [2, 1]
+    assert worst[0].error_kg == pytest.approx(-1.5) and worst[0].z == pytest.approx(-7.5)
+    assert worst[0].booked_class == "laptop" and worst[0].true_class == "board"
+
+
 def test_hidden_share_of_an_object_under_another() -> None:
     """The share of a footprint under a higher object: a plate half covered by a box lying
     across it, a box on nothing."""
