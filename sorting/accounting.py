@@ -10,6 +10,11 @@ belt end). For each element ``e`` and destination ``d``:
 - closure error ``(mass_e(feed) - Σ_d mass_e(d)) / mass_e(feed)`` — zero when every
   booked object reached exactly one destination; non-zero flags objects lost
   from the books (e.g. booked to the feed but never to a destination).
+
+The books run over the whole run and, where the ledger knows its shifts (``Shifts``:
+``hours`` long, the first starting ``start_hour`` hours after midnight UTC of the line's
+clock), also per shift: an object booked at ``t_ns`` goes to the shift that holds that
+time as well, so the shifts' books add up to the running ones.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sorting.tracking.fusion import ObjectEstimate
@@ -45,15 +51,48 @@ class _Account:
             self.element_var[e] += u * u
 
 
+@dataclass(frozen=True)
+class Shifts:
+    """Shifts of ``hours`` each, the first of a day starting ``start_hour`` hours after
+    midnight UTC (of the line's clock: the simulator's starts at 0)."""
+
+    hours: float = 8.0
+    start_hour: float = 6.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.hours <= 24:
+            raise ValueError(f"shift hours: {self.hours} (must be in (0, 24])")
+        if not 0 <= self.start_hour < 24:
+            raise ValueError(f"shift start_hour: {self.start_hour} (must be in [0, 24))")
+
+    def start_of(self, t_ns: int) -> int:
+        """Start (ns since the epoch) of the shift holding ``t_ns``."""
+        length = round(self.hours * 3600e9)
+        offset = round(self.start_hour * 3600e9)
+        return (t_ns - offset) // length * length + offset
+
+
+def shift_label(start_ns: int) -> str:
+    """A shift's start as ISO 8601 UTC, to the minute."""
+    return datetime.fromtimestamp(start_ns / 1e9, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
 class GradeLedger:
-    """Running mass balance; ``book(estimate, destination)`` once per object."""
+    """Running mass balance; ``book(estimate, destination[, t_ns])`` once per object. With
+    ``shifts`` and a booking time, the object is also booked to its shift's ledger
+    (:attr:`by_shift`, keyed by the shift's start in ns)."""
 
-    def __init__(self) -> None:
+    def __init__(self, shifts: Shifts | None = None) -> None:
         self.accounts: dict[str, _Account] = defaultdict(_Account)
+        self.shifts = shifts
+        self.by_shift: dict[int, GradeLedger] = {}
 
-    def book(self, est: ObjectEstimate, destination: str) -> None:
+    def book(self, est: ObjectEstimate, destination: str, t_ns: int | None = None) -> None:
         self.accounts[FEED].book(est)
         self.accounts[destination or RESIDUE].book(est)
+        if self.shifts is not None and t_ns is not None:
+            start = self.shifts.start_of(t_ns)
+            self.by_shift.setdefault(start, GradeLedger()).book(est, destination)
 
     @property
     def destinations(self) -> list[str]:
@@ -101,8 +140,9 @@ class GradeLedger:
                 })
         return out
 
-    def to_json(self, path: Path) -> None:
-        data = {
+    def summary(self) -> dict[str, object]:
+        """Destinations (objects, kg ± u), the rows of :meth:`rows` and the closure errors."""
+        return {
             "destinations": {
                 d: {"objects": a.objects, "mass_kg": a.mass_kg,
                     "mass_u_kg": math.sqrt(a.mass_var)}
@@ -111,7 +151,24 @@ class GradeLedger:
             "elements": self.rows(),
             "closure_error": {e: self.closure_error(e) for e in self.elements()},
         }
+
+    def to_json(self, path: Path) -> None:
+        """The running books and, per shift (oldest first), the shift's own."""
+        data = self.summary()
+        if self.shifts is not None:
+            data["shift_hours"] = self.shifts.hours
+            data["shifts"] = [{"start": shift_label(t), "start_ns": t} | led.summary()
+                              for t, led in sorted(self.by_shift.items())]
         path.write_text(json.dumps(data, indent=2))
+
+    def to_shifts_csv(self, path: Path) -> None:
+        """The rows of :meth:`rows` of every shift, the shift's start in the first column."""
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["shift_start", "destination", "element",
+                                                   "kg", "u_kg", "grade", "recovery"])
+            writer.writeheader()
+            for t, led in sorted(self.by_shift.items()):
+                writer.writerows({"shift_start": shift_label(t)} | r for r in led.rows())
 
     def to_csv(self, path: Path) -> None:
         rows = self.rows()

@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def export_grades(r: RunResult, out: Path, con: Console) -> None:
-    """ledger.csv / ledger.json / grades.png of the run, when objects were booked."""
+    """ledger.csv / ledger_shifts.csv / ledger.json / grades.png of the run, when objects
+    were booked."""
     b = r.built
     if b is None or b.tracker is None or "feed" not in b.tracker.ledger.accounts:
         return
@@ -96,12 +97,14 @@ def export_grades(r: RunResult, out: Path, con: Console) -> None:
 
     led = b.tracker.ledger
     led.to_csv(out / "ledger.csv")
+    led.to_shifts_csv(out / "ledger_shifts.csv")
     led.to_json(out / "ledger.json")
     prices = r.line.sorting.prices_eur_per_kg
     crm = [e for e in led.elements() if "critical" in crm_flags(e)]
     top = sorted(crm, key=lambda e: -led.element_kg("feed", e)[0] * prices.get(e, 0.0))[:6]
     plot_grades(led, [est for _tr, est in b.tracker.finished], top, out / "grades.png")
-    con.print(f"mass balance: {out / 'ledger.csv'}, {out / 'ledger.json'}, {out / 'grades.png'}")
+    con.print(f"mass balance: {out / 'ledger.csv'} (per shift: {out / 'ledger_shifts.csv'}), "
+              f"{out / 'ledger.json'}, {out / 'grades.png'}")
 
 
 def _dump_line(line: LineConfig) -> str:

@@ -236,6 +236,10 @@ class SortingConfig(_Model):
     prices_eur_per_kg: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     publish_rate_hz: float = Field(10.0, gt=0, le=100)
     track_gate_m: float = Field(0.08, gt=0, le=1.0)
+    shift_hours: float = Field(8.0, gt=0, le=24, description="the mass balance is also kept "
+                               "per shift of this many hours")
+    shift_start_hour: float = Field(6.0, ge=0, lt=24, description="the first shift of a day "
+                                    "starts this many hours after midnight UTC")
 
     @model_validator(mode="after")
     def _one_bin_per_class(self) -> SortingConfig:

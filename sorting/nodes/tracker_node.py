@@ -27,7 +27,7 @@ from calibration.store import load_store
 from perception.catalog import load_catalog
 from perception.detector.confusion import load_confusion
 from perception.xrt.stack import ForeignRegion
-from sorting.accounting import RESIDUE, GradeLedger
+from sorting.accounting import RESIDUE, GradeLedger, Shifts
 from sorting.config.cameras import calibration_path, measured_rgb_camera
 from sorting.config.line import LineConfig
 from sorting.msgs import new
@@ -166,7 +166,7 @@ class TrackerNode(Node):
         self.material_density["metal"] = (5700.0, 3200.0 / 12**0.5)
         self.confusion = _load_confusion(self.policy.detector_confusion, ctx)
         self.xrf_response, self.xrf_element_response = _load_xrf_response(line, ctx)
-        self.ledger = GradeLedger()
+        self.ledger = GradeLedger(Shifts(self.policy.shift_hours, self.policy.shift_start_hour))
         self.encoder = EncoderHistory()
         self.estimates: dict[int, ObjectEstimate] = {}
         self.finished: list[tuple[Track, ObjectEstimate]] = []
@@ -341,7 +341,7 @@ class TrackerNode(Node):
     # -- outputs -----------------------------------------------------------------------------
     def _book(self, tr: Track, destination: str) -> None:
         est = self._estimate(tr)
-        self.ledger.book(est, destination)
+        self.ledger.book(est, destination, self.ctx.get_clock().now().nanoseconds)
         self.finished.append((tr, est))
         self.estimates.pop(tr.track_id, None)
 

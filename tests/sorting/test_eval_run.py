@@ -42,6 +42,21 @@ def test_eval_run_scores_tracks_grades_and_closure(short_run: Path) -> None:
     assert "Fe" not in crm  # iron is not on the EU critical list
 
 
+def test_a_demo_books_its_shift_too(short_run: Path) -> None:
+    """The simulator's clock starts at midnight UTC: a 16 s demo lies in the night shift
+    (22:00-06:00 with the default 8 h shifts from 06:00), whose books are the run's."""
+    import csv
+
+    ledger = json.loads((short_run / "ledger.json").read_text())
+    assert ledger["shift_hours"] == 8.0
+    (shift,) = ledger["shifts"]
+    assert shift["start"] == "1969-12-31T22:00Z"
+    assert shift["destinations"] == ledger["destinations"]
+    rows = list(csv.DictReader((short_run / "ledger_shifts.csv").open()))
+    assert len(rows) == len(ledger["elements"])
+    assert {r["shift_start"] for r in rows} == {"1969-12-31T22:00Z"}
+
+
 def test_eval_run_names_what_is_missing(tmp_path: Path) -> None:
     (tmp_path / "bag").mkdir()
     with pytest.raises(SortingError, match=r"ledger\.json"):

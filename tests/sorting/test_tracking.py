@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -282,6 +283,46 @@ def test_ledger_grade_recovery_closure() -> None:
     assert led.grade("pcb", "Co") == pytest.approx(0.05)
     assert led.closure_error("Co") == pytest.approx(0.0, abs=1e-12)
     assert led.element_kg(FEED, "Co")[0] == pytest.approx(3 * est.element("Co")[0])
+
+
+def test_ledger_keeps_the_balance_per_shift_too(tmp_path: Path) -> None:
+    """Shifts of 8 h from 06:00 UTC: objects booked at 05:59, 06:00 and 13:59 fall into the
+    night shift and the early shift; the shifts' books add up to the running ones and are
+    written to JSON and CSV with their start."""
+    import csv
+    import json
+
+    from sorting.accounting import Shifts, shift_label
+
+    tr = _track_with()
+    est = estimate(next(iter(tr.tracks.values())), {"widget": PRIOR}, {})
+    hour = 3600 * 10**9
+    day = 24 * hour * 20_000  # some day well after the epoch
+    led = GradeLedger(Shifts(hours=8.0, start_hour=6.0))
+    led.book(est, "pcb", day + 6 * hour - 60 * 10**9)
+    led.book(est, "pcb", day + 6 * hour)
+    led.book(est, RESIDUE, day + 14 * hour - 1)
+    night, early = sorted(led.by_shift)
+    assert (night, early) == (day - 2 * hour, day + 6 * hour)
+    assert shift_label(early).endswith("T06:00Z") and shift_label(night).endswith("T22:00Z")
+    assert led.by_shift[night].accounts[FEED].objects == 1
+    assert led.by_shift[early].accounts[FEED].objects == 2
+    assert led.by_shift[early].recovery("pcb", "Co") == pytest.approx(0.5)
+    assert sum(led.by_shift[t].element_kg(FEED, "Co")[0] for t in led.by_shift) == \
+        pytest.approx(led.element_kg(FEED, "Co")[0])
+    led.to_json(tmp_path / "ledger.json")
+    doc = json.loads((tmp_path / "ledger.json").read_text())
+    assert [s["start"] for s in doc["shifts"]] == [shift_label(night), shift_label(early)]
+    assert doc["shifts"][1]["destinations"]["pcb"]["objects"] == 1
+    led.to_shifts_csv(tmp_path / "shifts.csv")
+    rows = list(csv.DictReader((tmp_path / "shifts.csv").open()))
+    assert {r["shift_start"] for r in rows} == {shift_label(night), shift_label(early)}
+    # a ledger without shifts (or a booking without a time) keeps only the running books
+    plain = GradeLedger()
+    plain.book(est, "pcb", day)
+    assert not plain.by_shift and plain.accounts[FEED].objects == 1
+    with pytest.raises(ValueError, match="shift hours"):
+        Shifts(hours=0.0)
 
 
 def test_grade_recovery_curve_runs_from_everything_to_nothing() -> None:
