@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sorting.errors import SortingError
 from sorting.tracking.fusion import ObjectEstimate
 
 FEED = "feed"
@@ -152,6 +153,30 @@ class GradeLedger:
             "closure_error": {e: self.closure_error(e) for e in self.elements()},
         }
 
+    @classmethod
+    def from_summary(cls, data: dict[str, object], where: str = "ledger") -> GradeLedger:
+        """The books of :meth:`summary` (as written to JSON) back; :class:`SortingError`
+        naming ``where`` and the field when one is missing or of the wrong kind."""
+        led = cls()
+        try:
+            dests = data["destinations"]
+            rows = data["elements"]
+            assert isinstance(dests, dict) and isinstance(rows, list)
+            for d, a in dests.items():
+                acc = led.accounts[str(d)]
+                acc.objects = int(a["objects"])
+                acc.mass_kg = float(a["mass_kg"])
+                acc.mass_var = float(a["mass_u_kg"]) ** 2
+            for r in rows:
+                acc = led.accounts[str(r["destination"])]
+                acc.element_kg[str(r["element"])] = float(r["kg"])
+                acc.element_var[str(r["element"])] = float(r["u_kg"]) ** 2
+        except (KeyError, TypeError, ValueError, AssertionError) as err:
+            raise SortingError(f"{where}: not a ledger summary (needs destinations with "
+                               f"objects/mass_kg/mass_u_kg and element rows with "
+                               f"destination/element/kg/u_kg): {err!r}") from err
+        return led
+
     def to_json(self, path: Path) -> None:
         """The running books and, per shift (oldest first), the shift's own."""
         data = self.summary()
@@ -160,6 +185,27 @@ class GradeLedger:
             data["shifts"] = [{"start": shift_label(t), "start_ns": t} | led.summary()
                               for t, led in sorted(self.by_shift.items())]
         path.write_text(json.dumps(data, indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> GradeLedger:
+        """A ledger written by :meth:`to_json`, with its shifts' books (``by_shift``)."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise SortingError(f"{path}: cannot read the ledger: {err}") from err
+        if not isinstance(data, dict):
+            raise SortingError(f"{path}: not a ledger (a JSON object is expected)")
+        led = cls.from_summary(data, str(path))
+        shifts = data.get("shifts", [])
+        if not isinstance(shifts, list):
+            raise SortingError(f"{path}: shifts: a list is expected")
+        for k, sh in enumerate(shifts):
+            where = f"{path}: shifts[{k}]"
+            if not isinstance(sh, dict) or not isinstance(sh.get("start_ns"), int):
+                raise SortingError(f"{where}: start_ns (an integer) is missing")
+            led.by_shift[sh["start_ns"]] = cls.from_summary(sh, where)
+        return led
 
     def to_shifts_csv(self, path: Path) -> None:
         """The rows of :meth:`rows` of every shift, the shift's start in the first column."""

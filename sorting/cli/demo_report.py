@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from perception.catalog import crm_flags
-from sorting.accounting import FEED, RESIDUE
+from sorting.accounting import FEED, RESIDUE, GradeLedger
 from sorting.line import RunResult
 
 
@@ -96,9 +96,14 @@ def print_grades(con: Console, r: RunResult) -> None:
     led = b.tracker.ledger
     if FEED not in led.accounts:
         return
+    con.print(balance_table(
+        led, "CRM mass balance (grams, the line's estimates): fed, picked, lost"))
+
+
+def balance_table(led: GradeLedger, title: str) -> Table:
+    """Per CRM element fed: grams fed, picked and lost, grade and recovery per bin, closure."""
     bins = [d for d in led.destinations if d != RESIDUE]
-    t = Table(title="CRM mass balance (grams, the line's estimates): fed, picked, lost",
-              title_justify="left")
+    t = Table(title=title, title_justify="left")
     t.add_column("element")
     t.add_column("flags")
     for col in ("fed", "picked", "lost", *(f"{b_} grade" for b_ in bins),
@@ -116,7 +121,7 @@ def print_grades(con: Console, r: RunResult) -> None:
         t.add_row(e, "/".join(sorted(f[0].upper() for f in flags)), _grams(fed), _grams(picked),
                   _grams(lost), *(f"{led.grade(d, e):.2%}" for d in bins),
                   *(f"{led.recovery(d, e):.1%}" for d in bins), f"{led.closure_error(e):.1e}")
-    con.print(t)
+    return t
 
 
 def print_picking(con: Console, r: RunResult) -> None:

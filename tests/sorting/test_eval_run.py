@@ -57,6 +57,32 @@ def test_a_demo_books_its_shift_too(short_run: Path) -> None:
     assert {r["shift_start"] for r in rows} == {"1969-12-31T22:00Z"}
 
 
+def test_shift_report_reads_the_shifts_back(short_run: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """``crmsort shift-report``: the ledger's shifts read back as written; a shift that is not
+    there and a ledger with a broken field are named."""
+    from sorting.accounting import FEED, GradeLedger
+
+    led = GradeLedger.load(short_run / "ledger.json")
+    doc = json.loads((short_run / "ledger.json").read_text())
+    (shift,) = led.by_shift.values()
+    for r in doc["shifts"][0]["elements"]:
+        assert shift.element_kg(r["destination"], r["element"]) == pytest.approx(
+            (r["kg"], r["u_kg"]))
+    assert shift.accounts[FEED].objects == doc["destinations"]["feed"]["objects"]
+    assert main(["shift-report", str(short_run)]) == 0
+    out = capsys.readouterr().out
+    assert "Shift from 1969-12-31T22:00Z" in out and "recovery" in out
+    assert main(["shift-report", str(short_run), "--shift", "2026-12-08T06:00Z"]) == 2
+    assert "no shift starts at 2026-12-08T06:00Z (shifts: 1969-12-31T22:00Z)" in \
+        capsys.readouterr().err
+    del doc["shifts"][0]["destinations"]["feed"]["mass_kg"]
+    (tmp_path / "ledger.json").write_text(json.dumps(doc))
+    with pytest.raises(SortingError, match=r"shifts\[0\]: not a ledger summary.*mass_kg"):
+        GradeLedger.load(tmp_path / "ledger.json")
+    assert main(["shift-report", str(tmp_path / "none")]) == 2
+
+
 def test_eval_run_names_what_is_missing(tmp_path: Path) -> None:
     (tmp_path / "bag").mkdir()
     with pytest.raises(SortingError, match=r"ledger\.json"):
