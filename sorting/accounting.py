@@ -32,6 +32,8 @@ from sorting.tracking.fusion import ObjectEstimate
 
 FEED = "feed"
 RESIDUE = "residue"
+#: the columns of :meth:`GradeLedger.rows` (and of ledger.csv)
+ROW_FIELDS = ["destination", "element", "kg", "u_kg", "grade", "recovery"]
 
 
 @dataclass
@@ -161,7 +163,8 @@ class GradeLedger:
         try:
             dests = data["destinations"]
             rows = data["elements"]
-            assert isinstance(dests, dict) and isinstance(rows, list)
+            if not isinstance(dests, dict) or not isinstance(rows, list):
+                raise TypeError("destinations must be an object, elements a list")
             for d, a in dests.items():
                 acc = led.accounts[str(d)]
                 acc.objects = int(a["objects"])
@@ -171,7 +174,7 @@ class GradeLedger:
                 acc = led.accounts[str(r["destination"])]
                 acc.element_kg[str(r["element"])] = float(r["kg"])
                 acc.element_var[str(r["element"])] = float(r["u_kg"]) ** 2
-        except (KeyError, TypeError, ValueError, AssertionError) as err:
+        except (KeyError, TypeError, ValueError) as err:
             raise SortingError(f"{where}: not a ledger summary (needs destinations with "
                                f"objects/mass_kg/mass_u_kg and element rows with "
                                f"destination/element/kg/u_kg): {err!r}") from err
@@ -210,8 +213,7 @@ class GradeLedger:
     def to_shifts_csv(self, path: Path) -> None:
         """The rows of :meth:`rows` of every shift, the shift's start in the first column."""
         with path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["shift_start", "destination", "element",
-                                                   "kg", "u_kg", "grade", "recovery"])
+            writer = csv.DictWriter(f, fieldnames=["shift_start", *ROW_FIELDS])
             writer.writeheader()
             for t, led in sorted(self.by_shift.items()):
                 writer.writerows({"shift_start": shift_label(t)} | r for r in led.rows())
@@ -219,8 +221,7 @@ class GradeLedger:
     def to_csv(self, path: Path) -> None:
         rows = self.rows()
         with path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["destination", "element", "kg", "u_kg",
-                                                   "grade", "recovery"])
+            writer = csv.DictWriter(f, fieldnames=ROW_FIELDS)
             writer.writeheader()
             writer.writerows(rows)
 
