@@ -11,6 +11,12 @@ belt end). For each element ``e`` and destination ``d``:
   booked object reached exactly one destination; non-zero flags objects lost
   from the books (e.g. booked to the feed but never to a destination).
 
+A bin's **purity** is the share of its mass that belongs there: each object booked to a bin
+counts with its mass times the posterior probability (its ``class_mix``) that its class is
+one the bin takes (``bins``: bin name -> class names, the sort policy's). It is the line's
+own expectation, from its class beliefs; a bin the ledger was not told about has none.
+An object the sort policy had sent to a bin that left in the residue is **missed**.
+
 The books run over the whole run and, where the ledger knows its shifts (``Shifts``:
 ``hours`` long, the first starting ``start_hour`` hours after midnight UTC of the line's
 clock), also per shift: an object booked at ``t_ns`` goes to the shift that holds that
@@ -23,6 +29,7 @@ import csv
 import json
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,11 +50,23 @@ class _Account:
     mass_var: float = 0.0
     element_kg: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     element_var: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    #: expected mass of the objects that belong here (bins the ledger knows the classes of)
+    belong_kg: float = 0.0
+    #: objects (and their kg) the sort policy had sent to a bin that ended up here (residue)
+    missed: int = 0
+    missed_kg: float = 0.0
 
-    def book(self, est: ObjectEstimate) -> None:
+    def book(self, est: ObjectEstimate, classes: frozenset[str] | None = None,
+             missed: bool = False) -> None:
         self.objects += 1
         self.mass_kg += est.mass_kg
         self.mass_var += est.mass_u_kg**2
+        if classes is not None:
+            mix = est.class_mix or ((est.class_name, 1.0),)
+            self.belong_kg += est.mass_kg * sum(p for c, p in mix if c in classes)
+        if missed:
+            self.missed += 1
+            self.missed_kg += est.mass_kg
         for e, m, u in zip(est.elements, est.element_mass_kg, est.element_mass_u_kg,
                            strict=True):
             self.element_kg[e] += m
@@ -83,19 +102,43 @@ def shift_label(start_ns: int) -> str:
 class GradeLedger:
     """Running mass balance; ``book(estimate, destination[, t_ns])`` once per object. With
     ``shifts`` and a booking time, the object is also booked to its shift's ledger
-    (:attr:`by_shift`, keyed by the shift's start in ns)."""
+    (:attr:`by_shift`, keyed by the shift's start in ns). With ``bins`` (bin name -> the
+    classes it takes) the bins' purity is kept too."""
 
-    def __init__(self, shifts: Shifts | None = None) -> None:
+    def __init__(self, shifts: Shifts | None = None,
+                 bins: Mapping[str, Iterable[str]] | None = None) -> None:
         self.accounts: dict[str, _Account] = defaultdict(_Account)
         self.shifts = shifts
+        self.bins = {b: frozenset(cs) for b, cs in (bins or {}).items()}
         self.by_shift: dict[int, GradeLedger] = {}
 
-    def book(self, est: ObjectEstimate, destination: str, t_ns: int | None = None) -> None:
+    def book(self, est: ObjectEstimate, destination: str, t_ns: int | None = None,
+             wanted_bin: str = "") -> None:
+        """Book ``est`` to ``destination`` (a bin, or ``residue`` when empty) at ``t_ns``;
+        ``wanted_bin``: the bin the sort policy had sent it to ('' if none)."""
+        dest = destination or RESIDUE
         self.accounts[FEED].book(est)
-        self.accounts[destination or RESIDUE].book(est)
+        self.accounts[dest].book(est, self.bins.get(dest),
+                                 missed=dest == RESIDUE and bool(wanted_bin))
         if self.shifts is not None and t_ns is not None:
             start = self.shifts.start_of(t_ns)
-            self.by_shift.setdefault(start, GradeLedger()).book(est, destination)
+            self.by_shift.setdefault(start, GradeLedger(bins=self.bins)).book(
+                est, destination, wanted_bin=wanted_bin)
+
+    def purity(self, destination: str) -> float | None:
+        """Expected share of a bin's mass that belongs there; None for a bin the ledger does
+        not know the classes of, for the feed and the residue, and for an empty bin."""
+        acc = self.accounts.get(destination)
+        if destination not in self.bins or acc is None or acc.mass_kg <= 0:
+            return None
+        return acc.belong_kg / acc.mass_kg
+
+    def picked_purity(self) -> float | None:
+        """Expected purity of everything picked into the known bins together (mass-weighted);
+        None before the first pick."""
+        accs = [self.accounts[b] for b in self.bins if b in self.accounts]
+        mass = sum(a.mass_kg for a in accs)
+        return sum(a.belong_kg for a in accs) / mass if mass > 0 else None
 
     @property
     def destinations(self) -> list[str]:
@@ -145,12 +188,17 @@ class GradeLedger:
 
     def summary(self) -> dict[str, object]:
         """Destinations (objects, kg ± u), the rows of :meth:`rows` and the closure errors."""
+        dests: dict[str, dict[str, object]] = {}
+        for d, a in self.accounts.items():
+            row: dict[str, object] = {"objects": a.objects, "mass_kg": a.mass_kg,
+                                      "mass_u_kg": math.sqrt(a.mass_var)}
+            if d in self.bins:
+                row["purity"] = self.purity(d)
+            if d == RESIDUE:
+                row |= {"missed_objects": a.missed, "missed_kg": a.missed_kg}
+            dests[d] = row
         return {
-            "destinations": {
-                d: {"objects": a.objects, "mass_kg": a.mass_kg,
-                    "mass_u_kg": math.sqrt(a.mass_var)}
-                for d, a in self.accounts.items()
-            },
+            "destinations": dests,
             "elements": self.rows(),
             "closure_error": {e: self.closure_error(e) for e in self.elements()},
         }
@@ -170,6 +218,11 @@ class GradeLedger:
                 acc.objects = int(a["objects"])
                 acc.mass_kg = float(a["mass_kg"])
                 acc.mass_var = float(a["mass_u_kg"]) ** 2
+                if a.get("purity") is not None:
+                    led.bins.setdefault(str(d), frozenset())
+                    acc.belong_kg = float(a["purity"]) * acc.mass_kg
+                acc.missed = int(a.get("missed_objects", 0))
+                acc.missed_kg = float(a.get("missed_kg", 0.0))
             for r in rows:
                 acc = led.accounts[str(r["destination"])]
                 acc.element_kg[str(r["element"])] = float(r["kg"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,17 @@ def summary_dict(r: RunResult) -> dict[str, Any]:
         "detections_by_class": dict(r.built.detector.detections_per_class)
         if r.built is not None and r.built.detector is not None else {},
         "alarms": list(r.last_status.active_alarms) if r.last_status is not None else [],
+        "kpis": _kpis(r.last_status) if r.last_status is not None else {},
     }
+
+
+def _kpis(st: Any) -> dict[str, Any]:
+    """The last ``LineStatus``'s KPIs (purity None before the first pick)."""
+    return {"objects_seen": int(st.objects_seen), "objects_picked": int(st.objects_picked),
+            "objects_missed": int(st.objects_missed),
+            "throughput_objects_per_min": round(float(st.throughput_objects_per_min), 3),
+            "throughput_kg_per_h": round(float(st.throughput_kg_per_h), 3),
+            "purity": None if math.isnan(st.purity) else round(float(st.purity), 5)}
 
 
 def print_summary(con: Console, r: RunResult) -> None:
@@ -178,7 +189,13 @@ def print_summary(con: Console, r: RunResult) -> None:
         con.print(f"[yellow]queue drops[/]: {dropped}")
     if r.last_status is not None:
         alarms = list(r.last_status.active_alarms)
+        st = r.last_status
+        kpis = (f"; {st.objects_seen} objects seen, {st.objects_picked} picked, "
+                f"{st.objects_missed} missed; {st.throughput_objects_per_min:.1f} objects/min, "
+                f"{st.throughput_kg_per_h:.0f} kg/h; purity "
+                + ("–" if math.isnan(st.purity) else f"{st.purity:.1%}")
+                if st.objects_seen else "")
         con.print(
-            f"line status: belt {r.last_status.belt_speed_mps:.3f} m/s, "
-            f"alarms: {', '.join(alarms) if alarms else 'none'}"
+            f"line status: belt {st.belt_speed_mps:.3f} m/s, "
+            f"alarms: {', '.join(alarms) if alarms else 'none'}{kpis}"
         )

@@ -96,8 +96,24 @@ def print_grades(con: Console, r: RunResult) -> None:
     led = b.tracker.ledger
     if FEED not in led.accounts:
         return
+    con.print(destinations_table(led, "Destinations (the line's estimates)"))
     con.print(balance_table(
         led, "CRM mass balance (grams, the line's estimates): fed, picked, lost"))
+
+
+def destinations_table(led: GradeLedger, title: str) -> Table:
+    """Objects and kg ± u per destination; each bin's expected purity; the residue's objects
+    that the sort policy had sent to a bin (missed)."""
+    t = Table(title=title, title_justify="left")
+    for col in ("destination", "objects", "kg", "u kg", "purity", "missed"):
+        t.add_column(col, justify="right")
+    for d in [FEED, *led.destinations]:
+        a = led.accounts[d]
+        p = led.purity(d)
+        t.add_row(d, str(a.objects), f"{a.mass_kg:.3f}", f"{a.mass_var ** 0.5:.3f}",
+                  "" if p is None else f"{p:.1%}",
+                  f"{a.missed} ({a.missed_kg:.2f} kg)" if d == RESIDUE else "")
+    return t
 
 
 def balance_table(led: GradeLedger, title: str) -> Table:

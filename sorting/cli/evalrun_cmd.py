@@ -104,6 +104,10 @@ def _print_masses(rep: Any, n: int) -> dict[str, Any]:
 LOST_VIEW_OFFSET_M = 0.15
 
 
+def _frac(p: float | None) -> str:
+    return "–" if p is None else f"{100 * p:.1f} %"
+
+
 def run(args: argparse.Namespace) -> int:
     con = console()
     from sorting.config import load_line
@@ -172,13 +176,23 @@ def run(args: argparse.Namespace) -> int:
     summary["grades_within_5pct"] = within_5
     summary["grades_within_2u"] = within_2u
     dest = Table(title="Destinations: booked by the line vs weighed (truth)")
-    for col in ("destination", "objects true", "objects booked", "kg true", "kg booked"):
+    for col in ("destination", "objects true", "objects booked", "kg true", "kg booked",
+                "purity true", "purity expected"):
         dest.add_column(col, justify="right")
+    purity: dict[str, dict[str, float | None]] = {}
     for d in sorted(set(rep.true_flows) | set(rep.booked_flows)):
         a, b = rep.true_flows.get(d), rep.booked_flows.get(d)
+        pt, pb = rep.purity(d) if d not in ("feed", "residue") else (None, None)
+        if d not in ("feed", "residue"):
+            purity[d] = {"true": pt, "expected": pb}
         dest.add_row(d, str(a.objects if a else 0), str(b.objects if b else 0),
-                     f"{a.mass_kg if a else 0.0:.3f}", f"{b.mass_kg if b else 0.0:.3f}")
+                     f"{a.mass_kg if a else 0.0:.3f}", f"{b.mass_kg if b else 0.0:.3f}",
+                     _frac(pt), _frac(pb))
     con.print(dest)
+    pt, pb = rep.purity()
+    purity["all bins"] = {"true": pt, "expected": pb}
+    summary["purity"] = purity
+    con.print(f"purity of everything picked: {_frac(pt)} true, {_frac(pb)} expected by the line")
     summary["grades"] = grades
     if args.lost:
         summary["lost_objects"] = _print_lost(rep, Path(args.run), line)

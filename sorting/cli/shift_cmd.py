@@ -6,18 +6,16 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
-from sorting.accounting import FEED, GradeLedger, shift_label
-from sorting.cli.demo_report import balance_table
+from sorting.accounting import GradeLedger, shift_label
+from sorting.cli.demo_report import balance_table, destinations_table
 from sorting.cli.output import console
 from sorting.errors import SortingError
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("shift-report", help="a run's CRM mass balance per shift (objects and "
-                       "kg per destination; grams fed, picked and lost, grade and recovery "
-                       "per bin)")
+    p = sub.add_parser("shift-report", help="a run's CRM mass balance per shift (objects, "
+                       "kg and purity per destination; grams fed, picked and lost, grade and "
+                       "recovery per bin)")
     p.add_argument("run", help="run folder with ledger.json (crmsort demo / run / retrack)")
     p.add_argument("--shift", default=None, metavar="START",
                    help="only the shift starting at START, as printed (e.g. 2026-12-08T06:00Z)")
@@ -40,14 +38,8 @@ def run(args: argparse.Namespace) -> int:
         raise SortingError(f"{path}: holds no shifts (written before the ledger kept them)")
     con = console()
     for start, s in shifts:
-        dest = Table(title=f"Shift from {shift_label(start)}: objects and kg booked",
-                     title_justify="left")
-        for col in ("destination", "objects", "kg", "u kg"):
-            dest.add_column(col, justify="right")
-        for d in [FEED, *s.destinations]:
-            a = s.accounts[d]
-            dest.add_row(d, str(a.objects), f"{a.mass_kg:.3f}", f"{a.mass_var ** 0.5:.3f}")
-        con.print(dest)
+        con.print(destinations_table(s, f"Shift from {shift_label(start)}: objects and kg "
+                                        "booked"))
         con.print(balance_table(s, f"Shift from {shift_label(start)}: CRM mass balance "
                                 "(grams, the line's estimates)"))
     return 0

@@ -236,6 +236,8 @@ class SortingConfig(_Model):
     prices_eur_per_kg: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     publish_rate_hz: float = Field(10.0, gt=0, le=100)
     track_gate_m: float = Field(0.08, gt=0, le=1.0)
+    balance_rate_hz: float = Field(1.0, gt=0, le=100, description="the tracker publishes "
+                                   "the mass balance (sorting/balance) this often")
     shift_hours: float = Field(8.0, gt=0, le=24, description="the mass balance is also kept "
                                "per shift of this many hours")
     shift_start_hour: float = Field(6.0, ge=0, lt=24, description="the first shift of a day "

@@ -16,7 +16,9 @@ Inputs: the run folder of ``crmsort demo`` (``bag/`` with ``/sim/ground_truth`` 
   Their true mass and CRM grams against the ledger's feed (the same objects as the line
   booked them): the stream grade ``Σ m_e / Σ m`` per CRM element, estimated vs true;
 - destinations: each bin and the residue as the line booked them vs what truly went
-  there (what load cells under the bins and a residue scale would weigh);
+  there (what load cells under the bins and a residue scale would weigh), and each bin's
+  purity — the share of its mass whose true class is one the sort policy sends there —
+  against the purity the line expected (:meth:`RunReport.purity`);
 - closure: ``(feed booked − Σ outputs weighed) / Σ outputs weighed``, overall and per
   element — the line's feed estimate against independent weighing of what came out.
 """
@@ -53,6 +55,9 @@ class Flow:
     element_kg: dict[str, float] = field(default_factory=dict)
     element_u_kg: dict[str, float] = field(default_factory=dict)   # booked flows: the ledger's u
     object_ids: dict[int, float] = field(default_factory=dict)     # true flows: id -> kg
+    #: mass that belongs in this bin: true flows, objects of its classes; booked flows, the
+    #: ledger's expectation (purity x mass); None where unknown (feed, residue, old ledgers)
+    belong_kg: float | None = None
 
     def grade(self, element: str) -> float:
         return self.element_kg.get(element, 0.0) / self.mass_kg if self.mass_kg > 0 else 0.0
@@ -77,6 +82,17 @@ class RunReport:
         track, or reported too seldom to be matched) counts as lost."""
         ids = self.true_flows.get(FEED, Flow()).object_ids
         return len(ids.keys() & self.tracking.kept_ids) / len(ids) if ids else 0.0
+
+    def purity(self, destination: str | None = None) -> tuple[float | None, float | None]:
+        """(true, booked) purity of one bin, or of every bin together (mass-weighted) when
+        ``destination`` is None; None where a side has no mass or no purity."""
+        def one(flows: dict[str, Flow]) -> float | None:
+            fs = ([flows[destination]] if destination in flows else [] if destination
+                  else [f for d, f in flows.items() if d not in (FEED, RESIDUE)])
+            fs = [f for f in fs if f.belong_kg is not None]
+            mass = sum(f.mass_kg for f in fs)
+            return sum(f.belong_kg or 0.0 for f in fs) / mass if mass > 0 else None
+        return one(self.true_flows), one(self.booked_flows)
 
     def untracked(self) -> tuple[int, float]:
         """How many of the stream's objects, and how many kg, were never matched to a track
@@ -133,7 +149,8 @@ def sensing_start_x(line: LineConfig) -> float:
     return float(np.min(pts[:, 0]))
 
 
-def _true_flows(bag: Path, end_x: float) -> dict[str, Flow]:
+def _true_flows(bag: Path, end_x: float,
+                bins: dict[str, list[str]] | None = None) -> dict[str, Flow]:
     final: dict[int, Any] = {}
     first_x: dict[int, float] = {}
     for _topic, _type, _t, msg in read_decoded(bag, topics=["/sim/ground_truth"]):
@@ -150,6 +167,9 @@ def _true_flows(bag: Path, end_x: float) -> dict[str, Flow]:
             f.objects += 1
             f.mass_kg += float(o.mass_kg)
             f.object_ids[int(o.id)] = float(o.mass_kg)
+            if bins is not None and name in bins:
+                f.belong_kg = (f.belong_kg or 0.0) + (
+                    float(o.mass_kg) if str(o.class_name) in bins[name] else 0.0)
             for e, frac in zip(o.elements, o.mass_fraction, strict=True):
                 f.element_kg[e] = f.element_kg.get(e, 0.0) + float(frac) * float(o.mass_kg)
     return flows
@@ -158,7 +178,9 @@ def _true_flows(bag: Path, end_x: float) -> dict[str, Flow]:
 def _booked_flows(ledger_json: Path) -> dict[str, Flow]:
     try:
         doc = json.loads(ledger_json.read_text())
-        flows = {d: Flow(int(v["objects"]), float(v["mass_kg"]))
+        flows = {d: Flow(int(v["objects"]), float(v["mass_kg"]),
+                         belong_kg=None if v.get("purity") is None
+                         else float(v["purity"]) * float(v["mass_kg"]))
                  for d, v in doc["destinations"].items()}
         for row in doc["elements"]:
             flows[row["destination"]].element_kg[row["element"]] = float(row["kg"])
@@ -179,5 +201,6 @@ def evaluate_run(run_dir: Path, line: LineConfig | None = None, namespace: str =
             raise SortingError(f"{p}: missing (a run folder of `crmsort demo` has bag/ and "
                                "ledger.json)")
     tracking = evaluate_tracking(bag, namespace=namespace, gate_m=gate_m)
-    true_flows = _true_flows(bag, sensing_end_x(line or load_line()))
+    line = line or load_line()
+    true_flows = _true_flows(bag, sensing_end_x(line), line.sorting.bins)
     return RunReport(tracking=tracking, true_flows=true_flows, booked_flows=_booked_flows(ledger))

@@ -5,16 +5,26 @@ sensor topic; publishes ``status`` (crmsort_msgs/LineStatus) at ``rate_hz``.
 Alarms: ``BELT_STOPPED`` (encoder speed below ``min_speed_mps`` while
 running), ``ENCODER_SILENT`` and ``<TOPIC>_SILENT`` when a stream has been
 quiet for more than ``silence_periods`` of its expected period.
+
+KPIs, from the tracker's running mass balance (``balance_topic``,
+crmsort_msgs/MassBalance, the line's own estimates): objects seen (booked into
+the feed: left the sensing zone or picked), picked and missed (sent to a bin,
+left in the residue); throughput in objects/min and kg/h over the last
+``kpi_window_s`` of line time; purity, the bins' expected share of mass that
+belongs there, mass-weighted over the bins (NaN before the first pick).
 """
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from sorting.errors import ConfigError
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
+from sorting.nodes.balance import SCOPE_RUN
 from sorting.runtime.context import Node, NodeContext
 
 STATE_RUNNING = 2
@@ -55,6 +65,18 @@ class LineMonitorNode(Node):
         ctx.create_subscription(
             "sensor_msgs/msg/JointState", "belt/joint_states", self._on_belt, 50
         )
+        self.kpi_window_s = float(ctx.declare_parameter("kpi_window_s", 60.0).value)
+        if self.kpi_window_s <= 0:
+            raise ConfigError(f"{ctx.get_name()}: kpi_window_s must be > 0, got "
+                              f"{self.kpi_window_s}")
+        balance_topic = str(ctx.declare_parameter("balance_topic", "sorting/balance").value)
+        #: (t_ns, objects fed, kg fed) of the running balance, oldest first
+        self.feed_history: deque[tuple[int, int, float]] = deque()
+        self.kpis: dict[str, float] = {"objects_seen": 0, "objects_picked": 0,
+                                       "objects_missed": 0, "purity": math.nan}
+        if balance_topic:
+            ctx.create_subscription("crmsort_msgs/msg/MassBalance", balance_topic,
+                                    self._on_balance, 10)
         self.pub = ctx.create_publisher("crmsort_msgs/msg/LineStatus", "status", 10)
         ctx.create_timer(1.0 / self.rate_hz, self._publish)
         self.position_m = 0.0
@@ -81,6 +103,40 @@ class LineMonitorNode(Node):
         self.encoder.last_ns = self.ctx.get_clock().now().nanoseconds
         self.encoder.count += 1
 
+    def _on_balance(self, msg: Any) -> None:
+        if int(msg.scope) != SCOPE_RUN:
+            return
+        t_ns = stamp_ns(msg.header.stamp)
+        dests = [str(d) for d in msg.destinations]
+        fed = dests.index("feed") if "feed" in dests else None
+        seen = int(msg.objects[fed]) if fed is not None else 0
+        kg = float(msg.mass_kg[fed]) if fed is not None else 0.0
+        bins = [k for k, d in enumerate(dests) if d not in ("feed", "residue")]
+        bin_kg = sum(float(msg.mass_kg[k]) for k in bins if not math.isnan(msg.purity[k]))
+        belong = sum(float(msg.mass_kg[k] * msg.purity[k]) for k in bins
+                     if not math.isnan(msg.purity[k]))
+        self.kpis = {"objects_seen": seen,
+                     "objects_picked": sum(int(msg.objects[k]) for k in bins),
+                     "objects_missed": int(msg.missed_objects),
+                     "purity": belong / bin_kg if bin_kg > 0 else math.nan}
+        if self.feed_history and t_ns <= self.feed_history[-1][0]:
+            return
+        self.feed_history.append((t_ns, seen, kg))
+        # keep one entry at or before the window's start, so the rate spans the whole window
+        window_ns = round(self.kpi_window_s * 1e9)
+        while len(self.feed_history) > 2 and self.feed_history[1][0] <= t_ns - window_ns:
+            self.feed_history.popleft()
+
+    def throughput(self) -> tuple[float, float]:
+        """(objects/min, kg/h) booked into the feed over the last ``kpi_window_s`` (or since
+        the first balance, when the line has run for less); zeros before two balances."""
+        if len(self.feed_history) < 2:
+            return 0.0, 0.0
+        t1, n1, kg1 = self.feed_history[-1]
+        t0, n0, kg0 = self.feed_history[0]
+        span_s = (t1 - t0) * 1e-9
+        return (n1 - n0) / span_s * 60.0, (kg1 - kg0) / span_s * 3600.0
+
     def alarms(self, now_ns: int) -> list[str]:
         """Active alarm codes at ``now_ns``."""
         out = []
@@ -99,6 +155,7 @@ class LineMonitorNode(Node):
     def _publish(self) -> None:
         now = self.ctx.get_clock().now().nanoseconds
         alarms = self.alarms(now)
+        per_min, kg_per_h = self.throughput()
         status = new(
             "crmsort_msgs/msg/LineStatus",
             header=header(now, "belt"),
@@ -107,6 +164,12 @@ class LineMonitorNode(Node):
             belt_speed_mps=self.speed_mps,
             uptime_s=(now - self.start_ns) * 1e-9,
             active_alarms=alarms,
+            objects_seen=int(self.kpis["objects_seen"]),
+            objects_picked=int(self.kpis["objects_picked"]),
+            objects_missed=int(self.kpis["objects_missed"]),
+            throughput_objects_per_min=per_min,
+            throughput_kg_per_h=kg_per_h,
+            purity=self.kpis["purity"],
         )
         self.last_status = status
         self.pub.publish(status)

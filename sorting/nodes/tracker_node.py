@@ -8,7 +8,9 @@ Subscribes (relative to the line namespace): ``belt/joint_states``,
 ``robot/<arm>/pick_result`` for each arm. Publishes ``sorting/objects``
 (crmsort_msgs/SortObjectArray) at ``sorting.publish_rate_hz``. Objects that
 leave the belt or are picked are booked into the grade ledger
-(:mod:`sorting.accounting`).
+(:mod:`sorting.accounting`), whose books it publishes on ``sorting/balance``
+(crmsort_msgs/MassBalance: the run's and the shift in progress) at
+``sorting.balance_rate_hz``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sorting.config.cameras import calibration_path, measured_rgb_camera
 from sorting.config.line import LineConfig
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
+from sorting.nodes.balance import SCOPE_RUN, SCOPE_SHIFT, balance_msg
 from sorting.runtime.context import Node, NodeContext
 from sorting.sim.spawner import resolve_mix
 from sorting.tracking.fusion import ObjectEstimate, estimate
@@ -166,7 +169,9 @@ class TrackerNode(Node):
         self.material_density["metal"] = (5700.0, 3200.0 / 12**0.5)
         self.confusion = _load_confusion(self.policy.detector_confusion, ctx)
         self.xrf_response, self.xrf_element_response = _load_xrf_response(line, ctx)
-        self.ledger = GradeLedger(Shifts(self.policy.shift_hours, self.policy.shift_start_hour))
+        self.ledger = GradeLedger(Shifts(self.policy.shift_hours, self.policy.shift_start_hour),
+                                  bins=self.policy.bins)
+        self.start_ns = ctx.get_clock().now().nanoseconds
         self.encoder = EncoderHistory()
         self.estimates: dict[int, ObjectEstimate] = {}
         self.finished: list[tuple[Track, ObjectEstimate]] = []
@@ -188,6 +193,9 @@ class TrackerNode(Node):
                                     self._on_pick_result, 10)
         self.pub = ctx.create_publisher("crmsort_msgs/msg/SortObjectArray", "sorting/objects", 10)
         ctx.create_timer(1.0 / self.policy.publish_rate_hz, self._publish)
+        self.balance_pub = ctx.create_publisher("crmsort_msgs/msg/MassBalance",
+                                                "sorting/balance", 10)
+        ctx.create_timer(1.0 / self.policy.balance_rate_hz, self.publish_balance)
 
     # -- inputs ------------------------------------------------------------------------------
     def _on_belt(self, msg: Any) -> None:
@@ -341,7 +349,8 @@ class TrackerNode(Node):
     # -- outputs -----------------------------------------------------------------------------
     def _book(self, tr: Track, destination: str) -> None:
         est = self._estimate(tr)
-        self.ledger.book(est, destination, self.ctx.get_clock().now().nanoseconds)
+        self.ledger.book(est, destination, self.ctx.get_clock().now().nanoseconds,
+                         wanted_bin=self.target_bin(est))
         self.finished.append((tr, est))
         self.estimates.pop(tr.track_id, None)
 
@@ -375,6 +384,16 @@ class TrackerNode(Node):
                 objects.append(self._to_msg(tr, est, p, self.tracker.pick_views(tr, live)))
         self.pub.publish(new("crmsort_msgs/msg/SortObjectArray", header=header(now, "belt"),
                              belt_position_m=p, objects=objects))
+
+    def publish_balance(self) -> None:
+        """The running books and the shift in progress's on ``sorting/balance``."""
+        now = self.ctx.get_clock().now().nanoseconds
+        self.balance_pub.publish(balance_msg(self.ledger, SCOPE_RUN, self.start_ns, now))
+        shifts = self.ledger.shifts
+        if shifts is not None:
+            start = shifts.start_of(now)
+            shift = self.ledger.by_shift.get(start) or GradeLedger(bins=self.policy.bins)
+            self.balance_pub.publish(balance_msg(shift, SCOPE_SHIFT, start, now))
 
     def _to_msg(self, tr: Track, est: ObjectEstimate, p: float,
                 views: list[VolumeMeasurement] | None = None) -> Any:

@@ -152,3 +152,52 @@ def test_in_process_run_stops_on_sigterm_and_closes_the_bag(tmp_path: Path) -> N
     assert res.sim_duration_s > 0 and res.counts["/line1/belt/joint_states"] >= 1
     info = bag_info(tmp_path / "bag")
     assert {t.name: t.count for t in info.topics if t.count} == res.counts
+
+
+def test_status_command_prints_the_lines_kpis_heard_over_dds(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A line monitor's LineStatus and one node's diagnostics on a DDS domain of its own:
+    ``crmsort status`` prints the state, the KPIs and the alarms, and fails on an E-stop."""
+    import os
+    import threading
+
+    from sorting.cli.main import main
+    from sorting.deploy.dds import DdsParticipant
+    from sorting.msgs import serialize
+    from sorting.runtime import QoSProfile
+
+    domain = 100 + (os.getpid() * 11 + 57) % 120
+    part = DdsParticipant(domain)
+    status_w = part.writer("/line1/status", "crmsort_msgs/msg/LineStatus", QoSProfile())
+    diag_w = part.writer("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray", QoSProfile())
+    state = {"state": 2, "alarms": []}
+    stop = threading.Event()
+
+    def publish() -> None:
+        while not stop.is_set():
+            st = new("crmsort_msgs/msg/LineStatus", state=state["state"], belt_speed_mps=0.2,
+                     uptime_s=42.0, objects_seen=120, objects_picked=40, objects_missed=2,
+                     throughput_objects_per_min=55.5, throughput_kg_per_h=1234.0,
+                     purity=0.987, active_alarms=state["alarms"])
+            status_w.write(serialize(st, "crmsort_msgs/msg/LineStatus"))
+            diag = new("diagnostic_msgs/msg/DiagnosticArray", status=[new(
+                "diagnostic_msgs/msg/DiagnosticStatus", level=0, name="/line1/tracker",
+                message="ok", hardware_id="host/1")])
+            diag_w.write(serialize(diag, "diagnostic_msgs/msg/DiagnosticArray"))
+            stop.wait(0.1)
+
+    th = threading.Thread(target=publish, daemon=True)
+    th.start()
+    try:
+        assert main(["status", "--domain", str(domain), "--wait", "2.5"]) == 0
+        out = " ".join(capsys.readouterr().out.split())  # the console wraps lines
+        assert "RUNNING" in out and "120 objects seen, 40 picked, 2 missed" in out
+        assert "55.5 objects/min" in out and "1234 kg/h" in out and "purity 98.7%" in out
+        state.update(state=4, alarms=["ESTOP_LINE"])
+        assert main(["status", "--domain", str(domain), "--wait", "2.5"]) == 1
+        out = " ".join(capsys.readouterr().out.split())  # the console wraps lines
+        assert "ESTOP" in out and "alarms: ESTOP_LINE" in out
+    finally:
+        stop.set()
+        th.join()
+        part.close()

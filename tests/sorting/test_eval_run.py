@@ -18,7 +18,8 @@ from sorting.evaluation.run_eval import evaluate_run
 def short_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("assay") / "run"
     rc = main(["demo", "--duration", "16", "--out", str(out), "--topics",
-               "/sim/ground_truth", "/line1/sorting/objects"])
+               "/sim/ground_truth", "/line1/sorting/objects", "/line1/sorting/balance",
+               "/line1/status"])
     assert rc == 0
     return out
 
@@ -40,6 +41,43 @@ def test_eval_run_scores_tracks_grades_and_closure(short_run: Path) -> None:
     crm = rep.crm_elements()
     assert crm and all(is_critical(e) for e in crm)
     assert "Fe" not in crm  # iron is not on the EU critical list
+
+
+def test_the_operators_kpis_come_from_the_lines_own_balance(short_run: Path) -> None:
+    """Each LineStatus reports the objects of the last run balance the tracker published
+    before it; the bins' purity, as the line expects it and as it truly was, is scored."""
+    from sorting.bags import read_decoded
+
+    last_balance = None
+    statuses = 0
+    for topic, _type, _t, msg in read_decoded(short_run / "bag", topics=[
+            "/line1/sorting/balance", "/line1/status"]):
+        if topic.endswith("balance"):
+            if msg.scope == 0:
+                last_balance = msg
+            continue
+        statuses += 1
+        if last_balance is not None:
+            assert msg.objects_seen == last_balance.objects[0]
+            assert msg.objects_picked == sum(
+                int(n) for d, n in zip(last_balance.destinations, last_balance.objects,
+                                       strict=True) if d not in ("feed", "residue"))
+    assert statuses >= 10 and last_balance is not None
+    summary = json.loads((short_run / "summary.json").read_text())
+    ledger = json.loads((short_run / "ledger.json").read_text())
+    assert 0 < summary["kpis"]["objects_seen"] <= ledger["destinations"]["feed"]["objects"]
+    assert summary["kpis"]["throughput_objects_per_min"] > 0
+    assert main(["eval-run", str(short_run)]) == 0
+    purity = json.loads((short_run / "eval_run.json").read_text())["purity"]
+    bins = [d for d in ledger["destinations"] if d not in ("feed", "residue")]
+    for b in bins:
+        assert 0.0 <= purity[b]["expected"] <= 1.0
+        assert ledger["destinations"][b]["purity"] == purity[b]["expected"]
+    rep = evaluate_run(short_run)
+    for b in bins:
+        true = rep.true_flows.get(b)
+        if true is not None:
+            assert purity[b]["true"] == pytest.approx((true.belong_kg or 0.0) / true.mass_kg)
 
 
 def test_a_demo_books_its_shift_too(short_run: Path) -> None:
