@@ -123,7 +123,8 @@ def track_volume(track: Track) -> tuple[float, float] | None:
     Whole views (not truncated at the sensor's edge): their median, ``u = max(median(u_i),
     MAD-spread / sqrt(n))``. Only views truncated at the sensor's edge: their median (the
     partial ones are too small, those merged with a touching neighbour too large), with a
-    relative u of :data:`TRUNCATED_REL_U`."""
+    relative u of :data:`TRUNCATED_REL_U` (fusion then weighs it against the class's own
+    spread of volumes, :func:`with_log_prior`)."""
     if not track.volumes:
         return None
     whole = [m for m in track.volumes if not m.truncated]
@@ -190,6 +191,18 @@ class _ClassEstimate:
     value_u: float
 
 
+def with_log_prior(v: float, u: float, mu: float, sd: float) -> tuple[float, float]:
+    """A measured volume ``v ± u``, read as log-normal with that mean and sd, times a
+    log-normal prior (log mean ``mu``, log sd ``sd``): the posterior's mean and sd."""
+    s2_m = math.log1p((u / v) ** 2)
+    mu_m = math.log(v) - 0.5 * s2_m
+    w_m, w_p = 1.0 / s2_m, 1.0 / sd**2
+    s2 = 1.0 / (w_m + w_p)
+    m = (mu_m * w_m + mu * w_p) * s2
+    vol = math.exp(m + 0.5 * s2)
+    return vol, vol * math.sqrt(math.expm1(s2))
+
+
 def _for_class(
     track: Track,
     prior: ClassPrior | None,
@@ -204,6 +217,14 @@ def _for_class(
     area = xrt_footprint(track) if measured is None and prior is not None else None
     if measured is not None:
         volume, volume_u = measured
+        if (prior is not None and math.isfinite(prior.log_volume_mean)
+                and math.isfinite(prior.log_volume_sd) and prior.log_volume_sd > 0
+                and volume > 0 and all(m.truncated for m in track.volumes)):
+            # only views cut at the sensor's edge (± 40 %): the class's own spread of
+            # volumes says as much about the object for a class of alike objects (laptops,
+            # keyboards), little for scrap pieces
+            volume, volume_u = with_log_prior(volume, volume_u, prior.log_volume_mean,
+                                              prior.log_volume_sd)
     elif prior is not None and area is not None and math.isfinite(prior.log_height_mean):
         # no 3D view, but the X-ray scanner saw its footprint: that area × the class's
         # (log-normal) height, not the class's typical volume

@@ -272,6 +272,35 @@ def test_fusion_uses_xrf_when_the_spot_covers_the_object() -> None:
     assert est.element("Cu")[0] == pytest.approx(est.mass_kg * 0.10)  # prior where XRF is silent
 
 
+def test_cut_views_alone_are_weighed_against_the_classs_volume_spread() -> None:
+    """A track seen only in views cut at the 3D sensor's edge (± 40 %) is pulled towards its
+    class's log-normal volume, the more the narrower the class; a whole view is not."""
+    from sorting.tracking.fusion import TRUNCATED_REL_U, with_log_prior
+
+    # equal log variances: the posterior's log mean halfway, its log variance halved
+    s2 = math.log1p(0.3**2)
+    v, u = with_log_prior(2.0 * math.exp(0.5 * s2), 2.0 * math.exp(0.5 * s2) * 0.3,
+                          math.log(1.0), math.sqrt(s2))
+    assert v == pytest.approx(math.sqrt(2.0) * math.exp(0.25 * s2))
+    assert u / v == pytest.approx(math.sqrt(math.expm1(s2 / 2)))
+    narrow = replace(PRIOR, log_volume_mean=math.log(1e-4), log_volume_sd=0.1)
+    wide = replace(PRIOR, log_volume_mean=math.log(1e-4), log_volume_sd=2.0)
+
+    def booked(truncated: bool, prior: ClassPrior) -> tuple[float, float]:
+        tr = Tracker()
+        tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.10, 0.10, "widget", 0.9)])
+        tr.add_volumes([VolumeMeasurement(1, 0.0, 0.0, 0.10, 0.10, 2e-4, 1e-5, 0.02,
+                                          truncated=truncated)])
+        est = estimate(next(iter(tr.tracks.values())), {"widget": prior}, {})
+        return est.volume_m3, est.volume_u_m3
+
+    assert booked(False, narrow)[0] == pytest.approx(2e-4)  # a whole view: as measured
+    v_n, u_n = booked(True, narrow)
+    v_w, u_w = booked(True, wide)
+    assert 1e-4 < v_n < 1.2e-4 and u_n / v_n < 0.15   # the narrow class decides
+    assert 1.9e-4 < v_w < 2.1e-4 and u_w / v_w == pytest.approx(TRUNCATED_REL_U, rel=0.1)
+
+
 def test_ledger_grade_recovery_closure() -> None:
     tr = _track_with()
     est = estimate(next(iter(tr.tracks.values())), {"widget": PRIOR}, {})
