@@ -131,6 +131,9 @@ class SimLineNode(Node):
                              self._on_xrt)
         self._tf_sent = False
         self._seen_ids: set[int] = set()
+        # the world's time runs from the line's start: on a wall clock the line's stamps are
+        # nanoseconds since 1970, which the world would otherwise step through in 1 ms
+        self._t0_ns = self._now_ns()
 
     # -- helpers ----------------------------------------------------------------------------
     def _now_ns(self) -> int:
@@ -138,7 +141,7 @@ class SimLineNode(Node):
 
     def _sync(self) -> int:
         t_ns = self._now_ns()
-        self.world.advance_to(t_ns * 1e-9)
+        self.world.advance_to((t_ns - self._t0_ns) * 1e-9)
         for wobj in self.world.objects.values():
             oid = wobj.obj.object_id
             if oid not in self._seen_ids:
@@ -192,7 +195,7 @@ class SimLineNode(Node):
         cam = self.line.sensors.camera
         rgb = self.camera_sim.render(
             self.world.on_belt(),
-            lighting=self._lighting(t_ns * 1e-9),
+            lighting=self._lighting((t_ns - self._t0_ns) * 1e-9),
             belt_position_m=self.world.belt_position_m,
             belt_speed_mps=self.world.speed_mps,
             exposure_s=cam.exposure_s,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from perception.sensors.scene import Appearance, SceneObject, ShapeKind
 from sorting.config.line import BeltConfig, FeedConfig
@@ -74,3 +75,29 @@ def test_feed_rate_and_exit() -> None:
     assert abs(exited - expected) < 4 * np.sqrt(expected) + 3
     for o in w.on_belt():
         assert abs(o.y_m) <= 0.4
+
+
+def test_the_simulated_line_runs_from_its_own_start_on_a_clock_of_any_epoch() -> None:
+    """A line on a clock that reads nanoseconds since 1970 (the wall clock of ``crmsort
+    run``) moves its world from the line's start, not from 1970: after 2 s of line time its
+    belt and objects are where those of a line started at 0 are, and its stamps are the
+    clock's."""
+    from sorting.config import load_line
+    from sorting.line import build_sim_line
+    from sorting.runtime import InProcessExecutor, SimClock
+
+    worlds = []
+    for start in (0, 1_765_000_000 * 10**9):
+        ex = InProcessExecutor(SimClock(start))
+        built = build_sim_line(load_line(), ex, perception=False)
+        stamps: list[int] = []
+        ex.add_tap(lambda topic, _t, t_ns, _m, stamps=stamps: stamps.append(t_ns)
+                   if topic.endswith("joint_states") else None)
+        ex.spin_until(start + 2 * 10**9)
+        assert built.sim.world.time_s == pytest.approx(2.0, abs=0.02)
+        assert stamps and start <= min(stamps) and max(stamps) <= start + 2 * 10**9
+        worlds.append(built.sim.world)
+    epoch0, wall = worlds
+    assert wall.belt_position_m == pytest.approx(epoch0.belt_position_m, abs=1e-6)
+    assert wall.belt_position_m > 0.5
+    assert sorted(wall.objects) == sorted(epoch0.objects)
