@@ -48,7 +48,11 @@ def register(sub: Any) -> None:
                         "clock after S s of wall time (default 10; must exceed the 2 s DDS "
                         "lease); the others wait that long")
     p.add_argument("--no-dds", action="store_true",
-                   help="in-process: do not publish /diagnostics on DDS")
+                   help="in-process: do not publish /diagnostics, status and sorting/balance "
+                        "on DDS")
+    p.add_argument("--hmi", type=int, default=None, metavar="PORT",
+                   help="in-process: serve the operator's web page on 127.0.0.1:PORT "
+                        "(crmsort hmi serves it for a --processes line)")
     p.set_defaults(func=run)
 
 
@@ -75,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
     prefixes = parse_prefixes(args.prefix)
     if prefixes and not args.processes:
         raise DeployConfigError("--prefix needs --processes")
+    if args.hmi is not None and args.processes:
+        raise DeployConfigError("--hmi serves an in-process line; for --processes run "
+                                "`crmsort hmi LINE.yaml` beside it")
     rate = None if args.fast else args.speed
     con = console()
     code = 0
@@ -94,8 +101,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         from sorting.deploy.inprocess_run import run_in_process
 
-        r = run_in_process(line, deploy, args.duration, args.record, rate=rate,
-                           dds=not args.no_dds)
+        hmi = tap = None
+        if args.hmi is not None:
+            from sorting.hmi import HmiServer, HmiState
+
+            state = HmiState(line.namespace)
+            tap = state.tap
+            hmi = HmiServer(state, port=args.hmi, title=f"crmsort — {line.name}").start()
+            con.print(f"HMI: {hmi.url}")
+        try:
+            r = run_in_process(line, deploy, args.duration, args.record, rate=rate,
+                               dds=not args.no_dds, tap=tap)
+        finally:
+            if hmi is not None:
+                hmi.stop()
         counts, sim_s, wall = r.counts, r.sim_duration_s, r.wall_s
         mode = "in-process"
         if r.stop_reason != "duration":

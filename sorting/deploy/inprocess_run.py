@@ -3,7 +3,9 @@
 The line builder's nodes plus a :class:`~sorting.deploy.health.HealthNode` run in
 one :class:`~sorting.runtime.InProcessExecutor` on the wall clock (``rate`` times
 real time) or as fast as possible (``rate=None``); a recorder tap writes the bag;
-a DDS bridge limited to ``/diagnostics`` lets ``crmsort status`` watch the run.
+a DDS bridge limited to ``/diagnostics`` and the operator's topics (``status``,
+``sorting/balance``) lets ``crmsort status`` and ``crmsort hmi`` watch the run; a
+``tap`` (e.g. :meth:`sorting.hmi.HmiState.tap`) sees every message.
 Ctrl-C / SIGTERM stop the executor at the next callback
 (:func:`~sorting.deploy.signals.stop_on_signals`, never an exception in the
 middle of a bag write); nodes are shut down and the bag is closed in every case.
@@ -24,6 +26,7 @@ from sorting.deploy.plan import build_line
 from sorting.deploy.signals import stop_on_signals
 from sorting.record import Recorder
 from sorting.runtime import InProcessExecutor, SimClock, WallClock
+from sorting.runtime.inprocess import Tap
 
 
 @dataclass
@@ -38,7 +41,7 @@ class InProcessResult:
 
 def run_in_process(line: LineConfig, deploy: DeployConfig, duration_s: float | None,
                    bag_path: str | Path | None = None, *, rate: float | None = 1.0,
-                   dds: bool = True) -> InProcessResult:
+                   dds: bool = True, tap: Tap | None = None) -> InProcessResult:
     """Run ``line`` in this process for ``duration_s`` of line time (None: until Ctrl-C)."""
     clock = SimClock() if rate is None else WallClock(rate=rate)
     ex = InProcessExecutor(clock, on_error="log")
@@ -60,7 +63,8 @@ def run_in_process(line: LineConfig, deploy: DeployConfig, duration_s: float | N
             if dds:
                 participant = participant_for(deploy)
                 bridge = DdsBridge(ex, participant, name=f"{line.namespace}/dds_bridge",
-                                   topics={DIAGNOSTICS_TOPIC})
+                                   topics={DIAGNOSTICS_TOPIC, f"{line.namespace}/status",
+                                           f"{line.namespace}/sorting/balance"})
             ex.add_node(
                 lambda ctx: HealthNode(ctx, ex, extra=bridge.diagnostics if bridge else None),
                 "health", namespace=line.namespace,
@@ -71,6 +75,8 @@ def run_in_process(line: LineConfig, deploy: DeployConfig, duration_s: float | N
             if bag_path is not None:
                 recorder = Recorder(Path(bag_path))
                 ex.add_tap(recorder)
+            if tap is not None:
+                ex.add_tap(tap)
             end = None if duration_s is None else start + round(duration_s * 1e9)
             t = start
             while (end is None or t < end) and not why:

@@ -1,0 +1,222 @@
+"""The operator's web HMI: what it keeps from the line's messages, what it serves, its feeds."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+import yaml
+
+from sorting.accounting import RESIDUE, GradeLedger
+from sorting.hmi import HmiServer, HmiState
+from sorting.msgs import new
+from sorting.nodes.balance import SCOPE_RUN, SCOPE_SHIFT, balance_msg
+from sorting.tracking.fusion import ObjectEstimate
+
+BINS = {"pcb": ["pcb_low_grade"]}
+
+
+def _est(k: int, mass: float, cls: str, p: float = 1.0) -> ObjectEstimate:
+    return ObjectEstimate(
+        track_id=k, class_name=cls, class_confidence=p, material="x", material_confidence=1.0,
+        volume_m3=mass / 2000, volume_u_m3=0.0, mass_kg=mass, mass_u_kg=0.1 * mass,
+        composition_source="prior", elements=("Co", "Fe"), fractions=(0.01, 0.5),
+        fractions_u=(0.001, 0.05), element_mass_kg=(0.01 * mass, 0.5 * mass),
+        element_mass_u_kg=(0.001 * mass, 0.05 * mass), value_eur=1.0, value_u_eur=0.1,
+        sensors=("camera",), class_mix=((cls, p), ("steel_scrap", 1 - p)) if p < 1 else ())
+
+
+def _status(**kw: Any) -> Any:
+    base: dict[str, Any] = {"state": 2, "belt_speed_mps": 0.2, "objects_seen": 3,
+                            "objects_picked": 1, "objects_missed": 0,
+                            "throughput_objects_per_min": 12.5,
+                            "throughput_kg_per_h": 300.0, "purity": 0.9, "active_alarms": []}
+    return new("crmsort_msgs/msg/LineStatus", **(base | kw))
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_state_keeps_the_last_status_balances_and_node_health() -> None:
+    now = [100.0]
+    state = HmiState("/line1", stale_after_s=3.0, clock=lambda: now[0])
+    led = GradeLedger(bins=BINS)
+    led.book(_est(1, 2.0, "pcb_low_grade", 0.9), "pcb")
+    led.book(_est(2, 1.0, "steel_scrap"), RESIDUE)
+    state.update("/line1/status", _status(purity=math.nan))
+    state.update("/line1/status", _status(objects_seen=2, active_alarms=["XRF_SPECTRUM_SILENT"]))
+    state.update("/line1/sorting/balance", balance_msg(led, SCOPE_RUN, 0, 10))
+    state.update("/line1/sorting/balance", balance_msg(GradeLedger(bins=BINS), SCOPE_SHIFT, 0, 10))
+    state.update("/line2/status", _status(objects_seen=99))          # another line: ignored
+    state.update("/diagnostics", new("diagnostic_msgs/msg/DiagnosticArray", status=[new(
+        "diagnostic_msgs/msg/DiagnosticStatus", level=1, name="/line1/arm1",
+        message="watchdog: stale data", hardware_id="inprocess")]))
+    now[0] = 102.0
+    s = state.snapshot()
+    assert s["status"]["objects_seen"] == 2 and s["status"]["state"] == "RUNNING"
+    assert s["status"]["alarms"] == ["XRF_SPECTRUM_SILENT"]
+    assert s["balance"]["run"]["destinations"]["pcb"]["purity"] == pytest.approx(0.9)
+    (co,) = s["crm"]["run"]          # Fe is not critical
+    assert co["element"] == "Co" and co["fed_g"] == pytest.approx(30.0)
+    assert co["picked_g"] == pytest.approx(20.0) and co["lost_g"] == pytest.approx(10.0)
+    assert co["recovery"] == pytest.approx(2 / 3)
+    assert s["crm"]["shift"] == []
+    assert s["nodes"] == [{"name": "/line1/arm1", "level": "WARN", "hardware_id": "inprocess",
+                           "message": "watchdog: stale data"}]
+    assert s["age_s"] == {"status": 2.0, "balance": 2.0, "diagnostics": 2.0}
+    now[0] = 110.0   # a node silent past stale_after_s
+    assert state.snapshot()["nodes"][0]["level"] == "STALE"
+    # purity before the first pick travels as None, not NaN
+    state.update("/line1/status", _status(purity=math.nan))
+    assert state.snapshot()["status"]["purity"] is None
+
+
+def test_server_serves_the_page_and_the_state_as_json() -> None:
+    state = HmiState("/line1")
+    server = HmiServer(state, port=0, title="crmsort — line1").start()
+    try:
+        code, page = _get(server.url)
+        assert code == 200 and "<title>crmsort — line1</title>" in page
+        assert 'fetch("api/state"' in page and "http" not in page.split("<script>")[1]
+        code, body = _get(server.url + "api/state")
+        assert code == 200 and json.loads(body)["status"] is None      # nothing heard yet
+        state.update("/line1/status", _status(purity=math.nan, objects_seen=7))
+        doc = json.loads(_get(server.url + "api/state")[1])
+        assert doc["status"]["objects_seen"] == 7 and doc["status"]["purity"] is None
+        code, body = _get(server.url + "nope")
+        assert code == 404 and "/nope: not here" in body
+    finally:
+        server.stop()
+
+
+def test_hmi_command_shows_a_line_heard_over_dds(capsys: pytest.CaptureFixture[str]) -> None:
+    """``crmsort hmi`` joins a DDS domain of its own: a LineStatus written there shows on
+    its page's data."""
+    from sorting.deploy.config import DeployConfig
+    from sorting.deploy.dds import DdsParticipant
+    from sorting.hmi.dds_source import DdsSource
+    from sorting.msgs import serialize
+    from sorting.runtime import QoSProfile
+
+    domain = 100 + (os.getpid() * 13 + 91) % 120
+    part = DdsParticipant(domain)
+    w = part.writer("/line1/status", "crmsort_msgs/msg/LineStatus", QoSProfile())
+    state = HmiState("/line1")
+    source = DdsSource(state, DeployConfig(domain_id=domain)).start()
+    stop = threading.Event()
+
+    def publish() -> None:
+        while not stop.is_set():
+            w.write(serialize(_status(objects_seen=41), "crmsort_msgs/msg/LineStatus"))
+            stop.wait(0.1)
+
+    th = threading.Thread(target=publish, daemon=True)
+    th.start()
+    try:
+        end = time.monotonic() + 10
+        while state.snapshot()["status"] is None and time.monotonic() < end:
+            time.sleep(0.1)
+        assert state.snapshot()["status"]["objects_seen"] == 41
+    finally:
+        stop.set()
+        th.join()
+        source.stop()
+        part.close()
+    assert source.decode_errors == 0
+
+
+@pytest.mark.slow
+def test_an_in_process_line_feeds_the_hmi_through_its_tap(tmp_path: Any) -> None:
+    """A short in-process run (3D sensor and tracker only) with the HMI's tap: the page's
+    state holds the line monitor's status and the tracker's books."""
+    from sorting.config.line import DEFAULT_LINE, parse_line
+    from sorting.deploy.config import DeployConfig
+    from sorting.deploy.inprocess_run import run_in_process
+
+    data = yaml.safe_load(DEFAULT_LINE.read_text())
+    for sensor in ("camera", "hsi", "xrf", "xrt"):
+        data["sensors"].setdefault(sensor, {})["enabled"] = False
+    line = parse_line(data, "small.yaml")
+    state = HmiState(line.namespace)
+    res = run_in_process(line, DeployConfig(), 12.0, None, rate=None, dds=False,
+                         tap=state.tap)
+    assert res.stop_reason == "duration"
+    s = state.snapshot()
+    assert s["status"] is not None and s["status"]["belt_speed_mps"] > 0
+    assert s["balance"]["run"] is not None
+    fed = s["balance"]["run"]["destinations"]["feed"]["objects"]
+    # the status reports the balance of up to a second before
+    assert fed >= 1 and fed - 3 <= s["status"]["objects_seen"] <= fed
+    assert s["nodes"] and any(n["name"] == "/line1/tracker" for n in s["nodes"])
+
+
+_FAKE_DOM = r"""
+const fs = require("fs");
+const page = fs.readFileSync(process.argv[2], "utf8");
+const js = page.split("<script>")[1].split("</script>")[0].replace("poll();", "");
+const els = {};
+function node(id) {   // textContent, as in a browser, is always a string
+  let text = "";
+  return { id, get textContent() { return text; }, set textContent(v) { text = String(v); },
+           className: "", style: {}, children: [],
+           querySelector() { return this; }, replaceChildren(...c) { this.children = c; },
+           append(...c) { this.children.push(...c); } };
+}
+global.document = { getElementById: (id) => (els[id] = els[id] || node(id)),
+                    createElement: (tag) => node(tag) };
+eval(js + "\nglobal.render = render;");
+render(JSON.parse(fs.readFileSync(process.argv[3], "utf8")));
+const rows = (id) => els[id].children.map((tr) => tr.children.map((td) => td.textContent));
+console.log(JSON.stringify({ state: els.state.textContent, stateClass: els.state.className,
+  seen: els.seen.textContent, purity: els.purity.textContent, alarms: els.alarms.textContent,
+  alarmsShown: els.alarms.style.display, bins: rows("bins"), crm: rows("crm"),
+  nodes: rows("nodes") }));
+"""
+
+
+@pytest.mark.skipif(__import__("shutil").which("node") is None, reason="needs node to run JS")
+def test_the_pages_script_renders_a_state(tmp_path: Any) -> None:
+    """The page's own script, run by node against a minimal DOM, fills the tiles and tables
+    from a state: KPIs, alarms shown, one row per destination, the CRM row, the nodes."""
+    import subprocess
+    from importlib import resources
+
+    from sorting.hmi.server import _clean
+
+    led = GradeLedger(bins=BINS)
+    led.book(_est(1, 2.0, "pcb_low_grade", 0.9), "pcb")
+    led.book(_est(2, 1.0, "steel_scrap"), RESIDUE)
+    state = HmiState("/line1")
+    state.update("/line1/status", _status(state=4, active_alarms=["BELT_STOPPED"]))
+    state.update("/line1/sorting/balance", balance_msg(led, SCOPE_RUN, 0, 10))
+    state.update("/line1/sorting/balance", balance_msg(led, SCOPE_SHIFT, 0, 10))
+    state.update("/diagnostics", new("diagnostic_msgs/msg/DiagnosticArray", status=[new(
+        "diagnostic_msgs/msg/DiagnosticStatus", level=0, name="/line1/tracker", message="ok",
+        hardware_id="inprocess")]))
+    (tmp_path / "state.json").write_text(json.dumps(_clean(state.snapshot())))
+    (tmp_path / "dom.js").write_text(_FAKE_DOM)
+    page = resources.files("sorting.hmi").joinpath("page.html")
+    out = subprocess.run(["node", str(tmp_path / "dom.js"), str(page),
+                          str(tmp_path / "state.json")], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    doc = json.loads(out)
+    assert (doc["state"], doc["stateClass"]) == ("ESTOP", "ESTOP")
+    assert doc["seen"] == "3" and doc["purity"] == "90.0 %"
+    assert doc["alarms"] == "ALARMS: BELT_STOPPED" and doc["alarmsShown"] == "block"
+    assert [r[0] for r in doc["bins"]] == ["feed", "pcb", "residue"]
+    assert doc["bins"][1] == ["pcb", "1", "2.00", "90.0 %", "1", "2.00", "90.0 %"]
+    assert doc["crm"] == [["Co", "30.00", "20.00", "10.00", "66.7 %", "30.00", "20.00",
+                           "66.7 %"]]
+    assert doc["nodes"] == [["/line1/tracker", "OK", "inprocess", "ok"]]
