@@ -964,6 +964,9 @@ class Tracker:
         of its own, a member of the pile (the pile's weighing holds its mass too). The cells
         on and near the other members' footprints (``HIDDEN_CLEAR_M``) are left out: there
         the rays cross the members lying on the bottom one, which read as another material.
+        A member that lies on no other and carries none (one merely touching the stack in the
+        scanner's view) is searched too, on its own footprint: under it the rays cross
+        nothing else of the pile.
         A region smaller than ``PILE_HIDDEN_MIN_AREA_M2``, or one that reaches that margin
         (a member's own part running on under the bottom one), starts nothing; nor does one
         whose centre lies on another track's footprint."""
@@ -986,23 +989,39 @@ class Tracker:
         if not bottoms:
             return
         bottom = max(bottoms, key=lambda t: t.length_m * t.width_m)
+        stacked = {id(t) for t in members
+                   if any(lies_on(t, b) or lies_on(b, t) for b in members)}
+        alone = [t for t in members if id(t) not in stacked]
+        self._hidden_under(bottom, pile, live, split, on_own_footprint=False)
+        for host in alone:
+            self._hidden_under(host, pile, live, split, on_own_footprint=True)
+
+    def _hidden_under(self, host: Track, pile: PileView, live: list[Track], split: SplitFn,
+                      on_own_footprint: bool) -> None:
+        """:meth:`_hidden_in_pile`'s search under one member ``host``: in the view's cells
+        clear of the other members (and, ``on_own_footprint``, on ``host``'s)."""
+        v = pile.view
+        assert v.cell_s_m is not None and v.cell_y_m is not None
+        members = list(pile.members)
         pitch = math.sqrt(v.cell_area_m2)
 
         def near_others(s: NDArray[np.float64], y: NDArray[np.float64],
                         margin: float) -> NDArray[np.bool_]:
             out = np.zeros(s.size, dtype=bool)
             for t in members:
-                if t is not bottom:
+                if t is not host:
                     out |= _on_footprint(t, s, y, margin)
             return out
 
         sel = ~near_others(v.cell_s_m, v.cell_y_m, HIDDEN_CLEAR_M)
+        if on_own_footprint:
+            sel &= _on_footprint(host, v.cell_s_m, v.cell_y_m, XRT_MARGIN_M)
         if not sel.any():
             return
         part = _cells(v, sel)
         for _ in range(PILE_HIDDEN_TRIES):
             assert part.cell_s_m is not None and part.cell_y_m is not None
-            found = split(bottom, part)
+            found = split(host, part)
             if found is None:
                 return
             cells = found[0].cells
@@ -1011,7 +1030,7 @@ class Tracker:
             if (np.count_nonzero(cells) * v.cell_area_m2 >= PILE_HIDDEN_MIN_AREA_M2
                     and not near_others(part.cell_s_m[cells], part.cell_y_m[cells],
                                         HIDDEN_CLEAR_M + 2 * pitch).any()
-                    and self._nearest_within([t for t in live if t is not bottom], s_c, y_c,
+                    and self._nearest_within([t for t in live if t is not host], s_c, y_c,
                                              margin=HIDDEN_CLEAR_M) is None):
                 break
             # a sliver between the members' rims, a member's own part running on from under
@@ -1022,9 +1041,9 @@ class Tracker:
         else:
             return
         before = len(live)
-        self._split_xrt(bottom, part, found, live)
+        self._split_xrt(host, part, found, live)
         for new in live[before:]:
-            members.append(new)
+            pile.members.append(new)
             new.piles.append(pile)
         if len(live) > before:
             self.stats.pile_hidden_births += 1

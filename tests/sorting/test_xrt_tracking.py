@@ -685,6 +685,50 @@ def test_a_members_run_on_part_is_passed_over_for_the_hidden_object_beyond(
         assert len(calls) == 2
 
 
+def test_an_object_hidden_under_a_member_beside_the_stack_starts_a_track() -> None:
+    """One view over a stack (a piece on a board) and a keyboard merely touching the board's
+    end: a steel piece hidden under the keyboard is searched for on the keyboard's own
+    footprint, where the rays cross nothing else of the pile, and starts a track there,
+    covered by the keyboard and a member of the pile; under the board there is nothing."""
+    from perception.xrt.stack import ForeignRegion
+
+    ss, yy = np.meshgrid(np.arange(-0.3, 0.3, 0.003125), np.arange(-0.15, 0.15, 0.003125),
+                         indexing="ij")
+    s, y = ss.ravel(), yy.ravel()
+    view = replace(_blank_view(0.0, 0.0, 0.6, 0.3, (s, y)), cell_area_m2=0.003125**2)
+    mu = class_table(class_priors()["keyboard"]).mu
+    steel = (np.abs(s - 0.2) < 0.02) & (np.abs(y + 0.03) < 0.015)
+    hosts: list[int] = []
+    t = Tracker()
+    _tracks(t, [(-0.1, 0.0, 0.3, 0.2)])
+    (board,) = t.tracks.values()
+    board.volumes[0] = replace(board.volumes[0], height_m=0.02)
+    piece = t._new_track(0, -0.15, 0.03, 0.08, 0.06)
+    piece.whole_views = 1
+    piece.volumes.append(VolumeMeasurement(0, -0.15, 0.03, 0.08, 0.06, 1e-4, 1e-6, 0.04))
+    kb = t._new_track(0, 0.17, 0.0, 0.22, 0.15)
+    kb.whole_views = 1
+    kb.volumes.append(VolumeMeasurement(0, 0.17, 0.0, 0.22, 0.15, 5e-4, 1e-5, 0.03))
+
+    def split(tr: Track, v: XrtMeasurement) -> Any:
+        assert v.cell_s_m is not None and v.cell_y_m is not None
+        hosts.append(tr.track_id)
+        if tr is kb:   # only the keyboard's footprint (and its margin) is searched
+            assert np.all(np.abs(v.cell_s_m - kb.s_m) <= kb.length_m / 2 + 0.021)
+        here = np.isin(np.round(v.cell_s_m, 6) + 1j * np.round(v.cell_y_m, 6),
+                       np.round(s[steel], 6) + 1j * np.round(y[steel], 6))
+        if tr is not kb or not here.any():
+            return None
+        return ForeignRegion(here, here, 0.2, 0.1, 0.1, 0.2), mu
+
+    t.add_xrt([view], split=split)
+    assert t.stats.pile_xrt == 1 and hosts == [board.track_id, kb.track_id]
+    assert t.stats.pile_hidden_births == 1 and len(t.tracks) == 4
+    (hidden,) = [tr for tr in t.tracks.values() if tr not in (board, piece, kb)]
+    assert abs(hidden.s_m - 0.2) < 0.01 and abs(hidden.y_m + 0.03) < 0.01
+    assert hidden.covered_by == kb.track_id and hidden in kb.piles[0].members
+
+
 BOARD_COMP = {"Cu": 0.26, "Fe": 0.03, "Sn": 0.04, "Pb": 0.02, "Br": 0.04, "Al": 0.03,
               "Si": 0.08, "Ca": 0.02, "Zn": 0.01, "Ni": 0.005, "Ba": 0.005, "Sb": 0.004}
 
