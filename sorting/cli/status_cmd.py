@@ -19,11 +19,10 @@ from rich.table import Table
 
 from sorting.cli.output import console
 from sorting.config.line import DEFAULT_LINE
+from sorting.nodes.line_monitor import STATE_ESTOP, STATE_FAULT, state_name
 
 STATUS_TYPE = "crmsort_msgs/msg/LineStatus"
 _STYLE = {"OK": "green", "WARN": "yellow", "ERROR": "red", "STALE": "magenta"}
-#: crmsort_msgs/LineStatus STATE_*
-STATES = ("STOPPED", "STARTING", "RUNNING", "STOPPING", "ESTOP", "FAULT")
 
 
 @dataclass
@@ -75,7 +74,7 @@ def collect(domain_id: int, wait_s: float, deploy: Any,
 
 def status_line(st: Any) -> str:
     """One line for the operator: state, belt, KPIs, alarms of a ``LineStatus``."""
-    state = _state(st)
+    state = state_name(int(st.state))
     purity = "–" if math.isnan(st.purity) else f"{st.purity:.1%}"
     alarms = ", ".join(st.active_alarms) or "none"
     return (f"{state}, belt {st.belt_speed_mps:.3f} m/s, up {st.uptime_s:.0f} s; "
@@ -106,9 +105,6 @@ def run(args: argparse.Namespace) -> int:
         style = _STYLE.get(h.level_name, "")
         table.add_row(h.name, f"[{style}]{h.level_name}[/]", h.hardware_id, h.message)
     con.print(table)
-    stopped = heard.status is not None and STATES[4:].count(_state(heard.status)) > 0
+    stopped = heard.status is not None and int(heard.status.state) in (STATE_ESTOP, STATE_FAULT)
     return 0 if all(h.level == 0 for h in nodes) and not stopped else 1
 
-
-def _state(st: Any) -> str:
-    return STATES[st.state] if st.state < len(STATES) else f"state {st.state}"

@@ -11,18 +11,11 @@ from typing import Any
 from sorting.deploy.health import DiagnosticsMonitor
 from sorting.msgs.convert import stamp_ns
 from sorting.nodes.balance import SCOPE_RUN, SCOPE_SHIFT, balance_summary
+from sorting.nodes.line_monitor import state_name
 
 STATUS_TYPE = "crmsort_msgs/msg/LineStatus"
 BALANCE_TYPE = "crmsort_msgs/msg/MassBalance"
 DIAGNOSTICS_TYPE = "diagnostic_msgs/msg/DiagnosticArray"
-#: crmsort_msgs/LineStatus STATE_*
-STATES = ("STOPPED", "STARTING", "RUNNING", "STOPPING", "ESTOP", "FAULT")
-
-
-def state_name(code: int) -> str:
-    return STATES[code] if 0 <= code < len(STATES) else f"STATE_{code}"
-
-
 def status_dict(st: Any) -> dict[str, Any]:
     """A ``LineStatus`` as plain data (purity None before the first pick)."""
     purity = float(st.purity)

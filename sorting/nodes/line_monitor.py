@@ -28,7 +28,15 @@ from sorting.nodes.balance import SCOPE_RUN
 from sorting.runtime.context import Node, NodeContext
 
 STATE_RUNNING = 2
+STATE_ESTOP = 4
 STATE_FAULT = 5
+#: crmsort_msgs/LineStatus STATE_*, by code
+STATES = ("STOPPED", "STARTING", "RUNNING", "STOPPING", "ESTOP", "FAULT")
+
+
+def state_name(code: int) -> str:
+    """A ``LineStatus.state`` code's name (``STATE_<n>`` for one the message does not name)."""
+    return STATES[code] if 0 <= code < len(STATES) else f"STATE_{code}"
 
 
 @dataclass
