@@ -10,7 +10,6 @@ reason (which data went stale, how old, the timeout).
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,16 +20,16 @@ from sorting.cli.output import console
 from sorting.config.line import DEFAULT_LINE
 from sorting.nodes.line_monitor import STATE_ESTOP, STATE_FAULT, state_name
 
-STATUS_TYPE = "crmsort_msgs/msg/LineStatus"
 _STYLE = {"OK": "green", "WARN": "yellow", "ERROR": "red", "STALE": "magenta"}
 
 
 @dataclass
 class Heard:
-    """What ``crmsort status`` heard: the aggregated node health and the last LineStatus."""
+    """What ``crmsort status`` heard: the nodes' health and the last LineStatus, as
+    :meth:`sorting.hmi.HmiState.snapshot` gives them (None: no LineStatus heard)."""
 
-    nodes: list[Any] = field(default_factory=list)
-    status: Any = None
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    status: dict[str, Any] | None = None
 
 
 def register(sub: Any) -> None:
@@ -42,46 +41,32 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def collect(domain_id: int, wait_s: float, deploy: Any,
-            status_topic: str = "/line1/status") -> Heard:
-    """Listen to ``/diagnostics`` and ``status_topic`` for ``wait_s``: the aggregated node
-    health and the last ``LineStatus``."""
-    from sorting.deploy.dds import DataWait
-    from sorting.deploy.group import participant_for
-    from sorting.deploy.health import DIAGNOSTICS_TOPIC, DIAGNOSTICS_TYPE, DiagnosticsMonitor
-    from sorting.msgs import deserialize
-    from sorting.runtime import QoSProfile
+def collect(domain_id: int, wait_s: float, deploy: Any, namespace: str = "/line1") -> Heard:
+    """Listen on DDS for ``wait_s`` (:class:`~sorting.hmi.dds_source.DdsSource`): the
+    aggregated node health from ``/diagnostics`` and the last ``<namespace>/status``."""
+    from sorting.hmi import HmiState
+    from sorting.hmi.dds_source import DdsSource
 
-    part = participant_for(deploy.model_copy(update={"domain_id": domain_id}))
+    state = HmiState(namespace, stale_after_s=max(deploy.stale_after_s, wait_s))
+    source = DdsSource(state, deploy.model_copy(update={"domain_id": domain_id})).start()
     try:
-        reader = part.reader(DIAGNOSTICS_TOPIC, DIAGNOSTICS_TYPE, QoSProfile(depth=100))
-        status_reader = part.reader(status_topic, STATUS_TYPE, QoSProfile(depth=10))
-        wait = DataWait(part, [reader, status_reader])
-        monitor = DiagnosticsMonitor(stale_after_s=max(deploy.stale_after_s, wait_s))
-        heard = Heard()
-        end = time.monotonic() + wait_s
-        while (left := end - time.monotonic()) > 0:
-            if wait.wait(min(left, 0.2)):
-                for raw, _ts in reader.take():
-                    monitor.update(deserialize(raw, DIAGNOSTICS_TYPE))
-                for raw, _ts in status_reader.take():
-                    heard.status = deserialize(raw, STATUS_TYPE)
-        heard.nodes = monitor.snapshot()
-        return heard
+        time.sleep(wait_s)
     finally:
-        part.close()
+        source.stop()
+    snap = state.snapshot()
+    return Heard(nodes=snap["nodes"], status=snap["status"])
 
 
-def status_line(st: Any) -> str:
-    """One line for the operator: state, belt, KPIs, alarms of a ``LineStatus``."""
-    state = state_name(int(st.state))
-    purity = "–" if math.isnan(st.purity) else f"{st.purity:.1%}"
-    alarms = ", ".join(st.active_alarms) or "none"
-    return (f"{state}, belt {st.belt_speed_mps:.3f} m/s, up {st.uptime_s:.0f} s; "
-            f"{st.objects_seen} objects seen, {st.objects_picked} picked, "
-            f"{st.objects_missed} missed; {st.throughput_objects_per_min:.1f} objects/min, "
-            f"{st.throughput_kg_per_h:.0f} kg/h; purity {purity} (the line's estimate); "
-            f"alarms: {alarms}")
+def status_line(st: dict[str, Any]) -> str:
+    """One line for the operator: state, belt, KPIs, alarms of a LineStatus
+    (:func:`sorting.hmi.state.status_dict`)."""
+    purity = "–" if st["purity"] is None else f"{st['purity']:.1%}"
+    alarms = ", ".join(st["alarms"]) or "none"
+    return (f"{st['state']}, belt {st['belt_speed_mps']:.3f} m/s, up {st['uptime_s']:.0f} s; "
+            f"{st['objects_seen']} objects seen, {st['objects_picked']} picked, "
+            f"{st['objects_missed']} missed; {st['throughput_objects_per_min']:.1f} "
+            f"objects/min, {st['throughput_kg_per_h']:.0f} kg/h; purity {purity} (the line's "
+            f"estimate); alarms: {alarms}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     line, deploy = load_deployment(args.line)
     domain = deploy.domain_id if args.domain is None else args.domain
-    heard = collect(domain, args.wait, deploy, f"/{line.name}/status")
+    heard = collect(domain, args.wait, deploy, line.namespace)
     nodes = heard.nodes
     con = console()
     if heard.status is not None:
@@ -102,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
     for col in ("node", "level", "host/process", "message"):
         table.add_column(col)
     for h in nodes:
-        style = _STYLE.get(h.level_name, "")
-        table.add_row(h.name, f"[{style}]{h.level_name}[/]", h.hardware_id, h.message)
+        style = _STYLE.get(h["level"], "")
+        table.add_row(h["name"], f"[{style}]{h['level']}[/]", h["hardware_id"], h["message"])
     con.print(table)
-    stopped = heard.status is not None and int(heard.status.state) in (STATE_ESTOP, STATE_FAULT)
-    return 0 if all(h.level == 0 for h in nodes) and not stopped else 1
+    stopped = heard.status is not None and heard.status["state"] in (
+        state_name(STATE_ESTOP), state_name(STATE_FAULT))
+    return 0 if all(h["level"] == "OK" for h in nodes) and not stopped else 1
 

@@ -16,6 +16,8 @@ from sorting.nodes.line_monitor import state_name
 STATUS_TYPE = "crmsort_msgs/msg/LineStatus"
 BALANCE_TYPE = "crmsort_msgs/msg/MassBalance"
 DIAGNOSTICS_TYPE = "diagnostic_msgs/msg/DiagnosticArray"
+
+
 def status_dict(st: Any) -> dict[str, Any]:
     """A ``LineStatus`` as plain data (purity None before the first pick)."""
     purity = float(st.purity)
