@@ -182,8 +182,9 @@ def run(args: argparse.Namespace) -> int:
     purity: dict[str, dict[str, float | None]] = {}
     for d in sorted(set(rep.true_flows) | set(rep.booked_flows)):
         a, b = rep.true_flows.get(d), rep.booked_flows.get(d)
-        pt, pb = rep.purity(d) if d not in ("feed", "residue") else (None, None)
-        if d not in ("feed", "residue"):
+        is_bin = d not in ("feed", "residue")
+        pt, pb = rep.purity(d) if is_bin else (None, None)
+        if is_bin:
             purity[d] = {"true": pt, "expected": pb}
         dest.add_row(d, str(a.objects if a else 0), str(b.objects if b else 0),
                      f"{a.mass_kg if a else 0.0:.3f}", f"{b.mass_kg if b else 0.0:.3f}",

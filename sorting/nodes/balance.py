@@ -78,3 +78,21 @@ def balance_summary(msg: Any) -> dict[str, Any]:
             "start_ns": stamp_ns(msg.period_start), "destinations": out_dests,
             "missed_objects": int(msg.missed_objects), "missed_kg": float(msg.missed_kg),
             "elements": elements}
+
+
+def balance_kpis(msg: Any) -> dict[str, float]:
+    """The operator's figures of a ``MassBalance``: ``objects_seen`` and ``kg_fed`` (the
+    feed), ``objects_picked`` (every bin), ``objects_missed`` and ``purity`` (the bins'
+    expected purity, mass-weighted over the bins that have one; NaN before the first
+    pick)."""
+    dests = [str(d) for d in msg.destinations]
+    fed = dests.index(FEED) if FEED in dests else None
+    bins = [k for k, d in enumerate(dests) if d not in (FEED, RESIDUE)]
+    rated = [k for k in bins if not math.isnan(msg.purity[k])]
+    bin_kg = sum(float(msg.mass_kg[k]) for k in rated)
+    belong = sum(float(msg.mass_kg[k] * msg.purity[k]) for k in rated)
+    return {"objects_seen": int(msg.objects[fed]) if fed is not None else 0,
+            "kg_fed": float(msg.mass_kg[fed]) if fed is not None else 0.0,
+            "objects_picked": sum(int(msg.objects[k]) for k in bins),
+            "objects_missed": int(msg.missed_objects),
+            "purity": belong / bin_kg if bin_kg > 0 else math.nan}

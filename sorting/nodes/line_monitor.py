@@ -24,7 +24,7 @@ from typing import Any
 from sorting.errors import ConfigError
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
-from sorting.nodes.balance import SCOPE_RUN
+from sorting.nodes.balance import SCOPE_RUN, balance_kpis
 from sorting.runtime.context import Node, NodeContext
 
 STATE_RUNNING = 2
@@ -115,18 +115,8 @@ class LineMonitorNode(Node):
         if int(msg.scope) != SCOPE_RUN:
             return
         t_ns = stamp_ns(msg.header.stamp)
-        dests = [str(d) for d in msg.destinations]
-        fed = dests.index("feed") if "feed" in dests else None
-        seen = int(msg.objects[fed]) if fed is not None else 0
-        kg = float(msg.mass_kg[fed]) if fed is not None else 0.0
-        bins = [k for k, d in enumerate(dests) if d not in ("feed", "residue")]
-        bin_kg = sum(float(msg.mass_kg[k]) for k in bins if not math.isnan(msg.purity[k]))
-        belong = sum(float(msg.mass_kg[k] * msg.purity[k]) for k in bins
-                     if not math.isnan(msg.purity[k]))
-        self.kpis = {"objects_seen": seen,
-                     "objects_picked": sum(int(msg.objects[k]) for k in bins),
-                     "objects_missed": int(msg.missed_objects),
-                     "purity": belong / bin_kg if bin_kg > 0 else math.nan}
+        self.kpis = balance_kpis(msg)
+        seen, kg = int(self.kpis["objects_seen"]), self.kpis["kg_fed"]
         if self.feed_history and t_ns <= self.feed_history[-1][0]:
             return
         self.feed_history.append((t_ns, seen, kg))
