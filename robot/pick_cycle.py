@@ -13,7 +13,8 @@ Timing model (all moves rest-to-rest in joint space; see ``robot.motion.scurve``
  4    grip         vacuum on, dwell ``vacuum_dwell_s``; the cup rests while the object
                    centre passes under it at mid-dwell (no belt tracking: the contact is
                    smeared by ±v·dwell/2, 1.25 cm at 0.5 m/s and 50 ms)
- 5    lift         pick point → hover
+ 5    lift         pick point → hover, raised where the transfer would otherwise sag
+                   below the belt (:meth:`DeltaPickCycle.lift_xyz`)
  6    transfer     hover → the bin's release point
  7    release      vacuum off, dwell ``release_s``
  8    return       release point → standby
@@ -42,6 +43,13 @@ from robot.motion.scurve import JointMove
 from robot.motion.trajectory import JointTrajectoryData, JointTrajectoryPointData
 
 FloatArray = NDArray[np.float64]
+
+#: lowest a transfer's path may come above the workspace floor (the belt), m
+TRANSFER_CLEARANCE_M = 0.01
+#: how far the lift point rises per try, m
+LIFT_STEP_M = 0.01
+#: points along a joint move checked for its height (as many as the safety guard checks)
+PATH_SAMPLES = 17
 
 
 @dataclass(frozen=True)
@@ -161,6 +169,30 @@ class DeltaPickCycle:
         """Hover point above ``p``, capped at the workspace top."""
         return (p[0], p[1], min(p[2] + self.hover_m, self.config.workspace.z_high_m))
 
+    def lift_xyz(self, p: Xyz, b: Xyz) -> Xyz:
+        """Where the lift from pick point ``p`` ends, for the transfer to the bin at ``b``: the
+        hover point, raised (``LIFT_STEP_M`` at a time, up to the workspace top) until the
+        transfer's joint move stays ``TRANSFER_CLEARANCE_M`` above the workspace floor along
+        its whole path. A joint-space move of a delta arm sags between its ends: from a hover
+        point low on the belt's near side to a bin at the far edge of the reach it would run
+        below the belt (the safety guard refuses such a plan)."""
+        h = self.hover(p)
+        a = self.arm
+        q_b = a.ik(b, "bin")
+        floor = a.workspace.z_min_m + TRANSFER_CLEARANCE_M
+        top = self.config.workspace.z_high_m
+        # a synchronized joint move runs along the straight line between its ends in joint
+        # space, whatever its time profile: its path is q0 + s (q1 − q0), 0 ≤ s ≤ 1
+        steps = np.linspace(0.0, 1.0, PATH_SAMPLES)[1:-1]
+        z = h[2]
+        while True:
+            lift = (h[0], h[1], z)
+            q_l = a.ik(lift, "lift point")
+            if z >= top or all(float(a.to_arm(a.fk(q_l + k * (q_b - q_l)))[2]) >= floor
+                               for k in steps):
+                return lift
+            z = min(z + LIFT_STEP_M, top)
+
     def bin_xyz(self, bin_name: str) -> Xyz:
         try:
             return self.config.bins[bin_name]
@@ -181,7 +213,7 @@ class DeltaPickCycle:
     def cycle_time_s(self, pick_xyz: Xyz, bin_name: str) -> float:
         p = finite_xyz(pick_xyz, "pick_xyz")
         b = self.bin_xyz(bin_name)
-        h = self.hover(p)
+        h = self.lift_xyz(p, b)
         a = self.arm
         return (
             a.move_time_s(p, h)
@@ -259,10 +291,12 @@ class DeltaPickCycle:
             ("descend", m_desc.duration_s, q_h, q_p, p, False, m_desc),
             ("grip", self.dwell_s, q_p, q_p, p, True, None),
         ]
-        m_lift, m_tr, m_ret = a.move(q_p, q_h), a.move(q_h, q_b), a.move(q_b, q_s)
+        lift = self.lift_xyz(p, b)
+        q_l = q_h if lift == h else a.ik(lift, "lift point")
+        m_lift, m_tr, m_ret = a.move(q_p, q_l), a.move(q_l, q_b), a.move(q_b, q_s)
         spec += [
-            ("lift", m_lift.duration_s, q_p, q_h, h, True, m_lift),
-            ("transfer", m_tr.duration_s, q_h, q_b, b, True, m_tr),
+            ("lift", m_lift.duration_s, q_p, q_l, lift, True, m_lift),
+            ("transfer", m_tr.duration_s, q_l, q_b, b, True, m_tr),
             ("release", self.release_s, q_b, q_b, b, False, None),
             ("return", m_ret.duration_s, q_b, q_s, a.standby_xyz, False, m_ret),
         ]

@@ -12,6 +12,7 @@ from robot.cycle import ArmModel
 from robot.errors import InterceptError, InvalidInputError, RobotConfigError, UnknownBinError
 from robot.motion.intercept import MovingTarget
 from robot.pick_cycle import DeltaPickCycle
+from robot.safety import SafetyGuard
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +107,35 @@ def test_config_errors_name_yaml_paths() -> None:
     arms = parse_arms([good, dict(good, name="arm2")])
     assert [a.name for a in arms] == ["arm1", "arm2"]
     assert isinstance(arms[0], ArmConfig)
+
+
+def test_transfer_to_any_bin_stays_above_the_belt(cycle: DeltaPickCycle) -> None:
+    # a joint move sags between its ends: from a low hover point on the near side of the
+    # reach to a bin at its far edge it used to run below the belt, and the safety guard
+    # refused some of these plans (the line lost those picks as UNREACHABLE)
+    guard = SafetyGuard(cycle.arm)
+    floor = cycle.arm.workspace.z_min_m
+    lifted = 0
+    for y in np.linspace(-0.38, 0.38, 11):
+        x_range = cycle.reach_x_range_m(float(y), 0.0)
+        if x_range is None:
+            continue
+        for x in np.linspace(x_range[0] + 0.01, x_range[1] - 0.01, 11):
+            for z in (0.002, 0.03):
+                p = (float(x), float(y), z)
+                for bin_name in cycle.config.bins:
+                    plan = cycle.plan_fixed(p, bin_name, 0.0)
+                    guard.validate_plan(plan)  # raises WorkspaceViolation on a sag
+                    lift = next(ph for ph in plan.phases if ph.name == "lift")
+                    transfer = next(ph for ph in plan.phases if ph.name == "transfer")
+                    assert lift.tcp_end[2] >= cycle.hover(p)[2]
+                    lifted += lift.tcp_end != cycle.hover(p)
+                    mv = transfer.move
+                    assert mv is not None
+                    qs = mv.sample(np.linspace(0.0, mv.duration_s, 65))[0]
+                    low = min(float(cycle.arm.to_arm(cycle.arm.fk(q))[2]) for q in qs)
+                    assert low >= floor, (p, bin_name, low)
+                    # the timing model the scheduler uses is the plan's own
+                    total = sum(ph.duration_s for ph in plan.phases[4:])
+                    assert cycle.cycle_time_s(p, bin_name) == pytest.approx(total, abs=1e-9)
+    assert lifted > 0  # the grid holds such picks
