@@ -60,13 +60,16 @@ class MeasureConfig:
     """``flat_fraction``: share of interior cells near the top level for PRISMATIC;
     ``flat_tol_m``: their allowed spread (plus 3 noise sigma); ``cylinder_rms``: largest
     rms misfit of the circle profile, relative to the radius; ``cylinder_aspect``:
-    allowed width/height range; ``suction_radius_m``: radius of the suction cup."""
+    allowed width/height range; ``suction_radius_m``: radius of the suction cup;
+    ``grasp_centre_radii``: the grasp point's distance from the footprint's centroid, in cup
+    radii, that weighs as much as a slope of 1 (see :func:`_grasp`)."""
 
     flat_fraction: float = 0.7
     flat_tol_m: float = 0.002
     cylinder_rms: float = 0.12
     cylinder_aspect: tuple[float, float] = (0.7, 2.0)
     suction_radius_m: float = 0.01
+    grasp_centre_radii: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -343,7 +346,15 @@ def _grasp(
     c: float,
     cfg: MeasureConfig,
 ) -> tuple[float, float, float, tuple[float, float, float]]:
-    """Flattest cell near the top centre: low slope, high, away from the outline, central."""
+    """Flattest cell near the top centre: low slope, high, away from the outline, central.
+
+    The pull to the centroid is what places the cup on a cylinder's ridge or a flat plate,
+    where slope, height and outline leave many cells alike and the height map's noise would
+    choose among them: with it weighed at 10 cup radii per unit slope, grasp points on a
+    lying cylinder fell a median 8.8 mm (p90 29 mm) from its centre along the axis; at 2 radii
+    3.0 mm (p90 14 mm), boxes 4.7 → 2.4 mm and lumps 4.7 → 3.1 mm, with the slope under the
+    cup no steeper (80 simulated scenes of the line's mix). Near the centre of mass the
+    object also hangs level from the cup."""
     inner = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3) * c
     # scored on the object's cells only (the first best in row order, as an argmin over the
     # window with the rest at infinity)
@@ -353,7 +364,8 @@ def _grasp(
         np.hypot(gi[mi, mj], gj[mi, mj])
         + 2.0 * np.clip(cup - inner[mi, mj], 0.0, None) / cup
         + 0.5 * np.clip(top - height[mi, mj], 0.0, None) / max(top, 1e-6)
-        + np.hypot(xx[mi, mj] - centroid[0], yy[mi, mj] - centroid[1]) / max(10 * cup, 1e-6)
+        + np.hypot(xx[mi, mj] - centroid[0], yy[mi, mj] - centroid[1])
+        / max(cfg.grasp_centre_radii * cup, 1e-6)
     )
     k = int(np.argmin(score))
     i, j = int(mi[k]), int(mj[k])
