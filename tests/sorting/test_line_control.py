@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 
 from sorting.control import Command, LineController, LineState, parse_command
 from sorting.errors import CommandError, ConfigError
