@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from sorting.control import Command, LineController, LineState, parse_command
 from sorting.errors import CommandError, ConfigError
@@ -170,3 +171,152 @@ def test_an_untouched_drive_keeps_the_start_up_ramp_bit_for_bit() -> None:
         wob = sum(math.sin(2 * math.pi * f * t + ph) for f, ph in w._wobble) * math.sqrt(2 / 3)
         ramp = min(1.0, max(0.0, t / 1.0))
         assert w.speed_at(t) == 0.5 * ramp * (1.0 + w.belt.speed_jitter * wob)
+
+
+# -- a simulated line under command ------------------------------------------------------------
+
+class _Line:
+    """A simulated line (no HSI, XRF, XRT: quicker, still picking) on a simulated clock, with
+    every pick task/result, control state, status and encoder sample it publishes."""
+
+    def __init__(self) -> None:
+        from sorting.config.line import DEFAULT_LINE, parse_line
+        from sorting.line import build_sim_line
+        from sorting.runtime import InProcessExecutor, SimClock
+
+        data = yaml.safe_load(DEFAULT_LINE.read_text())
+        for sensor in ("hsi", "xrf", "xrt"):
+            data["sensors"].setdefault(sensor, {})["enabled"] = False
+        self.line = parse_line(data, "small.yaml")
+        self.ex = InProcessExecutor(SimClock())
+        self.built = build_sim_line(self.line, self.ex)
+        self.events: list[tuple[float, str, Any]] = []
+        self.ex.add_tap(self._tap)
+
+    def _tap(self, topic: str, _type: str, t_ns: int, msg: Any) -> None:
+        name = topic.removeprefix("/line1/")
+        if name in ("control/state", "status", "belt/joint_states") or "/pick_" in name:
+            self.events.append((t_ns * 1e-9, name, msg))
+
+    @property
+    def now(self) -> float:
+        return self.ex.clock.now_ns() * 1e-9
+
+    def spin(self, seconds: float) -> None:
+        self.ex.spin_until(self.ex.clock.now_ns() + round(seconds * 1e9))
+
+    def spin_until(self, what: str, limit_s: float, after: float | None = None) -> Any:
+        """Spin in 50 ms steps until a message on a topic ending in ``what`` comes (after
+        ``after``), at most ``limit_s``; return (t, topic, msg) or fail."""
+        t0 = self.now if after is None else after
+        end = self.now + limit_s
+        while self.now < end:
+            got = self.of(what, after=t0)
+            if got:
+                return got[0]
+            self.spin(0.05)
+        raise AssertionError(f"no {what} within {limit_s} s after t={t0:.2f} s")
+
+    def of(self, what: str, after: float = -1.0) -> list[tuple[float, str, Any]]:
+        return [e for e in self.events if e[1].endswith(what) and e[0] > after]
+
+    def command(self, cmd: str, reason: str = "") -> None:
+        from sorting.msgs import new
+        from sorting.msgs.convert import header
+
+        self.ex.inject("/line1/control/command", "crmsort_msgs/msg/LineCommand",
+                       new("crmsort_msgs/msg/LineCommand", header=header(self.ex.clock.now_ns(),
+                                                                         ""),
+                           command=int(parse_command(cmd)), source="test", reason=reason))
+        self.spin(0.0)  # deliver it
+
+    def states(self, after: float) -> list[tuple[float, LineState]]:
+        """The controller's state changes after ``after`` (heartbeats repeating one left out)."""
+        out: list[tuple[float, LineState]] = []
+        for t, _n, m in self.of("control/state", after=after):
+            if not out or out[-1][1] != m.state:
+                out.append((t, LineState(m.state)))
+        return out
+
+    def encoder_still_since(self, t: float) -> bool:
+        pos = [float(m.position[0]) for tt, _n, m in self.of("belt/joint_states", after=t)]
+        return len(pos) > 10 and max(pos) == min(pos)
+
+
+@pytest.mark.slow
+def test_a_simulated_line_stops_estops_resets_and_picks_again() -> None:
+    """One run: STOP lets the pick in flight finish and holds STOPPED until it has; START
+    runs the line again; an ESTOP with a pick in flight aborts it, stops the belt (the
+    encoder stands still), leaves both arms ESTOPPED and the status ESTOP, and no PickTask
+    goes out; START is refused until RESET, which brings the line to STOPPED only; after
+    START the arms pick again."""
+    from robot.drivers.base import ArmState, Outcome as PickOutcome
+
+    ln = _Line()
+    # 1. the first pick goes out; STOP while it is in flight
+    t_task, topic, task = ln.spin_until("pick_task", 30.0)
+    arm = topic.split("/")[1]
+    ln.spin(0.1)
+    t_stop = ln.now
+    ln.command("stop", "end of shift")
+    ln.spin(4.0)
+    (t_res, _, res), = [e for e in ln.of(f"{arm}/pick_result", after=t_task)
+                        if e[2].task_id == task.task_id]
+    assert t_res > t_stop and res.outcome != PickOutcome.ABORTED     # it was let finish
+    assert not ln.of("pick_task", after=t_stop)                       # nothing new
+    changes = ln.states(after=t_stop - 1e-9)
+    assert [s for _t, s in changes] == [LineState.STOPPING, LineState.STOPPED]
+    assert changes[1][0] >= t_res                  # STOPPED only once the pick was answered
+    assert ln.encoder_still_since(ln.now - 1.0)
+    ln.spin(1.0)
+    assert ln.of("status")[-1][2].state == LineState.STOPPED
+    assert "BELT_STOPPED" not in ln.of("status")[-1][2].active_alarms   # stopped on purpose
+
+    # 2. START: the belt ramps up, the line runs and picks again
+    t_start = ln.now
+    ln.command("start")
+    t_task2, topic2, task2 = ln.spin_until("pick_task", 30.0, after=t_start)
+    (t_run, _), = [c for c in ln.states(after=t_start) if c[1] == LineState.RUNNING]
+    assert t_run < t_task2                          # no pick while STARTING
+    v = ln.of("belt/joint_states")[-1][2].velocity[0]
+    assert v == pytest.approx(NOMINAL, rel=0.05)
+
+    # 3. ESTOP while that pick is in flight
+    arm2 = topic2.split("/")[1]
+    ln.spin(0.3)
+    t_estop = ln.now
+    ln.command("estop", "hand in the chute")
+    ln.spin(2.0)
+    aborted = [e[2] for e in ln.of(f"{arm2}/pick_result", after=t_task2)
+               if e[2].task_id == task2.task_id]
+    assert [r.outcome for r in aborted] == [PickOutcome.ABORTED] and "E-stop" in aborted[0].message
+    assert not ln.of("pick_task", after=t_estop)
+    # the belt brakes in control.estop_stop_s (0.2 s): still from then on
+    assert ln.encoder_still_since(t_estop + ln.line.control.estop_stop_s + 0.02)
+    assert all(a.hw.driver.state == ArmState.ESTOPPED for a in ln.built.arms)
+    assert ln.of("status")[-1][2].state == LineState.ESTOP
+    assert ln.of("control/state")[-1][2].estop
+
+    # 4. START is refused while the E-stop is latched; RESET brings STOPPED, never RUNNING
+    ln.command("start", "try")
+    last = ln.of("control/state")[-1][2]
+    assert (last.state, last.last_accepted) == (LineState.ESTOP, False)
+    assert "RESET first" in last.last_message
+    ln.command("reset", "chute clear")
+    ln.spin(1.5)
+    assert ln.of("control/state")[-1][2].state == LineState.STOPPED
+    assert ln.encoder_still_since(t_estop + 0.5)
+    assert all(a.hw.driver.state == ArmState.IDLE for a in ln.built.arms)
+    assert not ln.of("pick_task", after=t_estop)
+
+    # 5. START: the line picks again; the arm that braked mid-pick too, from where it stood
+    t_again = ln.now
+    ln.command("start", "resume")
+    picked = None
+    end = ln.now + 40.0
+    while picked is None and ln.now < end:
+        ln.spin(0.5)
+        picked = next((e for e in ln.of(f"{arm2}/pick_result", after=t_again)
+                       if e[2].outcome == PickOutcome.PICKED), None)
+    assert picked is not None, [e[2].message for e in ln.of("pick_result", after=t_again)]
+    ln.ex.shutdown()
