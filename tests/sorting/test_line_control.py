@@ -250,7 +250,8 @@ def test_a_simulated_line_stops_estops_resets_and_picks_again() -> None:
     encoder stands still), leaves both arms ESTOPPED and the status ESTOP, and no PickTask
     goes out; START is refused until RESET, which brings the line to STOPPED only; after
     START the arms pick again."""
-    from robot.drivers.base import ArmState, Outcome as PickOutcome
+    from robot.drivers.base import ArmState
+    from robot.drivers.base import Outcome as PickOutcome
 
     ln = _Line()
     # 1. the first pick goes out; STOP while it is in flight
