@@ -384,9 +384,11 @@ let yes = true;
 global.confirm = (q) => { asked.push(q); return yes; };
 global.fetch = async (url, opts) => {
   posts.push({ url, method: opts.method, body: JSON.parse(opts.body) });
-  const refused = posts.length === 1 ? false : true;
-  return { ok: true, status: 200, json: async () => ({ command: JSON.parse(opts.body).command.toUpperCase(),
-           accepted: !refused, message: refused ? "E-stop latched: RESET first" : "E-stop latched" }) };
+  const refused = posts.length !== 1;
+  const cmd = JSON.parse(opts.body).command.toUpperCase();
+  const message = refused ? "E-stop latched: RESET first" : "E-stop latched";
+  return { ok: true, status: 200,
+           json: async () => ({ command: cmd, accepted: !refused, message }) };
 };
 eval(js + "\nglobal.render = render;");
 const base = JSON.parse(fs.readFileSync(process.argv[3], "utf8"));
