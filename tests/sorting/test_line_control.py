@@ -321,3 +321,67 @@ def test_a_simulated_line_stops_estops_resets_and_picks_again() -> None:
                        if e[2].outcome == PickOutcome.PICKED), None)
     assert picked is not None, [e[2].message for e in ln.of("pick_result", after=t_again)]
     ln.ex.shutdown()
+
+
+# -- the CLI over DDS --------------------------------------------------------------------------
+
+def test_crmsort_line_commands_a_line_over_dds(capsys: pytest.CaptureFixture[str]) -> None:
+    """A line controller and monitor on a DDS domain of their own, bridged as ``crmsort run``
+    bridges them: ``crmsort line estop`` is accepted and the next status says ESTOP;
+    ``crmsort line start`` is refused (exit 1) with the line's reason; on a domain where
+    no line runs, the command fails with exit 3 and says so."""
+    import os
+    import threading
+
+    from sorting.cli.main import main
+    from sorting.deploy.bridge import DdsBridge
+    from sorting.deploy.dds import DdsParticipant
+    from sorting.deploy.inprocess_run import CommandInlet
+    from sorting.nodes.line_control import LineControlNode
+    from sorting.nodes.line_monitor import LineMonitorNode
+    from sorting.runtime import InProcessExecutor, WallClock
+
+    domain = 100 + (os.getpid() * 19 + 29) % 120
+    ex = InProcessExecutor(WallClock(rate=1.0), on_error="log")
+    ctl = ex.add_node(LineControlNode, "line_control", namespace="/line1",
+                      parameters={"rate_hz": 2.0})
+    ex.add_node(LineMonitorNode, "line_monitor", namespace="/line1",
+                parameters={"rate_hz": 4.0})
+    part = DdsParticipant(domain)
+    bridge = DdsBridge(ex, part, name="/line1/dds_bridge",
+                       topics={"/line1/status", "/line1/control/state",
+                               "/line1/control/command"})
+    ex.add_node(lambda ctx: CommandInlet(ctx, None, bridge), "command_inlet",
+                namespace="/line1")
+    bridge.attach()
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            ex.spin_for(0.05)
+
+    th = threading.Thread(target=spin, daemon=True)
+    th.start()
+    try:
+        code = main(["line", "estop", "--domain", str(domain), "--reason", "test stop",
+                     "--timeout", "10"])
+        out = " ".join(capsys.readouterr().out.split())
+        assert code == 0, out
+        assert "ESTOP accepted: E-stop latched" in out and "line1: ESTOP, belt" in out
+        assert ctl.controller.reason.startswith("ESTOP from cli@")
+        assert ctl.controller.reason.endswith(": test stop")
+        code = main(["line", "start", "--domain", str(domain), "--timeout", "10"])
+        out = " ".join(capsys.readouterr().out.split())
+        assert code == 1, out
+        assert "START REFUSED: E-stop latched: RESET first" in out
+    finally:
+        stop.set()
+        th.join()
+        ex.shutdown()
+        part.close()
+    nobody = 100 + (os.getpid() * 23 + 7) % 120
+    if nobody == domain:
+        nobody = 100 + (nobody - 99) % 120
+    code = main(["line", "stop", "--domain", str(nobody), "--timeout", "1"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 3 and "no line listens on /line1/control/command" in out
