@@ -104,8 +104,15 @@ def run(args: argparse.Namespace) -> int:
         elif res.stop_reason != "duration":
             stopped = f"stopped by {res.stop_reason}: every process shut down"
     else:
-        from sorting.deploy.inprocess_run import run_in_process
+        import logging
 
+        from sorting.deploy.inprocess_run import run_in_process
+        from sorting.runtime.log import logger_name
+
+        # the operator's commands (accepted: info, refused: warning) belong on this console
+        ctl_log = logging.getLogger(logger_name(line.namespace, "line_control"))
+        if ctl_log.getEffectiveLevel() > logging.INFO:
+            ctl_log.setLevel(logging.INFO)
         hmi = tap = sink = None
         if args.hmi is not None:
             from sorting.hmi import HmiServer, HmiState
