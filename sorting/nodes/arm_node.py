@@ -29,6 +29,7 @@ from robot.pick_cycle import DeltaPickCycle, PickPlan
 from robot.safety import EStopLatch, Watchdog
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
+from sorting.nodes.line_control import STATE_SUB_QOS
 from sorting.runtime.context import Node, NodeContext
 
 
@@ -72,7 +73,7 @@ class ArmNode(Node):
         self._from_xyz: Any = None  # where the next plan starts (None: standby)
         if line_estop is not None:
             ctx.create_subscription("crmsort_msgs/msg/LineControlState", "control/state",
-                                    self._on_control, 10)
+                                    self._on_control, STATE_SUB_QOS)
         ctx.create_timer(1.0 / rate, self._tick)
 
     def _now(self) -> float:

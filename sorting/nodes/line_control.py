@@ -4,7 +4,8 @@ Subscribes ``control/command`` (crmsort_msgs/LineCommand: START, STOP, ESTOP, RE
 the HMI, the CLI or any ROS 2 tool), ``belt/joint_states`` (the encoder: the belt's
 measured speed) and, for every arm in ``arms``, ``robot/<arm>/pick_task`` and
 ``robot/<arm>/pick_result`` (which picks are in flight); publishes ``control/state``
-(crmsort_msgs/LineControlState) on every change and at ``rate_hz``. The state machine is
+(crmsort_msgs/LineControlState, latched: :data:`STATE_QOS`) when it starts, on every
+change and at ``rate_hz``. The state machine is
 :class:`sorting.control.LineController`; the belt (simulator or drive), the scheduler
 (picks in RUNNING only), the arms (the line E-stop latch) and the line monitor
 (``LineStatus.state``) follow ``control/state``. Every command is logged with its source
@@ -24,12 +25,17 @@ from sorting.control import Command, LineController, LineState
 from sorting.control.machine import Outcome, command_name
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
-from sorting.runtime.context import Node, NodeContext
+from sorting.runtime.context import Node, NodeContext, QoSProfile
 
 CONTROL_STATE_TOPIC = "control/state"
 CONTROL_COMMAND_TOPIC = "control/command"
 STATE_TYPE = "crmsort_msgs/msg/LineControlState"
 COMMAND_TYPE = "crmsort_msgs/msg/LineCommand"
+#: ``control/state`` is latched, so that a node that starts later (or a manual line's
+#: monitor, before the first heartbeat) knows the state at once; subscribers use
+#: :data:`STATE_SUB_QOS`
+STATE_QOS = QoSProfile(depth=1, reliable=True, transient_local=True)
+STATE_SUB_QOS = QoSProfile(depth=10, reliable=True, transient_local=True)
 
 
 class LineControlNode(Node):
@@ -46,7 +52,7 @@ class LineControlNode(Node):
             drain_timeout_s=float(p("drain_timeout_s", 10.0).value))
         rate = float(p("rate_hz", 1.0).value)
         arms = [str(a) for a in (p("arms", []).value or [])]
-        self.pub = ctx.create_publisher(STATE_TYPE, CONTROL_STATE_TOPIC, 10)
+        self.pub = ctx.create_publisher(STATE_TYPE, CONTROL_STATE_TOPIC, STATE_QOS)
         ctx.create_subscription(COMMAND_TYPE, CONTROL_COMMAND_TOPIC, self._on_command, 10)
         ctx.create_subscription("sensor_msgs/msg/JointState", "belt/joint_states",
                                 self._on_belt, 50)
@@ -60,6 +66,7 @@ class LineControlNode(Node):
         self._last_stamp_ns = 0
         self._last: dict[str, Any] = {}  # the answer to the last command (LineControlState last_*)
         self.outcomes: list[Outcome] = []
+        self._publish()  # the state from the start, not only from the first heartbeat
 
     def _now_s(self) -> float:
         return self.ctx.get_clock().now().nanoseconds * 1e-9

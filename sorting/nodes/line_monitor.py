@@ -31,6 +31,7 @@ from sorting.errors import ConfigError
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
 from sorting.nodes.balance import SCOPE_RUN, balance_kpis
+from sorting.nodes.line_control import STATE_SUB_QOS
 from sorting.runtime.context import Node, NodeContext
 
 STATE_RUNNING = 2
@@ -94,7 +95,7 @@ class LineMonitorNode(Node):
         #: the line controller's last state (None: none heard; the line is taken as RUNNING)
         self.control_state: int | None = None
         ctx.create_subscription("crmsort_msgs/msg/LineControlState", "control/state",
-                                self._on_control, 10)
+                                self._on_control, STATE_SUB_QOS)
         self.pub = ctx.create_publisher("crmsort_msgs/msg/LineStatus", "status", 10)
         ctx.create_timer(1.0 / self.rate_hz, self._publish)
         self.position_m = 0.0

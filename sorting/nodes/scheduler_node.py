@@ -36,7 +36,7 @@ from typing import Any
 from sorting.errors import ConfigError
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp, stamp_ns
-from sorting.nodes.line_control import picks_allowed
+from sorting.nodes.line_control import STATE_SUB_QOS, picks_allowed
 from sorting.runtime.context import Node, NodeContext
 from sorting.scheduling.arm_model import ArmModel
 from sorting.scheduling.errors import SchedulingError
@@ -98,7 +98,7 @@ class SchedulerNode(Node):
         ctx.create_subscription("sensor_msgs/msg/JointState", "belt/joint_states",
                                 self._on_belt, 50)
         ctx.create_subscription("crmsort_msgs/msg/LineControlState", "control/state",
-                                self._on_control, 10)
+                                self._on_control, STATE_SUB_QOS)
         ctx.create_timer(1.0 / rate, self._cycle)
         self.tasks: dict[str, _Task | None] = {n: None for n in self.arm_names}
         self.belt: tuple[float, float] | None = None  # (t s, position m)

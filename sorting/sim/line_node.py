@@ -39,6 +39,7 @@ from perception.xrf import load_setup
 from sorting.config.cameras import depth_camera, measured_rgb_camera, rgb_camera
 from sorting.config.line import LineConfig
 from sorting.msgs import convert
+from sorting.nodes.line_control import STATE_SUB_QOS
 from sorting.runtime.context import LATCHED_QOS, SENSOR_QOS, Node, NodeContext
 from sorting.sim.hsi_sensor import HsiSensorSim
 from sorting.sim.spawner import ObjectSpawner
@@ -136,7 +137,7 @@ class SimLineNode(Node):
             ctx.create_timer(self.xrt_sim.geometry.pixel_pitch_m / line.belt.speed_mps,
                              self._on_xrt)
         ctx.create_subscription("crmsort_msgs/msg/LineControlState", "control/state",
-                                self._on_control, 10)
+                                self._on_control, STATE_SUB_QOS)
         self._estop_braking = False
         self._tf_sent = False
         self._seen_ids: set[int] = set()

@@ -385,3 +385,34 @@ def test_crmsort_line_commands_a_line_over_dds(capsys: pytest.CaptureFixture[str
     code = main(["line", "stop", "--domain", str(nobody), "--timeout", "1"])
     out = " ".join(capsys.readouterr().out.split())
     assert code == 3 and "no line listens on /line1/control/command" in out
+
+
+def test_a_line_configured_without_autostart_waits_stopped_for_a_start() -> None:
+    """``control: {autostart: false}``: the belt stands still and the status says STOPPED
+    (no BELT_STOPPED alarm: it is stopped on purpose) until a START; then it runs."""
+    from sorting.config.line import DEFAULT_LINE, parse_line
+    from sorting.line import build_sim_line
+    from sorting.msgs import new
+    from sorting.runtime import InProcessExecutor, SimClock
+
+    data = yaml.safe_load(DEFAULT_LINE.read_text())
+    data["control"] = {"autostart": False}
+    line = parse_line(data, "manual.yaml")
+    ex = InProcessExecutor(SimClock())
+    built = build_sim_line(line, ex, perception=False)
+    seen: list[tuple[str, Any]] = []
+    ex.add_tap(lambda topic, _t, _ns, msg: seen.append((topic, msg)))
+    ex.spin_until(round(4.5e9))
+    enc = [float(m.position[0]) for t, m in seen if t == "/line1/belt/joint_states"]
+    assert len(enc) > 400 and max(enc) == min(enc)
+    statuses = [m for t, m in seen if t == "/line1/status"]
+    assert statuses and all(s.state == LineState.STOPPED for s in statuses)
+    assert all("BELT_STOPPED" not in s.active_alarms for s in statuses)
+    ex.inject("/line1/control/command", "crmsort_msgs/msg/LineCommand",
+              new("crmsort_msgs/msg/LineCommand", command=int(Command.START), source="test"))
+    seen.clear()
+    ex.spin_until(round(8.5e9))
+    assert built.control is not None and built.control.controller.state == LineState.RUNNING
+    assert built.sim.world.speed_mps == pytest.approx(NOMINAL, rel=0.05)
+    assert [m for t, m in seen if t == "/line1/status"][-1].state == LineState.RUNNING
+    ex.shutdown()
