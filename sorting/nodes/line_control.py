@@ -4,8 +4,8 @@ Subscribes ``control/command`` (crmsort_msgs/LineCommand: START, STOP, ESTOP, RE
 the HMI, the CLI or any ROS 2 tool), ``belt/joint_states`` (the encoder: the belt's
 measured speed) and, for every arm in ``arms``, ``robot/<arm>/pick_task`` and
 ``robot/<arm>/pick_result`` (which picks are in flight); publishes ``control/state``
-(crmsort_msgs/LineControlState, latched: :data:`STATE_QOS`) when it starts, on every
-change and at ``rate_hz``. The state machine is
+(crmsort_msgs/LineControlState, latched: :data:`STATE_QOS`) as it starts
+(:data:`ANNOUNCE_AFTER_S`), on every change and at ``rate_hz``. The state machine is
 :class:`sorting.control.LineController`; the belt (simulator or drive), the scheduler
 (picks in RUNNING only), the arms (the line E-stop latch) and the line monitor
 (``LineStatus.state``) follow ``control/state``. Every command is logged with its source
@@ -36,6 +36,8 @@ COMMAND_TYPE = "crmsort_msgs/msg/LineCommand"
 #: :data:`STATE_SUB_QOS`
 STATE_QOS = QoSProfile(depth=1, reliable=True, transient_local=True)
 STATE_SUB_QOS = QoSProfile(depth=10, reliable=True, transient_local=True)
+#: the first state goes out this long after the node starts, s
+ANNOUNCE_AFTER_S = 1e-3
 
 
 class LineControlNode(Node):
@@ -66,7 +68,10 @@ class LineControlNode(Node):
         self._last_stamp_ns = 0
         self._last: dict[str, Any] = {}  # the answer to the last command (LineControlState last_*)
         self.outcomes: list[Outcome] = []
-        self._publish()  # the state from the start, not only from the first heartbeat
+        # the state from the start, not only from the first heartbeat (a manual line's
+        # monitor says STOPPED from its first status); a timer, not the constructor, so that
+        # it is published once the line spins, when recorders and bridges are listening
+        self._announce_timer = ctx.create_timer(ANNOUNCE_AFTER_S, self._announce)
 
     def _now_s(self) -> float:
         return self.ctx.get_clock().now().nanoseconds * 1e-9
@@ -126,6 +131,10 @@ class LineControlNode(Node):
     def _changed(self) -> None:
         self.ctx.get_logger().info(f"line {self.controller.state.name} "
                                    f"({self.controller.reason})")
+        self._publish()
+
+    def _announce(self) -> None:
+        self._announce_timer.cancel()
         self._publish()
 
     def _heartbeat(self) -> None:
