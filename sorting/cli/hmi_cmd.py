@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         deploy = deploy.model_copy(update={"domain_id": args.domain})
     state = HmiState(line.namespace, stale_after_s=max(deploy.stale_after_s, 3.0))
     source = DdsSource(state, deploy).start()
-    commands = None if args.read_only else DdsCommandSink(source.participant, line.namespace)
+    commands = None if args.read_only else DdsCommandSink(source.participant, line.namespace,
+                                                            state.line_time_ns)
     server = HmiServer(state, args.bind, args.port, title=f"crmsort — {line.name}",
                        commands=commands, read_only=args.read_only).start()
     con = console()

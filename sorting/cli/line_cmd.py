@@ -89,10 +89,14 @@ def _command(args: argparse.Namespace) -> int:
     state = HmiState(line.namespace, stale_after_s=max(deploy.stale_after_s, args.timeout))
     source = DdsSource(state, deploy).start()
     try:
-        sink = DdsCommandSink(source.participant, line.namespace)
+        sink = DdsCommandSink(source.participant, line.namespace, state.line_time_ns)
         end = time.monotonic() + args.timeout
-        # a command written before the line's reader is discovered would be lost
-        if not wait_matched([sink.writer], args.timeout):
+        # a command written before the line's reader is discovered would be lost; one sent
+        # before the line's clock is heard could not be stamped on it (see DdsCommandSink)
+        while state.line_time_ns() is None and time.monotonic() < end:
+            time.sleep(0.02)
+        if state.line_time_ns() is None or not wait_matched(
+                [sink.writer], max(end - time.monotonic(), 0.0)):
             con.print(f"[red]no line listens on {sink.topic} (DDS domain {deploy.domain_id}) "
                       f"within {args.timeout:g} s[/]: is {line.name} running, on the same "
                       "domain and network?")

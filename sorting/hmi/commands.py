@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from sorting.control import Command
@@ -58,13 +59,21 @@ class QueueSink:
 
 class DdsCommandSink:
     """Writes commands on ``<namespace>/control/command`` through ``participant``
-    (a :class:`sorting.deploy.dds.DdsParticipant`, reliable, as ROS 2's default QoS)."""
+    (a :class:`sorting.deploy.dds.DdsParticipant`, reliable, as ROS 2's default QoS).
 
-    def __init__(self, participant: Any, namespace: str) -> None:
+    ``line_time_ns`` (e.g. :meth:`sorting.hmi.HmiState.line_time_ns`) gives the line's
+    clock as last heard: it becomes the sample's DDS source time. A ``--processes`` line
+    takes samples in line-clock order, up to its current step, and would hold one stamped
+    with the wall clock (years ahead of a simulated line's clock) for ever."""
+
+    def __init__(self, participant: Any, namespace: str,
+                 line_time_ns: Callable[[], int | None] | None = None) -> None:
         from sorting.runtime import QoSProfile
 
         self.topic = command_topic(namespace)
         self.writer = participant.writer(self.topic, COMMAND_TYPE, QoSProfile(depth=10))
+        self.line_time_ns = line_time_ns
 
     def send(self, msg: Any) -> None:
-        self.writer.write(serialize(msg, COMMAND_TYPE))
+        t_ns = self.line_time_ns() if self.line_time_ns is not None else None
+        self.writer.write(serialize(msg, COMMAND_TYPE), t_ns)

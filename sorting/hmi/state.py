@@ -87,6 +87,7 @@ class HmiState:
         self._lock = threading.Lock()
         self._status: dict[str, Any] | None = None
         self._control: dict[str, Any] | None = None
+        self._line_t_ns: int | None = None  # the line's clock, from its latest stamps
         self._balance: dict[int, dict[str, Any]] = {}
         self._heard: dict[str, float] = {}
         self._nodes = DiagnosticsMonitor(stale_after_s=stale_after_s, clock=clock)
@@ -103,9 +104,11 @@ class HmiState:
             if kind == STATUS_TYPE:
                 self._status = status_dict(msg)
                 self._heard["status"] = now
+                self._line_time(stamp_ns(msg.header.stamp))
             elif kind == CONTROL_TYPE:
                 self._control = control_dict(msg)
                 self._heard["control"] = now
+                self._line_time(stamp_ns(msg.header.stamp))
             elif kind == BALANCE_TYPE:
                 scope = int(msg.scope)
                 if scope in (SCOPE_RUN, SCOPE_SHIFT):
@@ -114,6 +117,18 @@ class HmiState:
             else:
                 self._nodes.update(msg)
                 self._heard["diagnostics"] = now
+
+    def _line_time(self, t_ns: int) -> None:
+        if self._line_t_ns is None or t_ns > self._line_t_ns:
+            self._line_t_ns = t_ns
+
+    def line_time_ns(self) -> int | None:
+        """The line's clock (ns) as its latest status or controller state was stamped; None
+        before either is heard. A command sent over DDS carries it as its source time, so
+        that a ``--processes`` line, whose processes take samples in line-clock order,
+        takes the command at its next clock step."""
+        with self._lock:
+            return self._line_t_ns
 
     def answer(self, stamp_ns: int, source: str) -> dict[str, Any] | None:
         """The line controller's answer to the command stamped ``stamp_ns`` from ``source``

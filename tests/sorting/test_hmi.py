@@ -334,7 +334,8 @@ def test_a_read_only_hmi_answers_403_and_sends_nothing() -> None:
 
 def test_the_dds_sink_publishes_the_command_on_the_lines_domain() -> None:
     """``crmsort hmi``'s commands: a LineCommand written on ``/line1/control/command`` over
-    DDS reaches a reader of that topic in another participant, byte for byte."""
+    DDS reaches a reader of that topic in another participant, stamped (DDS source time)
+    on the line's clock as the HMI last heard it, which a ``--processes`` line needs."""
     from sorting.control import Command
     from sorting.deploy.dds import DataWait, DdsParticipant
     from sorting.hmi.commands import DdsCommandSink, command_msg
@@ -347,19 +348,26 @@ def test_the_dds_sink_publishes_the_command_on_the_lines_domain() -> None:
     try:
         reader = line_side.reader("/line1/control/command", "crmsort_msgs/msg/LineCommand",
                                   QoSProfile(depth=10))
-        sink = DdsCommandSink(hmi_side, "/line1")
+        heard = HmiState("/line1")
+        heard.update("/line1/status", _status(header=new("std_msgs/msg/Header", stamp=new(
+            "builtin_interfaces/msg/Time", sec=5, nanosec=250))))
+        assert heard.line_time_ns() == 5_000_000_250
+        sink = DdsCommandSink(hmi_side, "/line1", heard.line_time_ns)
         got: list[Any] = []
+        source_t: list[int] = []
         wait = DataWait(line_side, [reader])
         end = time.monotonic() + 10
         while not got and time.monotonic() < end:
             sink.send(command_msg(Command.STOP, "hmi", "jam at the infeed", stamp_ns=123))
             if wait.wait(0.2):
-                got = [deserialize(raw, "crmsort_msgs/msg/LineCommand")
-                       for raw, _t in reader.take()]
+                for raw, t in reader.take():
+                    got.append(deserialize(raw, "crmsort_msgs/msg/LineCommand"))
+                    source_t.append(t)
         assert got, "no LineCommand heard over DDS"
         m = got[0]
         assert (m.command, m.source, m.reason) == (Command.STOP, "hmi", "jam at the infeed")
         assert (m.header.stamp.sec, m.header.stamp.nanosec) == (0, 123)
+        assert source_t[0] == 5_000_000_250
     finally:
         hmi_side.close()
         line_side.close()
