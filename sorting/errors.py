@@ -50,3 +50,8 @@ class CallbackError(SortingError):
 
 class ReplayError(SortingError):
     """A message stream cannot be replayed (out of time order, undecodable message, bad remap)."""
+
+
+class CommandError(SortingError):
+    """An operator command (start, stop, estop, reset) is unknown or cannot be sent; the
+    message names the command and what was expected."""

@@ -24,6 +24,7 @@ from sorting.config.line import LineConfig
 from sorting.nodes.arm_node import ArmNode
 from sorting.nodes.detector_node import DetectorNode
 from sorting.nodes.hsi_node import HsiClassifierNode
+from sorting.nodes.line_control import LineControlNode
 from sorting.nodes.line_monitor import LineMonitorNode
 from sorting.nodes.scheduler_node import SchedulerNode
 from sorting.nodes.tracker_node import TrackerNode
@@ -64,6 +65,7 @@ class SimLine:
     executor: InProcessExecutor
     sim: SimLineNode
     monitor: LineMonitorNode
+    control: LineControlNode | None = None
     detector: DetectorNode | None = None
     tracker: TrackerNode | None = None
     volume: VolumeNode | None = None
@@ -105,7 +107,17 @@ def build_sim_line(
     }
     params.update(line.nodes.get("line_monitor", {}))
     monitor = executor.add_node(LineMonitorNode, "line_monitor", namespace=ns, parameters=params)
-    built = SimLine(executor=executor, sim=sim, monitor=monitor)
+    ctl = line.control
+    cparams: dict[str, Any] = {
+        "nominal_speed_mps": line.belt.speed_mps, "autostart": ctl.autostart,
+        "start_speed_fraction": ctl.start_speed_fraction,
+        "stopped_speed_mps": ctl.stopped_speed_mps, "drain_timeout_s": ctl.drain_timeout_s,
+        "rate_hz": ctl.state_rate_hz, "arms": [a.name for a in line.arms],
+    }
+    cparams.update(line.nodes.get("line_control", {}))
+    control = executor.add_node(LineControlNode, "line_control", namespace=ns,
+                                parameters=cparams)
+    built = SimLine(executor=executor, sim=sim, monitor=monitor, control=control)
     if not perception:
         return built
     if line.sensors.camera.enabled:
@@ -151,13 +163,16 @@ def build_sim_line(
     return built
 
 
-def _arm_factory(cycle: DeltaPickCycle, hardware: SimArmHardware, watchdog: Watchdog
-                 ) -> Callable[[NodeContext], ArmNode]:
-    return lambda ctx: ArmNode(ctx, cycle, hardware, watchdog)
+def _arm_factory(cycle: DeltaPickCycle, hardware: SimArmHardware, watchdog: Watchdog,
+                 line_estop: EStopLatch) -> Callable[[NodeContext], ArmNode]:
+    return lambda ctx: ArmNode(ctx, cycle, hardware, watchdog, line_estop)
 
 
 def _add_arms(line: LineConfig, executor: InProcessExecutor, built: SimLine) -> None:
-    """The simulated delta arms (hardware on the simulated belt), their nodes and the scheduler."""
+    """The simulated delta arms (hardware on the simulated belt), their nodes and the scheduler.
+
+    The arms share one line E-stop latch; their nodes trip and reset it as the line
+    controller's ``control/state`` says."""
     ns = line.namespace
     line_estop = EStopLatch("line")
     cycles = []
@@ -167,7 +182,7 @@ def _add_arms(line: LineConfig, executor: InProcessExecutor, built: SimLine) -> 
         driver = SimArmDriver(cycle, SafetyGuard(cycle.arm, line_estop, watchdog),
                               np.random.default_rng([line.seed, 100 + k]))
         hardware = SimArmHardware(driver, built.sim.world)
-        built.arms.append(executor.add_node(_arm_factory(cycle, hardware, watchdog),
+        built.arms.append(executor.add_node(_arm_factory(cycle, hardware, watchdog, line_estop),
                                             cfg.name, namespace=ns))
         cycles.append(cycle)
     sparams: dict[str, Any] = {

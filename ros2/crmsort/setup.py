@@ -24,8 +24,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SRC = os.path.relpath(ROOT, HERE)  # package_dir and data files are relative to this folder
 NODES = [
-    "sim_line", "line_monitor", "detector", "volume", "hsi", "xrt", "tracker", "xrf_driver",
-    "xrf_quant", "arm1", "arm2", "scheduler",
+    "sim_line", "line_monitor", "line_control", "detector", "volume", "hsi", "xrt", "tracker",
+    "xrf_driver", "xrf_quant", "arm1", "arm2", "scheduler",
 ]
 LAUNCH = ["line1.launch.py", "line1.yaml", "line1.calibration.yaml", "line1.hsi_reference.npz"]
 

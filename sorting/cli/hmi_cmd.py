@@ -4,9 +4,12 @@ It joins the line's DDS domain (the YAML's network settings, as ``crmsort status
 does) and serves, on ``--bind``:``--port``, a page with the line's state, alarms,
 KPIs (objects seen, picked and missed; objects/min, kg/h; bin purity), each bin's
 objects, kg and purity and the CRM grams fed, picked and lost in the current shift
-and the run, and every node's health. The data is at ``/api/state`` as JSON. Runs
-until Ctrl-C (or ``--duration`` seconds). A line run in-process serves the same
-page itself with ``crmsort run --hmi PORT``.
+and the run, and every node's health. The data is at ``/api/state`` as JSON. Its
+Start, Stop, E-stop and Reset buttons (``POST /api/command``) publish a
+``crmsort_msgs/LineCommand`` (source ``hmi``) on the line's ``control/command`` over
+DDS; ``--read-only`` serves the page without them (the POST answers 403). Runs until
+Ctrl-C (or ``--duration`` seconds). A line run in-process serves the same page itself
+with ``crmsort run --hmi PORT``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ def register(sub: Any) -> None:
     p.add_argument("--bind", default="127.0.0.1",
                    help="address to serve on (default 127.0.0.1; 0.0.0.0: every interface)")
     p.add_argument("--domain", type=int, default=None, help="override deploy.domain_id")
+    p.add_argument("--read-only", action="store_true",
+                   help="show the line, send no commands (POST /api/command answers 403)")
     p.add_argument("--duration", type=float, default=None,
                    help="serve this many seconds, then stop (default: until Ctrl-C)")
     p.set_defaults(func=run)
@@ -35,6 +40,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from sorting.deploy.config import load_deployment
     from sorting.hmi import HmiServer, HmiState
+    from sorting.hmi.commands import DdsCommandSink
     from sorting.hmi.dds_source import DdsSource
 
     line, deploy = load_deployment(args.line)
@@ -42,9 +48,13 @@ def run(args: argparse.Namespace) -> int:
         deploy = deploy.model_copy(update={"domain_id": args.domain})
     state = HmiState(line.namespace, stale_after_s=max(deploy.stale_after_s, 3.0))
     source = DdsSource(state, deploy).start()
-    server = HmiServer(state, args.bind, args.port, title=f"crmsort — {line.name}").start()
+    commands = None if args.read_only else DdsCommandSink(source.participant, line.namespace,
+                                                            state.line_time_ns)
+    server = HmiServer(state, args.bind, args.port, title=f"crmsort — {line.name}",
+                       commands=commands, read_only=args.read_only).start()
     con = console()
-    con.print(f"HMI of {line.name} (DDS domain {deploy.domain_id}): {server.url}  "
+    mode = "read-only" if args.read_only else "commands on"
+    con.print(f"HMI of {line.name} (DDS domain {deploy.domain_id}, {mode}): {server.url}  "
               "(Ctrl-C stops)")
     try:
         end = None if args.duration is None else time.monotonic() + args.duration

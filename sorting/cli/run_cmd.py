@@ -52,7 +52,10 @@ def register(sub: Any) -> None:
                         "on DDS")
     p.add_argument("--hmi", type=int, default=None, metavar="PORT",
                    help="in-process: serve the operator's web page on 127.0.0.1:PORT "
-                        "(crmsort hmi serves it for a --processes line)")
+                        "(crmsort hmi serves it for a --processes line); its Start, Stop, "
+                        "E-stop and Reset command the line")
+    p.add_argument("--read-only", action="store_true",
+                   help="with --hmi: the page shows the line but sends no commands (403)")
     p.set_defaults(func=run)
 
 
@@ -79,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     prefixes = parse_prefixes(args.prefix)
     if prefixes and not args.processes:
         raise DeployConfigError("--prefix needs --processes")
+    if args.read_only and args.hmi is None:
+        raise DeployConfigError("--read-only applies to the page of --hmi PORT")
     if args.hmi is not None and args.processes:
         raise DeployConfigError("--hmi serves an in-process line; for --processes run "
                                 "`crmsort hmi LINE.yaml` beside it")
@@ -99,19 +104,29 @@ def run(args: argparse.Namespace) -> int:
         elif res.stop_reason != "duration":
             stopped = f"stopped by {res.stop_reason}: every process shut down"
     else:
-        from sorting.deploy.inprocess_run import run_in_process
+        import logging
 
-        hmi = tap = None
+        from sorting.deploy.inprocess_run import run_in_process
+        from sorting.runtime.log import logger_name
+
+        # the operator's commands (accepted: info, refused: warning) belong on this console
+        ctl_log = logging.getLogger(logger_name(line.namespace, "line_control"))
+        if ctl_log.getEffectiveLevel() > logging.INFO:
+            ctl_log.setLevel(logging.INFO)
+        hmi = tap = sink = None
         if args.hmi is not None:
             from sorting.hmi import HmiServer, HmiState
+            from sorting.hmi.commands import QueueSink
 
             state = HmiState(line.namespace)
             tap = state.tap
-            hmi = HmiServer(state, port=args.hmi, title=f"crmsort — {line.name}").start()
-            con.print(f"HMI: {hmi.url}")
+            sink = None if args.read_only else QueueSink()
+            hmi = HmiServer(state, port=args.hmi, title=f"crmsort — {line.name}",
+                            commands=sink, read_only=args.read_only).start()
+            con.print(f"HMI: {hmi.url}" + (" (read-only)" if args.read_only else ""))
         try:
             r = run_in_process(line, deploy, args.duration, args.record, rate=rate,
-                               dds=not args.no_dds, tap=tap)
+                               dds=not args.no_dds, tap=tap, commands=sink)
         finally:
             if hmi is not None:
                 hmi.stop()

@@ -175,6 +175,24 @@ class SimConfig(_Model):
     status_rate_hz: float = Field(1.0, gt=0, le=100)
 
 
+class ControlConfig(_Model):
+    """How the line is commanded (see :mod:`sorting.control`): whether it starts on its own,
+    and the limits of its stops."""
+
+    autostart: bool = Field(True, description="the line starts RUNNING on its own (the belt "
+                            "ramps up from standstill); false: it waits STOPPED for a START")
+    estop_stop_s: float = Field(0.2, ge=0, le=5, description="an E-stop brakes the belt from "
+                                "nominal speed to standstill in this time")
+    start_speed_fraction: float = Field(0.95, gt=0, le=1, description="STARTING becomes "
+                                        "RUNNING when the encoder shows this share of speed_mps")
+    stopped_speed_mps: float = Field(0.005, gt=0, description="the encoder is taken as "
+                                     "standing still below this speed")
+    drain_timeout_s: float = Field(10.0, gt=0, description="a pick task unanswered this long "
+                                   "no longer holds a STOPPING line")
+    state_rate_hz: float = Field(1.0, gt=0, le=100, description="control/state is published "
+                                 "on every change and this often")
+
+
 # Indicative values of the contained element (EUR per kg of element), set by the operator;
 # rounded 2025-26 market levels, only used to rank objects and report value captured.
 DEFAULT_PRICES = {
@@ -315,6 +333,7 @@ class LineConfig(_Model):
     arms: list[ArmConfig] = Field(default_factory=_demo_arms)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     record: RecordConfig = Field(default_factory=RecordConfig)
+    control: ControlConfig = Field(default_factory=ControlConfig)
     nodes: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-node parameter overrides, by node name"
     )

@@ -8,12 +8,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sorting.control.machine import command_name
 from sorting.deploy.health import DiagnosticsMonitor
 from sorting.msgs.convert import stamp_ns
 from sorting.nodes.balance import SCOPE_RUN, SCOPE_SHIFT, balance_summary
 from sorting.nodes.line_monitor import state_name
 
 STATUS_TYPE = "crmsort_msgs/msg/LineStatus"
+CONTROL_TYPE = "crmsort_msgs/msg/LineControlState"
 BALANCE_TYPE = "crmsort_msgs/msg/MassBalance"
 DIAGNOSTICS_TYPE = "diagnostic_msgs/msg/DiagnosticArray"
 
@@ -31,6 +33,21 @@ def status_dict(st: Any) -> dict[str, Any]:
         "purity": None if math.isnan(purity) else purity,
         "alarms": [str(a) for a in st.active_alarms],
     }
+
+
+def control_dict(msg: Any) -> dict[str, Any]:
+    """A ``LineControlState`` as plain data: the controller's state and why, and its answer
+    to the last command (``last``: None before any command)."""
+    out: dict[str, Any] = {
+        "state": state_name(int(msg.state)), "reason": str(msg.reason),
+        "belt_run": bool(msg.belt_run), "estop": bool(msg.estop),
+        "picks_in_flight": int(msg.picks_in_flight), "last": None}
+    if int(msg.last_command):
+        out["last"] = {"command": command_name(int(msg.last_command)),
+                       "stamp_ns": stamp_ns(msg.last_command_stamp),
+                       "source": str(msg.last_source), "accepted": bool(msg.last_accepted),
+                       "message": str(msg.last_message)}
+    return out
 
 
 def crm_rows(balance: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -63,11 +80,14 @@ class HmiState:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.namespace = namespace.rstrip("/")
         self.topics = {f"{self.namespace}/status": STATUS_TYPE,
+                       f"{self.namespace}/control/state": CONTROL_TYPE,
                        f"{self.namespace}/sorting/balance": BALANCE_TYPE,
                        "/diagnostics": DIAGNOSTICS_TYPE}
         self.clock = clock
         self._lock = threading.Lock()
         self._status: dict[str, Any] | None = None
+        self._control: dict[str, Any] | None = None
+        self._line_t_ns: int | None = None  # the line's clock, from its latest stamps
         self._balance: dict[int, dict[str, Any]] = {}
         self._heard: dict[str, float] = {}
         self._nodes = DiagnosticsMonitor(stale_after_s=stale_after_s, clock=clock)
@@ -84,6 +104,11 @@ class HmiState:
             if kind == STATUS_TYPE:
                 self._status = status_dict(msg)
                 self._heard["status"] = now
+                self._line_time(stamp_ns(msg.header.stamp))
+            elif kind == CONTROL_TYPE:
+                self._control = control_dict(msg)
+                self._heard["control"] = now
+                self._line_time(stamp_ns(msg.header.stamp))
             elif kind == BALANCE_TYPE:
                 scope = int(msg.scope)
                 if scope in (SCOPE_RUN, SCOPE_SHIFT):
@@ -93,19 +118,43 @@ class HmiState:
                 self._nodes.update(msg)
                 self._heard["diagnostics"] = now
 
+    def _line_time(self, t_ns: int) -> None:
+        if self._line_t_ns is None or t_ns > self._line_t_ns:
+            self._line_t_ns = t_ns
+
+    def line_time_ns(self) -> int | None:
+        """The line's clock (ns) as its latest status or controller state was stamped; None
+        before either is heard. A command sent over DDS carries it as its source time, so
+        that a ``--processes`` line, whose processes take samples in line-clock order,
+        takes the command at its next clock step."""
+        with self._lock:
+            return self._line_t_ns
+
+    def answer(self, stamp_ns: int, source: str) -> dict[str, Any] | None:
+        """The line controller's answer to the command stamped ``stamp_ns`` from ``source``
+        (``control_dict(...)["last"]``), once heard; else None."""
+        with self._lock:
+            last = self._control["last"] if self._control is not None else None
+            if last is not None and last["stamp_ns"] == stamp_ns and last["source"] == source:
+                return dict(last)
+            return None
+
     def tap(self, topic: str, _msg_type: str, _t_ns: int, msg: Any) -> None:
         """An :meth:`InProcessExecutor.add_tap` callback."""
         self.update(topic, msg)
 
     def snapshot(self) -> dict[str, Any]:
-        """Plain data for ``/api/state``: ``status``, ``balance`` and ``crm`` (each with
+        """Plain data for ``/api/state``: ``status``, ``control`` (:func:`control_dict`),
+        ``balance`` and ``crm`` (each with
         ``run`` and ``shift``: :func:`balance_summary`, :func:`crm_rows`), ``nodes`` and
-        ``age_s`` (wall s since each part was last heard; None: never)."""
+        ``age_s`` (wall s since each part was last heard; None: never; the controller's in
+        ``control_age_s``)."""
         with self._lock:
             now = self.clock()
             return {
                 "namespace": self.namespace,
                 "status": self._status,
+                "control": self._control,
                 "balance": {"run": self._balance.get(SCOPE_RUN),
                             "shift": self._balance.get(SCOPE_SHIFT)},
                 "crm": {"run": crm_rows(self._balance.get(SCOPE_RUN)),
@@ -114,5 +163,7 @@ class HmiState:
                            "message": h.message} for h in self._nodes.snapshot()],
                 "age_s": {k: (now - self._heard[k]) if k in self._heard else None
                           for k in ("status", "balance", "diagnostics")},
+                "control_age_s": (now - self._heard["control"]) if "control" in self._heard
+                else None,
                 "messages": self.messages,
             }

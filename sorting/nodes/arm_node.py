@@ -9,6 +9,12 @@ guard) and run on its hardware — here anything with ``begin(plan, t)``,
 ``advance(t)`` and ``busy_until_s`` (the simulated arm, or a driver for a real
 one). A task the arm cannot take is answered at once (UNREACHABLE/ABORTED)
 so the scheduler re-plans it.
+
+With the line's E-stop latch (``line_estop``, shared with the arm's safety guard) the
+node also follows the line controller (``control/state``,
+crmsort_msgs/LineControlState): an E-stop trips the latch (a moving arm brakes within
+its braking time and its pick is ABORTED; no pick starts while it is latched); the
+controller's RESET clears the latch and the hardware's own (``reset()``, where it has one).
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from robot.drivers.base import Outcome, PickOutcome
 from robot.errors import RobotError
 from robot.motion.intercept import MovingTarget
 from robot.pick_cycle import DeltaPickCycle, PickPlan
-from robot.safety import Watchdog
+from robot.safety import EStopLatch, Watchdog
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
+from sorting.nodes.line_control import STATE_SUB_QOS
 from sorting.runtime.context import Node, NodeContext
 
 
@@ -39,7 +46,7 @@ class ArmNode(Node):
     """One arm's executor (see the module docstring)."""
 
     def __init__(self, ctx: NodeContext, cycle: DeltaPickCycle, hardware: ArmHardware,
-                 watchdog: Watchdog | None = None) -> None:
+                 watchdog: Watchdog | None = None, line_estop: EStopLatch | None = None) -> None:
         super().__init__(ctx)
         self.cycle = cycle
         self.hw = hardware
@@ -61,6 +68,12 @@ class ArmNode(Node):
                                 self._on_belt, 50)
         ctx.create_subscription("crmsort_msgs/msg/SortObjectArray", "sorting/objects",
                                 self._on_objects, 5)
+        self.line_estop = line_estop
+        self._estop_from_control = False
+        self._from_xyz: Any = None  # where the next plan starts (None: standby)
+        if line_estop is not None:
+            ctx.create_subscription("crmsort_msgs/msg/LineControlState", "control/state",
+                                    self._on_control, STATE_SUB_QOS)
         ctx.create_timer(1.0 / rate, self._tick)
 
     def _now(self) -> float:
@@ -71,6 +84,26 @@ class ArmNode(Node):
             self.belt_speed = float(msg.velocity[0])
         if self.watchdog is not None:
             self.watchdog.feed(stamp_ns(msg.header.stamp) * 1e-9, "encoder")
+
+    def _on_control(self, msg: Any) -> None:
+        latch = self.line_estop
+        assert latch is not None
+        if bool(msg.estop):
+            # the arms share one line latch: the first to hear trips it, each one resets
+            if not latch.latched:
+                latch.trip(f"line E-stop ({msg.reason})", self._now())
+            self._estop_from_control = True
+            return
+        if self._estop_from_control:
+            # the controller's RESET: the latch clears, the arm may move again
+            self._estop_from_control = False
+            latch.reset()
+            reset = getattr(self.hw, "reset", None)
+            if reset is not None:
+                reset()
+            # braked mid-move, the arm is not at standby: its next plan starts where it stands
+            tcp = getattr(self.hw, "tcp_xyz", None)
+            self._from_xyz = None if tcp is None else tcp()
 
     def _on_objects(self, msg: Any) -> None:
         if self.watchdog is not None:
@@ -103,8 +136,10 @@ class ArmNode(Node):
                                   t_ref_s=stamp_ns(task.pick_time) * 1e-9,
                                   belt_speed_mps=self.belt_speed)
             plan = self.cycle.plan_pick(target, str(task.target_bin), t_start_s=now,
+                                        from_xyz=self._from_xyz,
                                         object_id=int(task.object_id))
             self.hw.begin(plan, now)
+            self._from_xyz = None
         except RobotError as exc:
             self._result(task, int(Outcome.UNREACHABLE), f"{type(exc).__name__}: {exc}")
             return

@@ -6,6 +6,12 @@ Alarms: ``BELT_STOPPED`` (encoder speed below ``min_speed_mps`` while
 running), ``ENCODER_SILENT`` and ``<TOPIC>_SILENT`` when a stream has been
 quiet for more than ``silence_periods`` of its expected period.
 
+State: the line controller's (``control/state``, crmsort_msgs/LineControlState:
+STOPPED, STARTING, RUNNING, STOPPING, ESTOP) once one is heard, RUNNING before;
+FAULT instead of RUNNING while an alarm is active. ``BELT_STOPPED`` is raised only
+while the line should run (RUNNING, or no controller heard): a belt stopped by
+the operator is no alarm.
+
 KPIs, from the tracker's running mass balance (``balance_topic``,
 crmsort_msgs/MassBalance, the line's own estimates): objects seen (booked into
 the feed: left the sensing zone or picked), picked and missed (sent to a bin,
@@ -25,6 +31,7 @@ from sorting.errors import ConfigError
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
 from sorting.nodes.balance import SCOPE_RUN, balance_kpis
+from sorting.nodes.line_control import STATE_SUB_QOS
 from sorting.runtime.context import Node, NodeContext
 
 STATE_RUNNING = 2
@@ -85,6 +92,10 @@ class LineMonitorNode(Node):
         if balance_topic:
             ctx.create_subscription("crmsort_msgs/msg/MassBalance", balance_topic,
                                     self._on_balance, 10)
+        #: the line controller's last state (None: none heard; the line is taken as RUNNING)
+        self.control_state: int | None = None
+        ctx.create_subscription("crmsort_msgs/msg/LineControlState", "control/state",
+                                self._on_control, STATE_SUB_QOS)
         self.pub = ctx.create_publisher("crmsort_msgs/msg/LineStatus", "status", 10)
         ctx.create_timer(1.0 / self.rate_hz, self._publish)
         self.position_m = 0.0
@@ -110,6 +121,9 @@ class LineMonitorNode(Node):
         self.position_m = pos
         self.encoder.last_ns = self.ctx.get_clock().now().nanoseconds
         self.encoder.count += 1
+
+    def _on_control(self, msg: Any) -> None:
+        self.control_state = int(msg.state)
 
     def _on_balance(self, msg: Any) -> None:
         if int(msg.scope) != SCOPE_RUN:
@@ -146,9 +160,17 @@ class LineMonitorNode(Node):
                 )
                 out.append(f"{name}_SILENT")
         uptime = (now_ns - self.start_ns) * 1e-9
-        if self.encoder.count > 0 and uptime > 2.0 and abs(self.speed_mps) < self.min_speed:
+        should_run = self.control_state is None or self.control_state == STATE_RUNNING
+        if (should_run and self.encoder.count > 0 and uptime > 2.0
+                and abs(self.speed_mps) < self.min_speed):
             out.append("BELT_STOPPED")
         return out
+
+    def state(self, alarms: list[str]) -> int:
+        """The ``LineStatus.state`` code: the controller's state (RUNNING before one is
+        heard), FAULT instead of RUNNING while ``alarms`` are active."""
+        state = STATE_RUNNING if self.control_state is None else self.control_state
+        return STATE_FAULT if state == STATE_RUNNING and alarms else state
 
     def _publish(self) -> None:
         now = self.ctx.get_clock().now().nanoseconds
@@ -157,7 +179,7 @@ class LineMonitorNode(Node):
         status = new(
             "crmsort_msgs/msg/LineStatus",
             header=header(now, "belt"),
-            state=STATE_FAULT if alarms else STATE_RUNNING,
+            state=self.state(alarms),
             belt_position_m=self.position_m,
             belt_speed_mps=self.speed_mps,
             uptime_s=(now - self.start_ns) * 1e-9,

@@ -12,7 +12,8 @@ Arms come from the constructor (``arm_models``: any :class:`ArmModel`, e.g. the
 list of a stream file, see ``datasets/streams/README.md``). Parameters: ``rate_hz``
 (planning cycles per s), ``belt_speed_mps`` (planning speed; the encoder's measured
 speed only gates picking), ``min_belt_speed_mps``
-(no new picks below it: the belt is stopped), ``task_lead_s`` (a task is sent this long
+(no new picks below it: the belt is stopped; nor unless the line controller's
+``control/state`` says RUNNING, once one is heard), ``task_lead_s`` (a task is sent this long
 before its approach must start), ``result_timeout_s`` (a task with no result by its
 expected end + this is taken as failed), ``max_payload_kg`` (objects estimated heavier are
 not planned: the cup would lose them; counted as ``too_heavy``; 0 = no limit).
@@ -35,6 +36,7 @@ from typing import Any
 from sorting.errors import ConfigError
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp, stamp_ns
+from sorting.nodes.line_control import STATE_SUB_QOS, picks_allowed
 from sorting.runtime.context import Node, NodeContext
 from sorting.scheduling.arm_model import ArmModel
 from sorting.scheduling.errors import SchedulingError
@@ -95,10 +97,13 @@ class SchedulerNode(Node):
                                 self._on_objects, 10)
         ctx.create_subscription("sensor_msgs/msg/JointState", "belt/joint_states",
                                 self._on_belt, 50)
+        ctx.create_subscription("crmsort_msgs/msg/LineControlState", "control/state",
+                                self._on_control, STATE_SUB_QOS)
         ctx.create_timer(1.0 / rate, self._cycle)
         self.tasks: dict[str, _Task | None] = {n: None for n in self.arm_names}
         self.belt: tuple[float, float] | None = None  # (t s, position m)
         self.belt_speed = 0.0  # no picks before the encoder has spoken
+        self.picks_allowed = True  # until the line controller says otherwise
         self.next_task_id = 1
         self.counts = {"tasks": 0, "picked": 0, "failed": 0, "skipped": 0, "too_heavy": 0}
         self._too_heavy: set[int] = set()
@@ -117,6 +122,9 @@ class SchedulerNode(Node):
         elif self.belt is not None and t > self.belt[0]:
             self.belt_speed = (pos - self.belt[1]) / (t - self.belt[0])
         self.belt = (t, pos)
+
+    def _on_control(self, msg: Any) -> None:
+        self.picks_allowed = picks_allowed(msg)
 
     def _on_objects(self, msg: Any) -> None:
         t = stamp_ns(msg.header.stamp) * 1e-9
@@ -188,6 +196,8 @@ class SchedulerNode(Node):
                 self._finish(arm, task, False, now)
         if abs(self.belt_speed) < self.min_speed:
             return  # belt stopped: no new picks
+        if not self.picks_allowed:
+            return  # the line is not RUNNING (starting, stopping, E-stop): no new picks
         idle = [a for a, t in self.tasks.items() if t is None]
         if not idle:
             return

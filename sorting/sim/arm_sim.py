@@ -12,6 +12,7 @@ simulator's side of the arm — the arm node only sends plans and reads outcomes
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from perception.sensors.scene import SceneObject, ShapeKind
 from robot.drivers.base import Outcome, PickOutcome
@@ -83,6 +84,15 @@ class SimArmHardware:
         self._true_id = None
         self._bin = plan.bin_name
         self.driver.begin(plan, self._target(plan, t_s), t_s)
+
+    def tcp_xyz(self) -> Any:
+        """Belt-frame TCP position now (m): where a plan after an E-stop starts."""
+        return self.driver.tcp_xyz()
+
+    def reset(self) -> None:
+        """Clear the arm's E-stop state once the latches are clear (see
+        :meth:`SimArmDriver.reset`)."""
+        self.driver.reset()
 
     def advance(self, t_s: float) -> PickOutcome | None:
         out = self.driver.advance(t_s)

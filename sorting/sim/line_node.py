@@ -15,6 +15,11 @@ topic                          type                            rate
 ``/sim/ground_truth``          crmsort_msgs/GroundTruthObjectArray  ``sim.ground_truth_rate_hz``
 =============================  ==============================  ===========================
 
+The belt drive follows the line controller (``control/state``,
+crmsort_msgs/LineControlState): ``belt_run`` false ramps the belt to standstill in
+``belt.ramp_s`` (an E-stop: in ``control.estop_stop_s``), true ramps it back to
+speed; with ``control.autostart`` false the belt stands still until a START.
+
 Only evaluation code may subscribe to ``/sim/ground_truth``.
 """
 
@@ -34,6 +39,7 @@ from perception.xrf import load_setup
 from sorting.config.cameras import depth_camera, measured_rgb_camera, rgb_camera
 from sorting.config.line import LineConfig
 from sorting.msgs import convert
+from sorting.nodes.line_control import STATE_SUB_QOS
 from sorting.runtime.context import LATCHED_QOS, SENSOR_QOS, Node, NodeContext
 from sorting.sim.hsi_sensor import HsiSensorSim
 from sorting.sim.spawner import ObjectSpawner
@@ -64,7 +70,8 @@ class SimLineNode(Node):
         self._light_phase = rng_light.uniform(0, 2 * np.pi, size=2)
         self.catalog = load_catalog()
         self.spawner = ObjectSpawner(self.catalog, rng_spawn, mix=dict(line.feed.mix))
-        self.world = BeltWorld(line.belt, line.feed, self.spawner.spawn, rng_world)
+        self.world = BeltWorld(line.belt, line.feed, self.spawner.spawn, rng_world,
+                               running=line.control.autostart)
         self.spawned_by_class: dict[str, int] = {}
 
         cam = line.sensors.camera
@@ -129,6 +136,9 @@ class SimLineNode(Node):
             # one line per pixel pitch of belt travel at nominal speed (square pixels)
             ctx.create_timer(self.xrt_sim.geometry.pixel_pitch_m / line.belt.speed_mps,
                              self._on_xrt)
+        ctx.create_subscription("crmsort_msgs/msg/LineControlState", "control/state",
+                                self._on_control, STATE_SUB_QOS)
+        self._estop_braking = False
         self._tf_sent = False
         self._seen_ids: set[int] = set()
         # the world's time runs from the line's start: on a wall clock the line's stamps are
@@ -216,6 +226,18 @@ class SimLineNode(Node):
         self.pub_xrt.publish(self.xrt_sim.line_msg(
             self.world.on_belt(), self.world.encoder_position_m, t_ns,
             frame_id=self.line.sensors.xrt.frame_id))
+
+    def _on_control(self, msg: Any) -> None:
+        run = bool(msg.belt_run)
+        estop = bool(msg.estop) and not run
+        if run == self.world.drive_on and estop == self._estop_braking:
+            return  # nothing changes: the world is not touched (seeded runs stay as they were)
+        self._sync()
+        # an E-stop brakes from nominal speed to standstill in estop_stop_s (also a belt
+        # that was already ramping down after a STOP)
+        ramp_s = self.line.control.estop_stop_s if estop else None
+        self.world.set_drive(run, self.world.time_s, ramp_s)
+        self._estop_braking = estop
 
     def _on_xrf_aim(self, msg: Any) -> None:
         assert self.xrf_spot is not None

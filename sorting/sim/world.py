@@ -2,6 +2,9 @@
 
 The belt moves at ``speed_mps`` with a start-up ramp and a slow, seeded wobble
 of the drive (so the encoder, not the nominal speed, is what tracks objects).
+The drive can be switched off and on again (:meth:`BeltWorld.set_drive`: the line
+controller's STOP, E-stop and START): the speed ramps linearly to standstill or back
+to nominal, and the encoder shows it.
 Each object lies still on the belt surface: its belt-frame position is
 ``x = s + belt_position`` where ``s`` is fixed when it is dropped on. Objects
 arrive as a renewal process with ``objects_per_m`` per metre of belt travel,
@@ -54,7 +57,8 @@ class BeltWorld:
     """
 
     def __init__(
-        self, belt: BeltConfig, feed: FeedConfig, spawn: SpawnFn, rng: np.random.Generator
+        self, belt: BeltConfig, feed: FeedConfig, spawn: SpawnFn, rng: np.random.Generator,
+        *, running: bool = True,
     ) -> None:
         self.belt = belt
         self.feed = feed
@@ -65,6 +69,10 @@ class BeltWorld:
         self.objects: dict[int, WorldObject] = {}
         self.changed: list[int] = []  # ids whose state changed since the last drain_changes()
         self._next_id = 1
+        # the drive's ramp after a set_drive(): (t0 s, ramp factor at t0, target 0/1, s per
+        # full ramp); None: the start-up ramp from standstill at t=0, as the line was built
+        self._drive: tuple[float, float, float, float] | None = (
+            None if running else (0.0, 0.0, 0.0, belt.ramp_s))
         # drive wobble: three slow sinusoids, unit standard deviation in sum
         self._wobble = [
             (float(rng.uniform(0.03, 0.4)), float(rng.uniform(0, 2 * math.pi))) for _ in range(3)
@@ -74,9 +82,36 @@ class BeltWorld:
         self._fill()
 
     # -- kinematics -------------------------------------------------------------------------
+    def ramp_at(self, t_s: float) -> float:
+        """The drive's ramp factor (0: standstill, 1: nominal speed) at ``t_s`` (≥ the last
+        :meth:`set_drive`)."""
+        if self._drive is None:
+            return 1.0 if self.belt.ramp_s <= 0 else min(1.0, max(0.0, t_s / self.belt.ramp_s))
+        t0, r0, target, ramp_s = self._drive
+        if ramp_s <= 0:
+            return target
+        step = (t_s - t0) / ramp_s
+        return min(target, r0 + step) if target >= r0 else max(target, r0 - step)
+
+    @property
+    def drive_on(self) -> bool:
+        """The drive is commanded to run (ramping up or at speed)."""
+        return self._drive is None or self._drive[2] > 0
+
+    def set_drive(self, run: bool, t_s: float, ramp_s: float | None = None) -> None:
+        """Switch the drive on (ramp to nominal speed) or off (ramp to standstill) at
+        ``t_s``, from whatever speed the belt has then. ``ramp_s`` is the time of a full
+        ramp, 0 ↔ nominal (default ``belt.ramp_s``; an E-stop passes its shorter braking
+        time). Advance the world to ``t_s`` first; raises SortingError for a time before it."""
+        if t_s < self.time_s - 1e-12:
+            raise SortingError(f"set_drive at {t_s} s: the world is already at {self.time_s} s")
+        r0 = self.ramp_at(t_s)
+        self._drive = (t_s, r0, 1.0 if run else 0.0,
+                       self.belt.ramp_s if ramp_s is None else ramp_s)
+
     def speed_at(self, t_s: float) -> float:
         """Belt speed (m/s) at time ``t_s``: ramp × (1 + jitter × wobble)."""
-        ramp = 1.0 if self.belt.ramp_s <= 0 else min(1.0, max(0.0, t_s / self.belt.ramp_s))
+        ramp = self.ramp_at(t_s)
         wobble = sum(math.sin(2 * math.pi * f * t_s + ph) for f, ph in self._wobble) * math.sqrt(
             2 / 3
         )

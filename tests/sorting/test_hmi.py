@@ -220,3 +220,239 @@ def test_the_pages_script_renders_a_state(tmp_path: Any) -> None:
     assert doc["crm"] == [["Co", "30.00", "20.00", "10.00", "66.7 %", "30.00", "20.00",
                            "66.7 %"]]
     assert doc["nodes"] == [["/line1/tracker", "OK", "inprocess", "ok"]]
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+def _post(url: str, body: bytes | str) -> tuple[int, dict[str, Any]]:
+    data = body.encode() if isinstance(body, str) else body
+    req = urllib.request.Request(url, data=data, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read().decode())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read().decode())
+
+
+class _ControlledLine:
+    """A line controller alone in an in-process executor, with the in-process HMI's command
+    inlet, and an HMI server in front; :meth:`post` posts from another thread while the
+    executor spins here (its callbacks run on this thread only)."""
+
+    def __init__(self, read_only: bool = False) -> None:
+        from sorting.deploy.inprocess_run import CommandInlet
+        from sorting.hmi.commands import QueueSink
+        from sorting.nodes.line_control import LineControlNode
+        from sorting.runtime import InProcessExecutor, SimClock
+
+        self.ex = InProcessExecutor(SimClock())
+        self.sink = QueueSink()
+        self.control = self.ex.add_node(LineControlNode, "line_control", namespace="/line1")
+        self.ex.add_node(lambda ctx: CommandInlet(ctx, self.sink), "command_inlet",
+                         namespace="/line1")
+        self.state = HmiState("/line1")
+        self.bus: list[tuple[str, Any]] = []
+        self.ex.add_tap(self._tap)
+        self.server = HmiServer(self.state, port=0, commands=self.sink,
+                                read_only=read_only).start()
+
+    def _tap(self, topic: str, _t: str, _ns: int, msg: Any) -> None:
+        self.state.tap(topic, _t, _ns, msg)
+        self.bus.append((topic, msg))
+
+    def post(self, body: bytes | str) -> tuple[int, dict[str, Any]]:
+        got: list[tuple[int, dict[str, Any]]] = []
+        th = threading.Thread(target=lambda: got.append(_post(self.server.url + "api/command",
+                                                              body)))
+        th.start()
+        while th.is_alive():
+            self.ex.spin_for(0.05)
+            time.sleep(0.005)
+        return got[0]
+
+    def commands(self) -> list[Any]:
+        return [m for t, m in self.bus if t == "/line1/control/command"]
+
+    def close(self) -> None:
+        self.server.stop()
+        self.ex.shutdown()
+
+
+def test_a_posted_command_goes_on_the_bus_and_the_lines_answer_comes_back() -> None:
+    from sorting.control import Command, LineState
+
+    line = _ControlledLine()
+    try:
+        code, doc = line.post(json.dumps({"command": "estop", "reason": "hand in the chute"}))
+        assert code == 200, doc
+        assert doc["command"] == "ESTOP" and doc["accepted"] is True and "E-stop latched" in \
+            doc["message"]
+        (cmd,) = line.commands()
+        assert (cmd.command, cmd.source, cmd.reason) == (Command.ESTOP, "hmi",
+                                                         "hand in the chute")
+        assert line.control.controller.state == LineState.ESTOP
+        # the line refuses a START while the E-stop is latched: 409 with its reason
+        code, doc = line.post('{"command": "start"}')
+        assert code == 409 and doc["accepted"] is False and "RESET first" in doc["message"]
+        code, doc = line.post('{"command": "Reset", "reason": "chute clear"}')
+        assert code == 200 and line.control.controller.state == LineState.STOPPED
+        snap = json.loads(_get(line.server.url + "api/state")[1])
+        assert snap["commands"] is True and snap["control"]["state"] == "STOPPED"
+        assert snap["control"]["last"]["command"] == "RESET"
+        # bad requests: typed, named, nothing sent
+        n = len(line.commands())
+        code, doc = line.post('{"command": "halt"}')
+        assert code == 400 and "unknown line command 'halt'" in doc["error"]
+        code, doc = line.post("not json")
+        assert code == 400 and "not JSON" in doc["error"]
+        code, doc = line.post('{"command": "stop", "reason": 5}')
+        assert code == 400 and "reason: expected a string" in doc["error"]
+        code, doc = line.post('["stop"]')
+        assert code == 400 and "expected a JSON object" in doc["error"]
+        assert len(line.commands()) == n
+    finally:
+        line.close()
+
+
+def test_a_read_only_hmi_answers_403_and_sends_nothing() -> None:
+    line = _ControlledLine(read_only=True)
+    try:
+        code, doc = line.post('{"command": "estop"}')
+        assert code == 403 and "read-only" in doc["error"]
+        assert line.commands() == []
+        assert json.loads(_get(line.server.url + "api/state")[1])["commands"] is False
+    finally:
+        line.close()
+    # an HMI given nowhere to send commands is read-only too
+    server = HmiServer(HmiState("/line1"), port=0).start()
+    try:
+        assert _post(server.url + "api/command", '{"command": "stop"}')[0] == 403
+    finally:
+        server.stop()
+
+
+def test_the_dds_sink_publishes_the_command_on_the_lines_domain() -> None:
+    """``crmsort hmi``'s commands: a LineCommand written on ``/line1/control/command`` over
+    DDS reaches a reader of that topic in another participant, stamped (DDS source time)
+    on the line's clock as the HMI last heard it, which a ``--processes`` line needs."""
+    from sorting.control import Command
+    from sorting.deploy.dds import DataWait, DdsParticipant
+    from sorting.hmi.commands import DdsCommandSink, command_msg
+    from sorting.msgs import deserialize
+    from sorting.runtime import QoSProfile
+
+    domain = 100 + (os.getpid() * 17 + 53) % 120
+    line_side = DdsParticipant(domain)
+    hmi_side = DdsParticipant(domain)
+    try:
+        reader = line_side.reader("/line1/control/command", "crmsort_msgs/msg/LineCommand",
+                                  QoSProfile(depth=10))
+        heard = HmiState("/line1")
+        heard.update("/line1/status", _status(header=new("std_msgs/msg/Header", stamp=new(
+            "builtin_interfaces/msg/Time", sec=5, nanosec=250))))
+        assert heard.line_time_ns() == 5_000_000_250
+        sink = DdsCommandSink(hmi_side, "/line1", heard.line_time_ns)
+        got: list[Any] = []
+        source_t: list[int] = []
+        wait = DataWait(line_side, [reader])
+        end = time.monotonic() + 10
+        while not got and time.monotonic() < end:
+            sink.send(command_msg(Command.STOP, "hmi", "jam at the infeed", stamp_ns=123))
+            if wait.wait(0.2):
+                for raw, t in reader.take():
+                    got.append(deserialize(raw, "crmsort_msgs/msg/LineCommand"))
+                    source_t.append(t)
+        assert got, "no LineCommand heard over DDS"
+        m = got[0]
+        assert (m.command, m.source, m.reason) == (Command.STOP, "hmi", "jam at the infeed")
+        assert (m.header.stamp.sec, m.header.stamp.nanosec) == (0, 123)
+        assert source_t[0] == 5_000_000_250
+    finally:
+        hmi_side.close()
+        line_side.close()
+
+
+_FAKE_DOM_BUTTONS = r"""
+const fs = require("fs");
+const page = fs.readFileSync(process.argv[2], "utf8");
+const js = page.split("<script>")[1].split("</script>")[0].replace("poll();", "");
+const els = {};
+function node(id) {
+  let text = "";
+  return { id, get textContent() { return text; }, set textContent(v) { text = String(v); },
+           className: "", style: {}, children: [], disabled: false,
+           querySelector() { return this; }, replaceChildren(...c) { this.children = c; },
+           append(...c) { this.children.push(...c); } };
+}
+global.document = { getElementById: (id) => (els[id] = els[id] || node(id)),
+                    createElement: (tag) => node(tag) };
+const posts = [], asked = [];
+let yes = true;
+global.confirm = (q) => { asked.push(q); return yes; };
+global.fetch = async (url, opts) => {
+  posts.push({ url, method: opts.method, body: JSON.parse(opts.body) });
+  const refused = posts.length !== 1;
+  const cmd = JSON.parse(opts.body).command.toUpperCase();
+  const message = refused ? "E-stop latched: RESET first" : "E-stop latched";
+  return { ok: true, status: 200,
+           json: async () => ({ command: cmd, accepted: !refused, message }) };
+};
+eval(js + "\nglobal.render = render;");
+const base = JSON.parse(fs.readFileSync(process.argv[3], "utf8"));
+const ids = ["btnEstop", "btnStart", "btnStop", "btnReset"];
+(async () => {
+  const out = {};
+  render(Object.assign({}, base, { commands: true }));
+  out.enabled = ids.map((i) => !els[i].disabled);
+  await els.btnEstop.onclick();
+  out.estop = { posts: posts.length, asked: asked.length, post: posts[0],
+                answer: els.answer.textContent, cls: els.answer.className };
+  yes = false; await els.btnStart.onclick();
+  out.startDeclined = { posts: posts.length, asked: asked.length };
+  yes = true; await els.btnStart.onclick();
+  out.start = { posts: posts.length, asked: asked.length, answer: els.answer.textContent,
+                cls: els.answer.className };
+  await els.btnStop.onclick();
+  out.stop = { posts: posts.length, asked: asked.length, body: posts[posts.length - 1].body };
+  await els.btnReset.onclick();
+  out.reset = { posts: posts.length, asked: asked.length, body: posts[posts.length - 1].body };
+  render(Object.assign({}, base, { commands: false }));
+  out.readOnly = ids.map((i) => els[i].disabled);
+  out.mode = els.mode.textContent;
+  console.log(JSON.stringify(out));
+})();
+"""
+
+
+@pytest.mark.skipif(__import__("shutil").which("node") is None, reason="needs node to run JS")
+def test_the_pages_buttons_post_commands_and_only_estop_never_asks(tmp_path: Any) -> None:
+    """The page's script under node: E-stop posts at once without a confirmation; Start and
+    Reset ask first (declined: nothing is posted); Stop does not ask; the line's answer is
+    shown; a read-only HMI's buttons are disabled."""
+    import subprocess
+    from importlib import resources
+
+    from sorting.hmi.server import _clean
+
+    (tmp_path / "state.json").write_text(json.dumps(_clean(HmiState("/line1").snapshot())))
+    (tmp_path / "dom.js").write_text(_FAKE_DOM_BUTTONS)
+    page = resources.files("sorting.hmi").joinpath("page.html")
+    out = subprocess.run(["node", str(tmp_path / "dom.js"), str(page),
+                          str(tmp_path / "state.json")], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    doc = json.loads(out)
+    assert doc["enabled"] == [True, True, True, True]
+    assert doc["estop"]["posts"] == 1 and doc["estop"]["asked"] == 0
+    assert doc["estop"]["post"] == {"url": "api/command", "method": "POST",
+                                    "body": {"command": "estop", "reason": ""}}
+    assert doc["estop"]["answer"] == "ESTOP accepted: E-stop latched"
+    assert doc["estop"]["cls"] == "accepted"
+    assert doc["startDeclined"] == {"posts": 1, "asked": 1}        # asked, declined, not sent
+    assert doc["start"]["posts"] == 2 and doc["start"]["asked"] == 2
+    assert doc["start"]["answer"] == "START refused: E-stop latched: RESET first"
+    assert doc["start"]["cls"] == "refused"
+    assert doc["stop"] == {"posts": 3, "asked": 2, "body": {"command": "stop", "reason": ""}}
+    assert doc["reset"] == {"posts": 4, "asked": 3, "body": {"command": "reset", "reason": ""}}
+    assert doc["readOnly"] == [True, True, True, True]
+    assert doc["mode"].startswith("Read-only view")
