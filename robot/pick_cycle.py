@@ -6,7 +6,9 @@ Timing model (all moves rest-to-rest in joint space; see ``robot.motion.scurve``
 ====  ===========  =====================================================================
  #    phase        motion
 ====  ===========  =====================================================================
- 1    approach     start (standby or the previous pose) → hover, ``approach_height_m``
+ 0    rise         only from a start other than standby (an arm braked by an E-stop):
+                   straight up to the workspace top (:meth:`DeltaPickCycle.rise_xyz`)
+ 1    approach     start (standby or the rise point) → hover, ``approach_height_m``
                    above the pick point
  2    wait         at the hover point until the object is due (0 when just in time)
  3    descend      hover → pick point (the object's top)
@@ -14,7 +16,7 @@ Timing model (all moves rest-to-rest in joint space; see ``robot.motion.scurve``
                    centre passes under it at mid-dwell (no belt tracking: the contact is
                    smeared by ±v·dwell/2, 1.25 cm at 0.5 m/s and 50 ms)
  5    lift         pick point → hover, raised where the transfer would otherwise sag
-                   below the belt (:meth:`DeltaPickCycle.lift_xyz`)
+                   below the belt (:meth:`DeltaPickCycle.clear_hover`)
  6    transfer     hover → the bin's release point
  7    release      vacuum off, dwell ``release_s``
  8    return       release point → standby
@@ -48,8 +50,10 @@ FloatArray = NDArray[np.float64]
 TRANSFER_CLEARANCE_M = 0.01
 #: how far the lift point rises per try, m
 LIFT_STEP_M = 0.01
-#: points along a joint move checked for its height (as many as the safety guard checks)
-PATH_SAMPLES = 17
+#: where along a joint move (0: start, 1: end) its height is checked: evenly, and closer
+#: near the ends, where a move from a low point can dip before it rises
+PATH_STEPS = tuple(sorted({*np.linspace(0.0, 1.0, 17)[1:-1].tolist(),
+                           0.005, 0.01, 0.02, 0.03, 0.97, 0.98, 0.99, 0.995}))
 
 
 @dataclass(frozen=True)
@@ -169,21 +173,22 @@ class DeltaPickCycle:
         """Hover point above ``p``, capped at the workspace top."""
         return (p[0], p[1], min(p[2] + self.hover_m, self.config.workspace.z_high_m))
 
-    def lift_xyz(self, p: Xyz, b: Xyz) -> Xyz:
-        """Where the lift from pick point ``p`` ends, for the transfer to the bin at ``b``: the
-        hover point, raised (``LIFT_STEP_M`` at a time, up to the workspace top) until the
-        transfer's joint move stays ``TRANSFER_CLEARANCE_M`` above the workspace floor along
-        its whole path. A joint-space move of a delta arm sags between its ends: from a hover
-        point low on the belt's near side to a bin at the far edge of the reach it would run
-        below the belt (the safety guard refuses such a plan)."""
+    def clear_hover(self, p: Xyz, other: Xyz) -> Xyz:
+        """The hover point above pick point ``p`` for a move to or from ``other`` (the bin
+        after the lift, the start of the approach): raised (``LIFT_STEP_M`` at a time, up to
+        the workspace top) until the joint move between the two stays
+        ``TRANSFER_CLEARANCE_M`` above the workspace floor along its whole path. A joint-space
+        move of a delta arm sags between its ends: from a hover point low on the belt's near
+        side to a bin at the far edge of the reach it would run below the belt (the safety
+        guard refuses such a plan)."""
         h = self.hover(p)
         a = self.arm
-        q_b = a.ik(b, "bin")
+        q_b = a.ik(other, "start or bin")
         floor = a.workspace.z_min_m + TRANSFER_CLEARANCE_M
         top = self.config.workspace.z_high_m
         # a synchronized joint move runs along the straight line between its ends in joint
         # space, whatever its time profile: its path is q0 + s (q1 − q0), 0 ≤ s ≤ 1
-        steps = np.linspace(0.0, 1.0, PATH_SAMPLES)[1:-1]
+        steps = PATH_STEPS
         z = h[2]
         while True:
             lift = (h[0], h[1], z)
@@ -213,7 +218,7 @@ class DeltaPickCycle:
     def cycle_time_s(self, pick_xyz: Xyz, bin_name: str) -> float:
         p = finite_xyz(pick_xyz, "pick_xyz")
         b = self.bin_xyz(bin_name)
-        h = self.lift_xyz(p, b)
+        h = self.clear_hover(p, b)
         a = self.arm
         return (
             a.move_time_s(p, h)
@@ -222,9 +227,25 @@ class DeltaPickCycle:
             + a.move_time_s(b, a.standby_xyz)
         )
 
+    def rise_xyz(self, start: Xyz) -> Xyz | None:
+        """Where a pick from ``start`` first rises to: straight above it at the workspace top
+        when ``start`` is not the standby pose, else None (no rise). From a low pose (an arm
+        braked near the belt by an E-stop) a joint move across the reach sags below the belt
+        whatever its end's height; from the top it runs clear like one from standby (the
+        reach's survey in ``tests/robot/test_pick_cycle.py`` checks both)."""
+        if np.allclose(start, self.arm.standby_xyz, atol=1e-9):
+            return None
+        top = self.config.workspace.z_high_m
+        return None if start[2] >= top - 1e-9 else (start[0], start[1], top)
+
     def _time_to_contact(self, start: Xyz, p: Xyz) -> float:
         h = self.hover(p)
-        return self.arm.move_time_s(start, h) + self.arm.move_time_s(h, p)
+        rise = self.rise_xyz(start)
+        a = self.arm
+        t_rise = 0.0
+        if rise is not None:
+            t_rise, start = a.move_time_s(start, rise), rise
+        return t_rise + a.move_time_s(start, h) + a.move_time_s(h, p)
 
     # -- planning -------------------------------------------------------------------------------
     def plan_pick(
@@ -274,10 +295,19 @@ class DeltaPickCycle:
             raise InvalidInputError(f"plan: t_start_s must be finite, got {t_start_s}")
         a = self.arm
         h = self.hover(p)
-        q_start, q_h, q_p = a.ik(start, "start"), a.ik(h, "hover point"), a.ik(p, "pick point")
+        rise = self.rise_xyz(start)
+        spec: list[tuple[str, float, FloatArray, FloatArray, Xyz, bool, JointMove | None]] = []
+        q_start = a.ik(start, "start")
+        if rise is not None:
+            q_rise = a.ik(rise, "rise point")
+            m_rise = a.move(q_start, q_rise)
+            spec.append(("rise", m_rise.duration_s, q_start, q_rise, rise, False, m_rise))
+            q_start = q_rise
+        q_h, q_p = a.ik(h, "hover point"), a.ik(p, "pick point")
         q_b, q_s = a.ik(b, f"bin {bin_name!r}"), a.standby_q
         m_app, m_desc = a.move(q_start, q_h), a.move(q_h, q_p)
-        earliest = t_start_s + m_app.duration_s + m_desc.duration_s
+        earliest = (t_start_s + sum(d for _, d, *_ in spec) + m_app.duration_s
+                    + m_desc.duration_s)
         t_c = earliest if t_contact_s is None else float(t_contact_s)
         if not math.isfinite(t_c) or t_c < earliest - 1e-9:
             raise InvalidInputError(
@@ -285,13 +315,13 @@ class DeltaPickCycle:
                 f"({earliest:.4f} s)"
             )
         wait = max(0.0, t_c - earliest)
-        spec: list[tuple[str, float, FloatArray, FloatArray, Xyz, bool, JointMove | None]] = [
+        spec += [
             ("approach", m_app.duration_s, q_start, q_h, h, False, m_app),
             ("wait", wait, q_h, q_h, h, False, None),
             ("descend", m_desc.duration_s, q_h, q_p, p, False, m_desc),
             ("grip", self.dwell_s, q_p, q_p, p, True, None),
         ]
-        lift = self.lift_xyz(p, b)
+        lift = self.clear_hover(p, b)
         q_l = q_h if lift == h else a.ik(lift, "lift point")
         m_lift, m_tr, m_ret = a.move(q_p, q_l), a.move(q_l, q_b), a.move(q_b, q_s)
         spec += [

@@ -109,13 +109,19 @@ def test_config_errors_name_yaml_paths() -> None:
     assert isinstance(arms[0], ArmConfig)
 
 
-def test_transfer_to_any_bin_stays_above_the_belt(cycle: DeltaPickCycle) -> None:
+@pytest.mark.parametrize("start", ["standby", "braked low", "braked at the edge"])
+def test_moves_to_and_from_the_belt_stay_above_it(cycle: DeltaPickCycle, start: str) -> None:
     # a joint move sags between its ends: from a low hover point on the near side of the
-    # reach to a bin at its far edge it used to run below the belt, and the safety guard
-    # refused some of these plans (the line lost those picks as UNREACHABLE)
+    # reach to a bin at its far edge the transfer used to run below the belt, and the safety
+    # guard refused some of these plans (the line lost those picks as UNREACHABLE); from
+    # where an E-stop braked an arm low, the approach across the reach sagged too: it rises
+    # first
+    sx, sy, _ = cycle.arm.standby_xyz
+    from_xyz = {"standby": None, "braked low": (sx - 0.1, sy + 0.1, 0.01),
+                "braked at the edge": (sx - 0.3, sy - 0.2, 0.02)}[start]
     guard = SafetyGuard(cycle.arm)
     floor = cycle.arm.workspace.z_min_m
-    lifted = 0
+    raised = 0
     for y in np.linspace(-0.38, 0.38, 11):
         x_range = cycle.reach_x_range_m(float(y), 0.0)
         if x_range is None:
@@ -124,18 +130,23 @@ def test_transfer_to_any_bin_stays_above_the_belt(cycle: DeltaPickCycle) -> None
             for z in (0.002, 0.03):
                 p = (float(x), float(y), z)
                 for bin_name in cycle.config.bins:
-                    plan = cycle.plan_fixed(p, bin_name, 0.0)
+                    plan = cycle.plan_fixed(p, bin_name, 0.0, from_xyz=from_xyz)
                     guard.validate_plan(plan)  # raises WorkspaceViolation on a sag
-                    lift = next(ph for ph in plan.phases if ph.name == "lift")
-                    transfer = next(ph for ph in plan.phases if ph.name == "transfer")
-                    assert lift.tcp_end[2] >= cycle.hover(p)[2]
-                    lifted += lift.tcp_end != cycle.hover(p)
-                    mv = transfer.move
-                    assert mv is not None
-                    qs = mv.sample(np.linspace(0.0, mv.duration_s, 65))[0]
-                    low = min(float(cycle.arm.to_arm(cycle.arm.fk(q))[2]) for q in qs)
-                    assert low >= floor, (p, bin_name, low)
-                    # the timing model the scheduler uses is the plan's own
-                    total = sum(ph.duration_s for ph in plan.phases[4:])
+                    for ph in plan.phases:
+                        if ph.name == "lift":
+                            assert ph.tcp_end[2] >= cycle.hover(p)[2]
+                            raised += ph.tcp_end != cycle.hover(p)
+                        if ph.move is not None and ph.move.duration_s > 0:
+                            qs = ph.move.sample(np.linspace(0.0, ph.move.duration_s, 65))[0]
+                            low = min(float(cycle.arm.to_arm(cycle.arm.fk(q))[2]) for q in qs)
+                            assert low >= floor, (ph.name, p, bin_name, low)
+                    # the timing models the scheduler and the interception use are the plan's
+                    names = [ph.name for ph in plan.phases]
+                    assert names[0] == ("approach" if from_xyz is None else "rise")
+                    to_contact = sum(ph.duration_s for ph in plan.phases[:names.index("grip")])
+                    assert cycle.approach_time_s(from_xyz, p) == pytest.approx(
+                        to_contact + cycle.dwell_s, abs=1e-9)
+                    after = [ph.name for ph in plan.phases].index("lift")
+                    total = sum(ph.duration_s for ph in plan.phases[after:])
                     assert cycle.cycle_time_s(p, bin_name) == pytest.approx(total, abs=1e-9)
-    assert lifted > 0  # the grid holds such picks
+    assert raised > 0  # the grid holds such picks
