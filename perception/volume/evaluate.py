@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -146,6 +147,20 @@ def match_objects(
             out.append(Match(obj, by_label[li], iou))
         else:
             out.append(Match(obj, None, 0.0))
+    return out
+
+
+def scene_matches(spawn: SpawnFn, rng: np.random.Generator, camera: PinholeCamera,
+                  estimator: Any, sensor: Any, n_scenes: int,
+                  objects_per_scene: int = 8) -> list[Match]:
+    """``n_scenes`` scenes (:func:`make_scene`) rendered by ``sensor`` (e.g.
+    :class:`~perception.sensors.depth.DepthSensorSim`), measured by ``estimator`` (e.g.
+    :class:`~perception.volume.VolumeEstimator`) and matched to their objects."""
+    out: list[Match] = []
+    for s in range(n_scenes):
+        objs = make_scene(spawn, rng, camera, objects_per_scene, first_id=100 * s)
+        res = estimator.process_frame(sensor.render_frame(objs, 0.0).points_optical)
+        out += match_objects(res.objects, res.labels, objs, truth_index(res.heightmap, objs))
     return out
 
 

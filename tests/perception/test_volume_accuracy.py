@@ -19,7 +19,7 @@ from calibration import PinholeCamera
 from perception.catalog import load_catalog
 from perception.sensors.depth import DepthSensorSim
 from perception.volume import VolumeEstimator
-from perception.volume.evaluate import Match, error_table, make_scene, match_objects, truth_index
+from perception.volume.evaluate import Match, error_table, scene_matches
 from sorting.sim.spawner import ObjectSpawner
 
 N_SCENES = 8
@@ -33,13 +33,8 @@ def matches() -> list[Match]:
     spawner = ObjectSpawner(load_catalog(), np.random.default_rng(11),
                             mix={"weee": 0.6, "scrap": 0.25, "slag": 0.15})
     sim = DepthSensorSim(cam, np.random.default_rng(12))
-    rng = np.random.default_rng(13)
-    out: list[Match] = []
-    for s in range(N_SCENES):
-        objs = make_scene(spawner.spawn, rng, cam, OBJECTS_PER_SCENE, first_id=100 * s)
-        res = est.process_frame(sim.render_frame(objs, 0.0).points_optical)
-        out += match_objects(res.objects, res.labels, objs, truth_index(res.heightmap, objs))
-    return out
+    return scene_matches(spawner.spawn, np.random.default_rng(13), cam, est, sim, N_SCENES,
+                         OBJECTS_PER_SCENE)
 
 
 def test_lumps_within_ten_percent(matches: list[Match]) -> None:
@@ -86,12 +81,6 @@ def test_cylinder_mix_within_ten_percent() -> None:
            "cable_piece": 1.0}
     spawner = ObjectSpawner(load_catalog(), np.random.default_rng(11), mix=mix)
     sim = DepthSensorSim(cam, np.random.default_rng(12))
-    rng = np.random.default_rng(13)
-    out: list[Match] = []
-    for s in range(6):
-        objs = make_scene(spawner.spawn, rng, cam, 8, first_id=100 * s)
-        res = est.process_frame(sim.render_frame(objs, 0.0).points_optical)
-        out += match_objects(res.objects, res.labels, objs, truth_index(res.heightmap, objs))
-    table = error_table(out)
+    table = error_table(scene_matches(spawner.spawn, np.random.default_rng(13), cam, est, sim, 6))
     assert table["cylinder"]["found"] >= 0.8 * table["cylinder"]["n"]
     assert table["cylinder"]["median"] <= 0.10

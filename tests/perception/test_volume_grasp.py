@@ -18,7 +18,7 @@ from calibration import PinholeCamera
 from perception.catalog import load_catalog
 from perception.sensors.depth import DepthSensorSim
 from perception.volume import VolumeEstimator
-from perception.volume.evaluate import make_scene, match_objects, truth_index
+from perception.volume.evaluate import scene_matches
 from sorting.sim.spawner import ObjectSpawner
 
 
@@ -30,20 +30,16 @@ def offsets() -> dict[str, list[tuple[float, float, float]]]:
     spawner = ObjectSpawner(load_catalog(), np.random.default_rng(21),
                             mix={"weee": 0.6, "scrap": 0.25, "slag": 0.15})
     sim = DepthSensorSim(cam, np.random.default_rng(22))
-    rng = np.random.default_rng(23)
     out: dict[str, list[tuple[float, float, float]]] = {}
-    for s in range(40):
-        objs = make_scene(spawner.spawn, rng, cam, 8, first_id=100 * s)
-        res = est.process_frame(sim.render_frame(objs, 0.0).points_optical)
-        for m in match_objects(res.objects, res.labels, objs, truth_index(res.heightmap, objs)):
-            if m.estimate is None:
-                continue
-            t = m.truth
-            dx, dy = m.estimate.grasp_point[0] - t.x_m, m.estimate.grasp_point[1] - t.y_m
-            c, sn = math.cos(t.yaw_rad), math.sin(t.yaw_rad)
-            tilt = math.degrees(math.acos(min(1.0, abs(m.estimate.grasp_normal[2]))))
-            out.setdefault(t.shape.name, []).append(
-                (abs(c * dx + sn * dy), abs(-sn * dx + c * dy), tilt))
+    for m in scene_matches(spawner.spawn, np.random.default_rng(23), cam, est, sim, 40):
+        if m.estimate is None:
+            continue
+        t = m.truth
+        dx, dy = m.estimate.grasp_point[0] - t.x_m, m.estimate.grasp_point[1] - t.y_m
+        c, sn = math.cos(t.yaw_rad), math.sin(t.yaw_rad)
+        tilt = math.degrees(math.acos(min(1.0, abs(m.estimate.grasp_normal[2]))))
+        out.setdefault(t.shape.name, []).append(
+            (abs(c * dx + sn * dy), abs(-sn * dx + c * dy), tilt))
     return out
 
 

@@ -186,15 +186,27 @@ console.log(JSON.stringify({ state: els.state.textContent, stateClass: els.state
 """
 
 
-@pytest.mark.skipif(__import__("shutil").which("node") is None, reason="needs node to run JS")
-def test_the_pages_script_renders_a_state(tmp_path: Any) -> None:
-    """The page's own script, run by node against a minimal DOM, fills the tiles and tables
-    from a state: KPIs, alarms shown, one row per destination, the CRM row, the nodes."""
+def _run_page(tmp_path: Any, snapshot: dict[str, Any], dom_js: str) -> Any:
+    """Run the page's own script under node against the minimal DOM ``dom_js`` with the
+    state ``snapshot``; what the DOM script prints, parsed."""
     import subprocess
     from importlib import resources
 
     from sorting.hmi.server import _clean
 
+    (tmp_path / "state.json").write_text(json.dumps(_clean(snapshot)))
+    (tmp_path / "dom.js").write_text(dom_js)
+    page = resources.files("sorting.hmi").joinpath("page.html")
+    out = subprocess.run(["node", str(tmp_path / "dom.js"), str(page),
+                          str(tmp_path / "state.json")], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    return json.loads(out)
+
+
+@pytest.mark.skipif(__import__("shutil").which("node") is None, reason="needs node to run JS")
+def test_the_pages_script_renders_a_state(tmp_path: Any) -> None:
+    """The page's own script, run by node against a minimal DOM, fills the tiles and tables
+    from a state: KPIs, alarms shown, one row per destination, the CRM row, the nodes."""
     led = GradeLedger(bins=BINS)
     led.book(_est(1, 2.0, "pcb_low_grade", 0.9), "pcb")
     led.book(_est(2, 1.0, "steel_scrap"), RESIDUE)
@@ -205,13 +217,7 @@ def test_the_pages_script_renders_a_state(tmp_path: Any) -> None:
     state.update("/diagnostics", new("diagnostic_msgs/msg/DiagnosticArray", status=[new(
         "diagnostic_msgs/msg/DiagnosticStatus", level=0, name="/line1/tracker", message="ok",
         hardware_id="inprocess")]))
-    (tmp_path / "state.json").write_text(json.dumps(_clean(state.snapshot())))
-    (tmp_path / "dom.js").write_text(_FAKE_DOM)
-    page = resources.files("sorting.hmi").joinpath("page.html")
-    out = subprocess.run(["node", str(tmp_path / "dom.js"), str(page),
-                          str(tmp_path / "state.json")], capture_output=True, text=True,
-                         timeout=60, check=True).stdout
-    doc = json.loads(out)
+    doc = _run_page(tmp_path, state.snapshot(), _FAKE_DOM)
     assert (doc["state"], doc["stateClass"]) == ("ESTOP", "ESTOP")
     assert doc["seen"] == "3" and doc["purity"] == "90.0 %"
     assert doc["alarms"] == "ALARMS: BELT_STOPPED" and doc["alarmsShown"] == "block"
@@ -430,18 +436,7 @@ def test_the_pages_buttons_post_commands_and_only_estop_never_asks(tmp_path: Any
     """The page's script under node: E-stop posts at once without a confirmation; Start and
     Reset ask first (declined: nothing is posted); Stop does not ask; the line's answer is
     shown; a read-only HMI's buttons are disabled."""
-    import subprocess
-    from importlib import resources
-
-    from sorting.hmi.server import _clean
-
-    (tmp_path / "state.json").write_text(json.dumps(_clean(HmiState("/line1").snapshot())))
-    (tmp_path / "dom.js").write_text(_FAKE_DOM_BUTTONS)
-    page = resources.files("sorting.hmi").joinpath("page.html")
-    out = subprocess.run(["node", str(tmp_path / "dom.js"), str(page),
-                          str(tmp_path / "state.json")], capture_output=True, text=True,
-                         timeout=60, check=True).stdout
-    doc = json.loads(out)
+    doc = _run_page(tmp_path, HmiState("/line1").snapshot(), _FAKE_DOM_BUTTONS)
     assert doc["enabled"] == [True, True, True, True]
     assert doc["estop"]["posts"] == 1 and doc["estop"]["asked"] == 0
     assert doc["estop"]["post"] == {"url": "api/command", "method": "POST",
