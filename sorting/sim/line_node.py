@@ -9,8 +9,8 @@ topic                          type                            rate
 ``camera/image_raw``           sensor_msgs/Image (rgb8)        ``sensors.camera.rate_hz``
 ``camera/camera_info``         sensor_msgs/CameraInfo          with each image
 ``depth/points``               sensor_msgs/PointCloud2         ``sensors.depth.rate_hz``
-``hsi/line``                   crmsort_msgs/HyperspectralLine  one line per pixel pitch
-``xrt/line``                   crmsort_msgs/XrtLine            one line per pixel pitch
+``hsi/line``                   crmsort_msgs/HyperspectralLine  one line per pixel pitch (*)
+``xrt/line``                   crmsort_msgs/XrtLine            one line per pixel pitch (*)
 ``/tf_static``                 tf2_msgs/TFMessage              once, transient local
 ``/sim/ground_truth``          crmsort_msgs/GroundTruthObjectArray  ``sim.ground_truth_rate_hz``
 =============================  ==============================  ===========================
@@ -19,6 +19,11 @@ The belt drive follows the line controller (``control/state``,
 crmsort_msgs/LineControlState): ``belt_run`` false ramps the belt to standstill in
 ``belt.ramp_s`` (an E-stop: in ``control.estop_stop_s``), true ramps it back to
 speed; with ``control.autostart`` false the belt stands still until a START.
+
+(*) The line scanners are timed for the belt's nominal speed, and like real line-scan
+sensors triggered by the encoder they take a line only when the belt has moved at least half
+a pixel pitch since the last one: a belt standing still (stopped, E-stop, the start-up ramp)
+is not scanned over and over as if new belt passed under them.
 
 Only evaluation code may subscribe to ``/sim/ground_truth``.
 """
@@ -53,6 +58,21 @@ GROUND_TRUTH_TOPIC = "/sim/ground_truth"
 
 def _period_ns(rate_hz: float) -> int:
     return round(1e9 / rate_hz)
+
+
+class _TravelTrigger:
+    """A line scanner's trigger: fires when the belt has moved at least half of ``pitch_m``
+    since the last line (the first call always fires)."""
+
+    def __init__(self, pitch_m: float) -> None:
+        self.half_pitch_m = pitch_m / 2
+        self.last_m: float | None = None
+
+    def fires(self, encoder_m: float) -> bool:
+        if self.last_m is not None and abs(encoder_m - self.last_m) < self.half_pitch_m:
+            return False
+        self.last_m = encoder_m
+        return True
 
 
 class SimLineNode(Node):
@@ -117,6 +137,7 @@ class SimLineNode(Node):
                 "crmsort_msgs/msg/HyperspectralLine", "hsi/line", 50)
             # one line per pixel pitch of belt travel at nominal speed (square pixels)
             pitch = line.belt.width_m / hsi.width_px
+            self._hsi_trigger = _TravelTrigger(pitch)
             ctx.create_timer(pitch / line.belt.speed_mps, self._on_hsi)
         xrf = line.sensors.xrf
         self.xrf_spot: XrfSpotSim | None = None
@@ -134,6 +155,7 @@ class SimLineNode(Node):
             self.xrt_sim = XrtSensorSim(line, seed=line.seed + 5, catalog=self.catalog)
             self.pub_xrt = ctx.create_publisher("crmsort_msgs/msg/XrtLine", "xrt/line", 50)
             # one line per pixel pitch of belt travel at nominal speed (square pixels)
+            self._xrt_trigger = _TravelTrigger(self.xrt_sim.geometry.pixel_pitch_m)
             ctx.create_timer(self.xrt_sim.geometry.pixel_pitch_m / line.belt.speed_mps,
                              self._on_xrt)
         ctx.create_subscription("crmsort_msgs/msg/LineControlState", "control/state",
@@ -216,6 +238,8 @@ class SimLineNode(Node):
     def _on_hsi(self) -> None:
         assert self.hsi_sim is not None
         t_ns = self._sync()
+        if not self._hsi_trigger.fires(self.world.encoder_position_m):
+            return
         self.pub_hsi.publish(self.hsi_sim.line_msg(
             self.world.on_belt(), self.world.encoder_position_m, t_ns,
             frame_id=self.line.sensors.hsi.frame_id))
@@ -223,6 +247,8 @@ class SimLineNode(Node):
     def _on_xrt(self) -> None:
         assert self.xrt_sim is not None
         t_ns = self._sync()
+        if not self._xrt_trigger.fires(self.world.encoder_position_m):
+            return
         self.pub_xrt.publish(self.xrt_sim.line_msg(
             self.world.on_belt(), self.world.encoder_position_m, t_ns,
             frame_id=self.line.sensors.xrt.frame_id))

@@ -389,7 +389,9 @@ def test_crmsort_line_commands_a_line_over_dds(capsys: pytest.CaptureFixture[str
 
 def test_a_line_configured_without_autostart_waits_stopped_for_a_start() -> None:
     """``control: {autostart: false}``: the belt stands still and the status says STOPPED
-    (no BELT_STOPPED alarm: it is stopped on purpose) until a START; then it runs."""
+    (no BELT_STOPPED alarm: it is stopped on purpose) until a START; then it runs. The line
+    scanners (HSI, X-ray) take no lines of a belt standing still: one line, then none until
+    the belt moves (timed, they had scanned the same strip hundreds of times a second)."""
     from sorting.config.line import DEFAULT_LINE, parse_line
     from sorting.line import build_sim_line
     from sorting.msgs import new
@@ -408,6 +410,8 @@ def test_a_line_configured_without_autostart_waits_stopped_for_a_start() -> None
     statuses = [m for t, m in seen if t == "/line1/status"]
     assert statuses and all(s.state == LineState.STOPPED for s in statuses)
     assert all("BELT_STOPPED" not in s.active_alarms for s in statuses)
+    scanners = ("/line1/hsi/line", "/line1/xrt/line")
+    assert [sum(t == s for t, _m in seen) for s in scanners] == [1, 1]
     ex.inject("/line1/control/command", "crmsort_msgs/msg/LineCommand",
               new("crmsort_msgs/msg/LineCommand", command=int(Command.START), source="test"))
     seen.clear()
@@ -415,4 +419,7 @@ def test_a_line_configured_without_autostart_waits_stopped_for_a_start() -> None
     assert built.control is not None and built.control.controller.state == LineState.RUNNING
     assert built.sim.world.speed_mps == pytest.approx(NOMINAL, rel=0.05)
     assert [m for t, m in seen if t == "/line1/status"][-1].state == LineState.RUNNING
+    # running, a line per pixel pitch of travel: about 4 s x 0.5 m/s / (0.8 m / 48 or 256 px)
+    hsi, xrt = ([m for t, m in seen if t == s] for s in scanners)
+    assert 80 < len(hsi) < 130 and 450 < len(xrt) < 700, (len(hsi), len(xrt))
     ex.shutdown()
