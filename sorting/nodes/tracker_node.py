@@ -402,19 +402,23 @@ class TrackerNode(Node):
         # it around)
         if views is None:
             views = self.tracker.pick_views(tr)
+        # and how high: the top at the grasp point (the pick height), not the view's highest
+        # top -- a thin strip lying on a board raises that, and the cup aimed beside the
+        # strip stopped that far above the board
         if views:
             s = float(np.median([v.grasp_s_m for v in views]))
             y = float(np.median([v.grasp_y_m for v in views]))
+            z = float(np.median([v.grasp_z_m for v in views]))
         else:
             s, y = tr.s_m, tr.y_m
+            z = float(np.median([v.height_m for v in tr.volumes])) if tr.volumes else 0.0
         return new(
             "crmsort_msgs/msg/SortObject", id=tr.track_id,
             state=int(tr.state if tr.state != TrackState.TRACKING else 0),
             class_name=est.class_name, class_confidence=est.class_confidence,
             material=est.material, material_confidence=est.material_confidence,
             belt_x_m=s + p, y_m=y,
-            height_m=float(np.median([v.height_m for v in views or tr.volumes]))
-            if tr.volumes else 0.0,
+            height_m=z,
             volume_m3=est.volume_m3,
             volume_u_m3=est.volume_u_m3, mass_kg=est.mass_kg, mass_u_kg=est.mass_u_kg,
             composition_source=1 if est.composition_source == "xrf" else 0,
