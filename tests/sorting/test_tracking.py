@@ -806,3 +806,28 @@ def test_two_ends_of_one_object_under_a_wider_one_are_joined() -> None:
     for kw in ({"plate_width": 0.12}, {"far_y": 0.01}, {"far_class": "copper_scrap"}):
         other = scene(**kw)  # type: ignore[arg-type]
         assert other.merge_duplicates(now_ns=3) == 0 and len(other.tracks) == 3, kw
+
+
+def test_the_pick_height_is_the_top_at_the_grasp_point() -> None:
+    """Seed 42, 240 s: a copper strip lies on a board, in the board's own blob; the blob's
+    top (4.3 cm) is the strip's, the grasp point lies on the board beside it (3.4 cm). The
+    reported pick height is the grasp point's: at the blob's top the cup stopped 9 mm above
+    the board and never touched it."""
+    from sorting.config import load_line
+    from sorting.nodes.tracker_node import TrackerNode
+    from sorting.runtime import InProcessExecutor, SimClock
+
+    ex = InProcessExecutor(SimClock())
+    node = ex.add_node(lambda ctx: TrackerNode(ctx, load_line(None), arms=()), "tracker",
+                       namespace="/line1")
+    tr = node.tracker
+    tr.add_detections([ClassMeasurement(0, 0.0, 0.0, 0.37, 0.13, "pcb_low_grade", 0.9)])
+    (board,) = tr.tracks.values()
+    views = [VolumeMeasurement(k, 0.0, 0.0, 0.37, 0.13, 1.6e-3, 5e-5, 0.043,
+                               grasp_s_m=-0.06, grasp_y_m=0.0, grasp_z_m=z)
+             for k, z in enumerate((0.0335, 0.034, 0.0345), start=1)]
+    board.volumes.extend(views)
+    msg = node._to_msg(board, node._estimate(board), 0.0)
+    assert msg.height_m == pytest.approx(0.034)
+    assert (msg.belt_x_m, msg.y_m) == (pytest.approx(-0.06), pytest.approx(0.0))
+    ex.shutdown()
