@@ -173,28 +173,26 @@ class DeltaPickCycle:
         """Hover point above ``p``, capped at the workspace top."""
         return (p[0], p[1], min(p[2] + self.hover_m, self.config.workspace.z_high_m))
 
-    def clear_hover(self, p: Xyz, other: Xyz) -> Xyz:
-        """The hover point above pick point ``p`` for a move to or from ``other`` (the bin
-        after the lift, the start of the approach): raised (``LIFT_STEP_M`` at a time, up to
-        the workspace top) until the joint move between the two stays
-        ``TRANSFER_CLEARANCE_M`` above the workspace floor along its whole path. A joint-space
-        move of a delta arm sags between its ends: from a hover point low on the belt's near
-        side to a bin at the far edge of the reach it would run below the belt (the safety
-        guard refuses such a plan)."""
+    def clear_hover(self, p: Xyz, b: Xyz) -> Xyz:
+        """Where the lift from pick point ``p`` ends, for the transfer to the bin at ``b``: the
+        hover point, raised (``LIFT_STEP_M`` at a time, up to the workspace top) until the
+        transfer's joint move stays ``TRANSFER_CLEARANCE_M`` above the workspace floor along
+        its whole path. A joint-space move of a delta arm sags between its ends: from a hover
+        point low on the belt's near side to a bin at the far edge of the reach it would run
+        below the belt (the safety guard refuses such a plan)."""
         h = self.hover(p)
         a = self.arm
-        q_b = a.ik(other, "start or bin")
+        q_b = a.ik(b, "bin")
         floor = a.workspace.z_min_m + TRANSFER_CLEARANCE_M
         top = self.config.workspace.z_high_m
-        # a synchronized joint move runs along the straight line between its ends in joint
-        # space, whatever its time profile: its path is q0 + s (q1 − q0), 0 ≤ s ≤ 1
-        steps = PATH_STEPS
         z = h[2]
         while True:
             lift = (h[0], h[1], z)
             q_l = a.ik(lift, "lift point")
+            # a synchronized joint move runs along the straight line between its ends in
+            # joint space, whatever its time profile: its path is q0 + s (q1 − q0), 0 ≤ s ≤ 1
             if z >= top or all(float(a.to_arm(a.fk(q_l + k * (q_b - q_l)))[2]) >= floor
-                               for k in steps):
+                               for k in PATH_STEPS):
                 return lift
             z = min(z + LIFT_STEP_M, top)
 

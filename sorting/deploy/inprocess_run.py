@@ -29,6 +29,7 @@ from sorting.deploy.group import participant_for
 from sorting.deploy.health import DIAGNOSTICS_TOPIC, HealthNode
 from sorting.deploy.plan import build_line
 from sorting.deploy.signals import stop_on_signals
+from sorting.nodes.line_control import COMMAND_TYPE, CONTROL_COMMAND_TOPIC
 from sorting.record import Recorder
 from sorting.runtime import InProcessExecutor, SimClock, WallClock
 from sorting.runtime.context import Node, NodeContext
@@ -48,7 +49,7 @@ class CommandInlet(Node):
         super().__init__(ctx)
         self.commands = commands
         self.bridge = bridge
-        self.pub = ctx.create_publisher("crmsort_msgs/msg/LineCommand", "control/command", 10)
+        self.pub = ctx.create_publisher(COMMAND_TYPE, CONTROL_COMMAND_TOPIC, 10)
         ctx.create_timer(INLET_PERIOD_S, self._drain)
 
     def _drain(self) -> None:

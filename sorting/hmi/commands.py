@@ -14,9 +14,8 @@ from typing import Any, Protocol
 from sorting.control import Command
 from sorting.msgs import new, serialize
 from sorting.msgs.convert import header
-
-COMMAND_TYPE = "crmsort_msgs/msg/LineCommand"
-COMMAND_TOPIC = "control/command"
+from sorting.nodes.line_control import COMMAND_TYPE
+from sorting.nodes.line_control import CONTROL_COMMAND_TOPIC as COMMAND_TOPIC
 
 
 def command_topic(namespace: str) -> str:

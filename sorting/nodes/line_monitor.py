@@ -27,6 +27,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from sorting.control import LineState
 from sorting.errors import ConfigError
 from sorting.msgs import new
 from sorting.msgs.convert import header, stamp_ns
@@ -34,11 +35,11 @@ from sorting.nodes.balance import SCOPE_RUN, balance_kpis
 from sorting.nodes.line_control import STATE_SUB_QOS
 from sorting.runtime.context import Node, NodeContext
 
-STATE_RUNNING = 2
-STATE_ESTOP = 4
-STATE_FAULT = 5
+STATE_RUNNING = int(LineState.RUNNING)
+STATE_ESTOP = int(LineState.ESTOP)
+STATE_FAULT = int(LineState.FAULT)
 #: crmsort_msgs/LineStatus STATE_*, by code
-STATES = ("STOPPED", "STARTING", "RUNNING", "STOPPING", "ESTOP", "FAULT")
+STATES = tuple(s.name for s in LineState)
 
 
 def state_name(code: int) -> str:
